@@ -1,0 +1,4 @@
+"""Evaluation suites, judges, the runner and reports.
+
+Imported as ``pakati.evals``.
+"""

@@ -1,0 +1,4 @@
+"""LangChain tools: pydantic-typed wrappers over the engine.
+
+Imported as ``pakati.tools``. Depends only on ``pakati_engine``.
+"""
