@@ -1,0 +1,30 @@
+"""Pakati: regional control for AI image generation.
+
+Different prompts on different regions of one canvas, generated in one pass::
+
+    from pakati import PakatiCanvas
+    canvas = PakatiCanvas(width=512, height=512, model="path/to/sd-model")
+    sky = canvas.create_region([(0, 0), (512, 0), (512, 200), (0, 200)])
+    canvas.apply_to_region(sky, prompt="dramatic sunset sky")
+    canvas.generate(seed=42).save("out.png")
+"""
+
+__version__ = "0.1.0"
+
+from pakati.canvas import GenerationResult, PakatiCanvas  # noqa: E402
+from pakati_engine.errors import InvalidInputError, ModelNotFoundError, PakatiError  # noqa: E402
+from pakati_engine.layout import Layout, RegionSpec, load_layout  # noqa: E402
+from pakati_engine.regions import Region  # noqa: E402
+
+__all__ = [
+    "GenerationResult",
+    "InvalidInputError",
+    "Layout",
+    "ModelNotFoundError",
+    "PakatiCanvas",
+    "PakatiError",
+    "Region",
+    "RegionSpec",
+    "__version__",
+    "load_layout",
+]

@@ -1,0 +1,350 @@
+"""``PakatiCanvas``: regions with their own prompts on one canvas, generated in one pass."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pakati import __version__
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.layout import Layout, RegionSpec, decode_mask_png, encode_mask_png
+from pakati_engine.masks import stacking_order
+from pakati_engine.metadata import save_png_with_metadata
+from pakati_engine.models import ModelBundle, load_model
+from pakati_engine.pipeline import (
+    GenerationRequest,
+    RegionalDiffusionPipeline,
+    RegionPrompt,
+    StepCallback,
+)
+from pakati_engine.regions import (
+    Region,
+    make_box_region,
+    make_mask_region,
+    make_polygon_region,
+)
+
+
+@dataclass
+class RegionPrompting:
+    """What a region should show; set by :meth:`PakatiCanvas.apply_to_region`."""
+
+    prompt: str
+    negative_prompt: str = ""
+    weight: float = 1.0
+    model: str | None = None
+
+
+@dataclass
+class GenerationResult:
+    """A generated image and everything needed to make it again."""
+
+    image: Image.Image
+    layout: Layout
+    model_info: dict[str, str]
+    unet_calls: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        assert self.layout.seed is not None
+        return self.layout.seed
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "pakati_version": __version__,
+            "layout": self.layout.model_dump(mode="json", exclude_none=True),
+            "model": self.model_info,
+        }
+
+    def save(self, path: str | Path, *, overwrite: bool = False, sidecar: bool = True) -> Path:
+        """PNG with the parameters in a text chunk, plus a JSON sidecar (``out.json``)."""
+        return save_png_with_metadata(
+            self.image, path, self.metadata, overwrite=overwrite, sidecar=sidecar
+        )
+
+
+class PakatiCanvas:
+    """A canvas whose regions each follow their own prompt.
+
+    Args:
+        width, height: canvas size in pixels (multiples of the model's latent factor, 8 for
+            Stable Diffusion).
+        model: a model folder, single-file checkpoint, hub id in the local cache, alias
+            (``stable-diffusion-xl``), ``tiny-random``, or an already loaded ``ModelBundle``.
+        base_prompt / negative_prompt: seen everywhere; the only prompt of uncovered pixels.
+        steps, guidance_scale, base_ratio, scheduler: sampling defaults for :meth:`generate`.
+        device, dtype: where and how the model runs ("auto" picks CUDA/MPS/CPU sensibly).
+        clip_to_canvas: clip regions that leave the canvas (warning) instead of failing.
+    """
+
+    def __init__(
+        self,
+        width: int = 512,
+        height: int = 512,
+        model: str | ModelBundle = "tiny-random",
+        *,
+        base_prompt: str = "",
+        negative_prompt: str = "",
+        steps: int = 30,
+        guidance_scale: float = 7.5,
+        base_ratio: float = 0.2,
+        scheduler: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        clip_to_canvas: bool = False,
+    ) -> None:
+        if width <= 0 or height <= 0:
+            raise InvalidInputError(f"canvas size must be positive, got {width}x{height}")
+        self.width = width
+        self.height = height
+        self._bundle = model if isinstance(model, ModelBundle) else None
+        self.model = model.source if isinstance(model, ModelBundle) else str(model)
+        self.base_prompt = base_prompt
+        self.negative_prompt = negative_prompt
+        self.steps = steps
+        self.guidance_scale = guidance_scale
+        self.base_ratio = base_ratio
+        self.scheduler = scheduler
+        self.device = device
+        self.dtype = dtype
+        self.clip_to_canvas = clip_to_canvas
+        self._regions: list[Region] = []
+        self._prompting: dict[str, RegionPrompting] = {}
+        self._counter = 0
+
+    # Regions ---------------------------------------------------------------------------
+
+    def create_region(
+        self,
+        points: Sequence[Sequence[float]] | None = None,
+        *,
+        box: Sequence[float] | None = None,
+        mask: np.ndarray | Image.Image | str | Path | None = None,
+        name: str | None = None,
+        z: int = 0,
+    ) -> Region:
+        """Add a region given by polygon vertices, a box (x0, y0, x1, y1), or a mask."""
+        given = sum(value is not None for value in (points, box, mask))
+        if given != 1:
+            raise InvalidInputError(
+                "create_region needs exactly one of: polygon points, box=(x0, y0, x1, y1), "
+                "or mask= (array, image or file)"
+            )
+        if name is not None and any(r.name == name for r in self._regions):
+            raise InvalidInputError(f"a region named {name!r} already exists on this canvas")
+        self._counter += 1
+        region_id = f"region-{self._counter}"
+        size = (self.width, self.height)
+        if points is not None:
+            region = make_polygon_region(
+                points, *size, region_id=region_id, name=name, z=z, clip=self.clip_to_canvas
+            )
+        elif box is not None:
+            region = make_box_region(
+                box, *size, region_id=region_id, name=name, z=z, clip=self.clip_to_canvas
+            )
+        else:
+            assert mask is not None
+            region = make_mask_region(mask, *size, region_id=region_id, name=name, z=z)
+        self._regions.append(region)
+        return region
+
+    def apply_to_region(
+        self,
+        region: Region | str,
+        prompt: str,
+        negative_prompt: str = "",
+        *,
+        weight: float = 1.0,
+        model: str | None = None,
+    ) -> Region:
+        """Set what ``region`` (a Region, its name or its id) should show."""
+        target = self.region(region)
+        if weight < 0:
+            raise InvalidInputError(f"region {target.label!r}: weight must be >= 0, got {weight}")
+        self._prompting[target.id] = RegionPrompting(prompt, negative_prompt, weight, model)
+        return target
+
+    def region(self, key: Region | str) -> Region:
+        """Look a region up by object, name or id."""
+        wanted = key.id if isinstance(key, Region) else key
+        for region in self._regions:
+            if wanted in (region.id, region.name):
+                return region
+        known = ", ".join(r.label for r in self._regions) or "none yet"
+        raise InvalidInputError(f"no region {wanted!r} on this canvas (regions: {known})")
+
+    @property
+    def regions(self) -> list[Region]:
+        return list(self._regions)
+
+    # Generation ------------------------------------------------------------------------
+
+    def generate(
+        self,
+        seed: int | None = None,
+        *,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        base_ratio: float | None = None,
+        callback: StepCallback | None = None,
+    ) -> GenerationResult:
+        """Generate the whole canvas in one pass; the same seed gives the same pixels."""
+        layout = self.to_layout(
+            seed=secrets.randbelow(2**32) if seed is None else seed,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            base_ratio=base_ratio,
+        )
+        return self._run(layout, callback)
+
+    def to_layout(
+        self,
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        base_ratio: float | None = None,
+    ) -> Layout:
+        """The canvas as a layout (masks inlined), e.g. to save or to reproduce."""
+        specs = []
+        for region in self._regions:
+            prompting = self._prompting.get(region.id)
+            if prompting is None:
+                raise InvalidInputError(
+                    f"region {region.label!r} has no prompt; call "
+                    f"apply_to_region({region.label!r}, prompt=...) or remove it"
+                )
+            shape: dict[str, Any]
+            if region.kind == "polygon":
+                shape = {"polygon": list(region.polygon or ())}
+            elif region.kind == "box":
+                shape = {"box": region.box}
+            else:
+                shape = {"mask_png": encode_mask_png(region.rasterize())}
+            specs.append(
+                RegionSpec(
+                    name=region.name,
+                    prompt=prompting.prompt,
+                    negative_prompt=prompting.negative_prompt,
+                    weight=prompting.weight,
+                    z=region.z,
+                    model=prompting.model,
+                    **shape,
+                )
+            )
+        return Layout(
+            width=self.width,
+            height=self.height,
+            model=self.model,
+            steps=steps if steps is not None else self.steps,
+            guidance_scale=guidance_scale if guidance_scale is not None else self.guidance_scale,
+            seed=seed,
+            base_prompt=self.base_prompt,
+            negative_prompt=self.negative_prompt,
+            base_ratio=base_ratio if base_ratio is not None else self.base_ratio,
+            scheduler=self.scheduler,
+            clip_to_canvas=self.clip_to_canvas,
+            regions=specs,
+        )
+
+    @classmethod
+    def from_layout(
+        cls,
+        layout: Layout,
+        *,
+        model: ModelBundle | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> PakatiCanvas:
+        """A canvas holding everything a layout describes (``model`` overrides its model)."""
+        canvas = cls(
+            layout.width,
+            layout.height,
+            model if model is not None else layout.model,
+            base_prompt=layout.base_prompt,
+            negative_prompt=layout.negative_prompt,
+            steps=layout.steps,
+            guidance_scale=layout.guidance_scale,
+            base_ratio=layout.base_ratio,
+            scheduler=layout.scheduler,
+            device=device,
+            dtype=dtype,
+            clip_to_canvas=layout.clip_to_canvas,
+        )
+        for index, spec in enumerate(layout.regions):
+            label = spec.name or f"region {index + 1}"
+            if spec.polygon is not None:
+                region = canvas.create_region(spec.polygon, name=spec.name, z=spec.z)
+            elif spec.box is not None:
+                region = canvas.create_region(box=spec.box, name=spec.name, z=spec.z)
+            elif spec.mask is not None:
+                region = canvas.create_region(mask=spec.mask, name=spec.name, z=spec.z)
+            else:
+                assert spec.mask_png is not None
+                mask = decode_mask_png(spec.mask_png, label)
+                region = canvas.create_region(mask=mask, name=spec.name, z=spec.z)
+            canvas.apply_to_region(
+                region,
+                spec.prompt,
+                spec.negative_prompt,
+                weight=spec.weight,
+                model=spec.model,
+            )
+        return canvas
+
+    def load(self) -> ModelBundle:
+        """Load the model now (otherwise the first generation does it)."""
+        if self._bundle is None:
+            self._bundle = load_model(self.model, device=self.device, dtype=self.dtype)
+        return self._bundle
+
+    def _run(self, layout: Layout, callback: StepCallback | None) -> GenerationResult:
+        for spec in layout.regions:
+            if spec.model is not None and spec.model != layout.model:
+                raise InvalidInputError(
+                    f"region {spec.name or spec.prompt[:30]!r} asks for model {spec.model!r}, "
+                    f"but attention mode draws every region with the canvas model "
+                    f"{layout.model!r} in one pass; drop the region's model= or change the "
+                    "canvas model"
+                )
+        bundle = self.load()
+        assert layout.seed is not None
+        order = stacking_order(self._regions)
+        request = GenerationRequest(
+            width=layout.width,
+            height=layout.height,
+            prompt=layout.base_prompt,
+            negative_prompt=layout.negative_prompt,
+            regions=[self._region_prompt(self._regions[i]) for i in order],
+            steps=layout.steps,
+            guidance_scale=layout.guidance_scale,
+            seed=layout.seed,
+            base_ratio=layout.base_ratio,
+            scheduler=layout.scheduler,
+        )
+        output = RegionalDiffusionPipeline(bundle)(request, callback=callback)
+        return GenerationResult(
+            image=output.image,
+            layout=layout,
+            model_info={"source": bundle.source, "kind": bundle.kind, "dtype": str(bundle.dtype)},
+            unet_calls=output.unet_calls,
+            timings=output.timings,
+        )
+
+    def _region_prompt(self, region: Region) -> RegionPrompt:
+        prompting = self._prompting[region.id]
+        return RegionPrompt(
+            mask=region.rasterize(),
+            prompt=prompting.prompt,
+            negative_prompt=prompting.negative_prompt,
+            weight=prompting.weight,
+            label=region.label,
+        )

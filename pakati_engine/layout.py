@@ -1,0 +1,175 @@
+"""The layout file: a canvas, a model, sampling settings and regions with their prompts.
+
+This pydantic schema is the boundary between users (``layout.json``, the CLI, the agent)
+and the engine. A layout plus its seed reproduces an image exactly, so it is also what a
+PNG's metadata stores. Example::
+
+    {
+      "width": 512, "height": 512, "model": "tiny-random",
+      "steps": 30, "guidance_scale": 7.5, "seed": 42,
+      "base_prompt": "a landscape", "negative_prompt": "blurry",
+      "regions": [
+        {"name": "sky", "box": [0, 0, 512, 200], "prompt": "dramatic sunset sky"},
+        {"name": "lake", "polygon": [[0, 200], [512, 200], [512, 512], [0, 512]],
+         "prompt": "a calm blue lake", "negative_prompt": "boats", "weight": 1.0},
+        {"name": "boat", "mask": "boat_mask.png", "prompt": "a red sailing boat", "z": 1}
+      ]
+    }
+
+Coordinates are canvas pixels from the top-left corner. A region gives exactly one of
+``polygon``, ``box``, ``mask`` (an image file, relative to the layout file) or ``mask_png``
+(the mask inlined as base64 PNG, which is how PNG metadata carries masks).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pakati_engine.errors import InvalidInputError
+
+LAYOUT_VERSION = 1
+
+
+class RegionSpec(BaseModel):
+    """One region: where it is (exactly one shape field) and what it should show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="Name used by edits, messages, the CLI.")
+    polygon: list[tuple[float, float]] | None = Field(
+        default=None, description="Vertices [[x, y], ...] in canvas pixels (3 or more)."
+    )
+    box: tuple[float, float, float, float] | None = Field(
+        default=None, description="[x0, y0, x1, y1] in canvas pixels, x1 > x0, y1 > y0."
+    )
+    mask: str | None = Field(
+        default=None, description="Mask image path (white = inside), relative to the layout."
+    )
+    mask_png: str | None = Field(default=None, description="Mask as base64-encoded PNG.")
+    prompt: str = Field(description="What this region should show.")
+    negative_prompt: str = Field(default="", description="What this region should avoid.")
+    weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Strength of the region prompt against the base prompt (1 = default).",
+    )
+    z: int = Field(default=0, description="Stacking order: higher is on top; ties by order.")
+    model: str | None = Field(
+        default=None, description="Model for this region; attention mode uses the canvas model."
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> RegionSpec:
+        given = [f for f in ("polygon", "box", "mask", "mask_png") if getattr(self, f) is not None]
+        if len(given) != 1:
+            label = self.name or "unnamed region"
+            found = ", ".join(given) if given else "none"
+            raise ValueError(
+                f"region {label!r} needs exactly one of polygon, box, mask, mask_png "
+                f"(found: {found})"
+            )
+        return self
+
+
+class Layout(BaseModel):
+    """A whole generation: canvas, model, sampling settings, base prompt and regions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(default=LAYOUT_VERSION, description="Schema version of this file.")
+    width: int = Field(gt=0, le=8192, description="Canvas width in pixels.")
+    height: int = Field(gt=0, le=8192, description="Canvas height in pixels.")
+    model: str = Field(
+        default="tiny-random", description="Model folder, file, hub id in the local cache, or alias."
+    )
+    mode: Literal["attention"] = Field(
+        default="attention", description="Regional method: one UNet pass per step."
+    )
+    steps: int = Field(default=30, ge=1, le=1000, description="Denoising steps.")
+    guidance_scale: float = Field(
+        default=7.5, ge=0.0, le=50.0, description="Classifier-free guidance (<= 1 disables)."
+    )
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**63, description="Noise seed; None draws one and records it."
+    )
+    base_prompt: str = Field(default="", description="Seen everywhere; rules uncovered pixels.")
+    negative_prompt: str = Field(default="", description="Negative prompt of the base prompt.")
+    base_ratio: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="Share of the base prompt inside regions."
+    )
+    scheduler: str | None = Field(default=None, description="Sampler name; None = the model's.")
+    clip_to_canvas: bool = Field(
+        default=False,
+        description="Clip regions that leave the canvas (with a warning) instead of failing.",
+    )
+    regions: list[RegionSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Layout:
+        names = [r.name for r in self.regions if r.name]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"region names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+def load_layout(path: str | Path) -> Layout:
+    """Read and validate a layout file; mask paths are made relative to its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"layout file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInputError(f"layout file {str(path)!r} is not valid JSON: {error}") from error
+    layout = parse_layout(data, source=str(path))
+    for region in layout.regions:
+        if region.mask is not None and not Path(region.mask).is_absolute():
+            region.mask = str(path.parent / region.mask)
+    return layout
+
+
+def parse_layout(data: object, source: str = "layout") -> Layout:
+    """Validate a decoded layout, turning pydantic's errors into one readable message."""
+    try:
+        return Layout.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInputError(format_validation_error(error, source)) from error
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    lines = [f"{source} is not a valid layout:"]
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {where}: {message}")
+    lines.append("See the schema in pakati_engine/layout.py (or `pakati schema`).")
+    return "\n".join(lines)
+
+
+def encode_mask_png(mask_array: object) -> str:
+    """Base64 PNG of a float [0, 1] mask (8-bit grey)."""
+    import numpy as np
+
+    array = np.asarray(mask_array, dtype=np.float32)
+    image = Image.fromarray((array * 255).round().astype(np.uint8), mode="L")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_mask_png(data: str, label: str) -> Image.Image:
+    try:
+        raw = base64.b64decode(data, validate=True)
+        with Image.open(io.BytesIO(raw)) as image:
+            image.load()
+            return image.copy()
+    except Exception as error:
+        raise InvalidInputError(f"region {label!r}: mask_png is not a base64 PNG ({error})") from error

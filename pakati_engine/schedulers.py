@@ -1,0 +1,32 @@
+"""Sampler choice by name; each generation gets its own scheduler instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pakati_engine.errors import InvalidInputError
+
+#: Names a layout may use, and the diffusers scheduler class (and options) they mean.
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ddim": ("DDIMScheduler", {}),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+}
+
+
+def make_scheduler(model_scheduler: Any, name: str | None = None) -> Any:
+    """A fresh scheduler: the model's own (``name`` None) or the named one, from its config."""
+    if name is None:
+        return model_scheduler.__class__.from_config(model_scheduler.config)
+    if name not in SCHEDULERS:
+        raise InvalidInputError(
+            f"unknown scheduler {name!r}; choose one of {', '.join(sorted(SCHEDULERS))}"
+        )
+    import diffusers
+
+    class_name, options = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(model_scheduler.config, **options)

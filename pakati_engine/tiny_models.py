@@ -1,0 +1,207 @@
+"""Tiny seeded random SD1.x- and SDXL-shaped models, built in code.
+
+They have the real architecture (UNet with cross-attention, KL VAE with an 8x factor, CLIP
+text encoders with the real CLIP tokenizer) at a fraction of the size, so every code path
+can be exercised offline on a CPU. Their pictures are noise: random weights draw nothing.
+Tests use them, and ``tiny-random`` is the README's default model until trained weights
+ship. Building is local and deterministic; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pakati_engine.tokenizer_files import END_TOKEN, START_TOKEN, VOCAB_SIZE, write_clip_tokenizer
+
+BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
+
+
+def pakati_home() -> Path:
+    """Pakati's own cache folder (``PAKATI_HOME``, else ``~/.cache/pakati``)."""
+    return Path(os.environ.get("PAKATI_HOME", "~/.cache/pakati")).expanduser()
+
+
+def _text_encoder(seed: int, hidden: int, projection: int | None = None) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        bos_token_id=BOS_ID,
+        eos_token_id=EOS_ID,
+        pad_token_id=EOS_ID,
+        projection_dim=projection or hidden,
+    )
+    torch.manual_seed(seed)
+    model_cls = CLIPTextModelWithProjection if projection else CLIPTextModel
+    return model_cls(config).eval()
+
+
+def _vae(seed: int) -> Any:
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(
+        block_out_channels=(8, 16, 16, 16),  # 3 downsamples: the SD factor of 8
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        sample_size=64,
+    ).eval()
+
+
+def _tokenizer(tokenizer_dir: str | Path | None) -> Any:
+    from transformers import CLIPTokenizer
+
+    folder = Path(tokenizer_dir) if tokenizer_dir else pakati_home() / "clip_tokenizer"
+    if not (folder / "vocab.json").is_file():
+        write_clip_tokenizer(folder)
+    tokenizer = CLIPTokenizer.from_pretrained(str(folder))
+    assert tokenizer.bos_token == START_TOKEN and tokenizer.eos_token == END_TOKEN
+    return tokenizer
+
+
+def build_tiny_sd(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
+    """Components of a tiny SD1.x-shaped model, cross-attention at both UNet levels."""
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    ).eval()
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return {
+        "unet": unet,
+        "vae": _vae(seed + 1),
+        "text_encoder": _text_encoder(seed + 2, 32),
+        "tokenizer": _tokenizer(tokenizer_dir),
+        "scheduler": scheduler,
+    }
+
+
+def build_tiny_sdxl(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
+    """Components of a tiny SDXL-shaped model: two text encoders, pooled embeds, time ids."""
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # time ids + pooled text
+        cross_attention_dim=64,  # 32 + 32 from the two encoders
+        norm_num_groups=8,
+    ).eval()
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
+    )
+    tokenizer = _tokenizer(tokenizer_dir)
+    return {
+        "unet": unet,
+        "vae": _vae(seed + 1),
+        "text_encoder": _text_encoder(seed + 2, 32),
+        "tokenizer": tokenizer,
+        "text_encoder_2": _text_encoder(seed + 3, 32, projection=32),
+        "tokenizer_2": tokenizer,
+        "scheduler": scheduler,
+    }
+
+
+def save_tiny_model(
+    folder: str | Path,
+    kind: str = "sd",
+    seed: int = 0,
+    tokenizer_dir: str | Path | None = None,
+) -> Path:
+    """Write a tiny model as a standard diffusers folder (``model_index.json`` and parts)."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    folder = Path(folder)
+    if kind == "sdxl":
+        pipe: Any = StableDiffusionXLPipeline(**build_tiny_sdxl(seed, tokenizer_dir))
+    else:
+        pipe = StableDiffusionPipeline(
+            **build_tiny_sd(seed, tokenizer_dir),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    pipe.save_pretrained(str(folder))
+    return folder
+
+
+def ensure_builtin_tiny_model(name: str) -> Path:
+    """Build ``tiny-random`` / ``tiny-random-sdxl`` under Pakati's cache on first use."""
+    kind = "sdxl" if name.endswith("sdxl") else "sd"
+    folder = pakati_home() / "models" / name
+    if not (folder / "model_index.json").is_file():
+        partial = folder.with_name(folder.name + ".partial")
+        save_tiny_model(partial, kind=kind, seed=0)
+        partial.replace(folder)
+    return folder
+
+
+def sd15_unet_config() -> dict[str, Any]:
+    """The UNet configuration of Stable Diffusion 1.5 (for benchmarks with random weights)."""
+    return {
+        "sample_size": 64,
+        "in_channels": 4,
+        "out_channels": 4,
+        "layers_per_block": 2,
+        "block_out_channels": (320, 640, 1280, 1280),
+        "down_block_types": (
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "DownBlock2D",
+        ),
+        "up_block_types": (
+            "UpBlock2D",
+            "CrossAttnUpBlock2D",
+            "CrossAttnUpBlock2D",
+            "CrossAttnUpBlock2D",
+        ),
+        "cross_attention_dim": 768,
+        "attention_head_dim": 8,
+    }
