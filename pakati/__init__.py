@@ -11,10 +11,10 @@ Different prompts on different regions of one canvas, generated in one pass::
 
 __version__ = "0.1.0"
 
-from pakati.canvas import GenerationResult, PakatiCanvas  # noqa: E402
-from pakati_engine.errors import InvalidInputError, ModelNotFoundError, PakatiError  # noqa: E402
-from pakati_engine.layout import Layout, RegionSpec, load_layout  # noqa: E402
-from pakati_engine.regions import Region  # noqa: E402
+from pakati.canvas import GenerationResult, PakatiCanvas
+from pakati_engine.errors import InvalidInputError, ModelNotFoundError, PakatiError
+from pakati_engine.layout import Layout, RegionSpec, load_layout
+from pakati_engine.regions import Region
 
 __all__ = [
     "GenerationResult",

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -197,7 +198,7 @@ class RegionalCrossAttnProcessor:
         return out / attn.rescale_output_factor
 
 
-def cross_attention_names(unet: torch.nn.Module) -> list[str]:
+def cross_attention_names(unet: Any) -> list[str]:
     """Processor names (as in ``unet.attn_processors``) of the cross-attention layers."""
     return [
         f"{name}.processor"
@@ -208,16 +209,16 @@ def cross_attention_names(unet: torch.nn.Module) -> list[str]:
 
 @contextmanager
 def regional_attention(
-    unet: torch.nn.Module, controller: RegionalAttentionController
+    unet: Any, controller: RegionalAttentionController
 ) -> Iterator[dict[str, RegionalCrossAttnProcessor]]:
     """Install regional processors on every cross-attention layer; restore on exit."""
-    original = dict(unet.attn_processors)  # type: ignore[operator]
+    original = dict(unet.attn_processors)
     cross = set(cross_attention_names(unet))
     if not cross:
         raise ValueError("this UNet has no cross-attention layers to route")
     installed = {name: RegionalCrossAttnProcessor(controller, name) for name in sorted(cross)}
-    unet.set_attn_processor({**original, **installed})  # type: ignore[operator]
+    unet.set_attn_processor({**original, **installed})
     try:
         yield installed
     finally:
-        unet.set_attn_processor(original)  # type: ignore[operator]
+        unet.set_attn_processor(original)

@@ -87,7 +87,8 @@ class Layout(BaseModel):
     width: int = Field(gt=0, le=8192, description="Canvas width in pixels.")
     height: int = Field(gt=0, le=8192, description="Canvas height in pixels.")
     model: str = Field(
-        default="tiny-random", description="Model folder, file, hub id in the local cache, or alias."
+        default="tiny-random",
+        description="Model folder, file, hub id in the local cache, or alias.",
     )
     mode: Literal["attention"] = Field(
         default="attention", description="Regional method: one UNet pass per step."
@@ -172,4 +173,6 @@ def decode_mask_png(data: str, label: str) -> Image.Image:
             image.load()
             return image.copy()
     except Exception as error:
-        raise InvalidInputError(f"region {label!r}: mask_png is not a base64 PNG ({error})") from error
+        raise InvalidInputError(
+            f"region {label!r}: mask_png is not a base64 PNG ({error})"
+        ) from error

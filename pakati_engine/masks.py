@@ -58,7 +58,9 @@ def pool_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return torch.where(pooled > MIN_COVERAGE, pooled, torch.zeros_like(pooled))
 
 
-def attention_sizes(latent_height: int, latent_width: int, levels: int = 6) -> list[tuple[int, int]]:
+def attention_sizes(
+    latent_height: int, latent_width: int, levels: int = 6
+) -> list[tuple[int, int]]:
     """Spatial sizes a UNet's attention layers can run at: the latent halved repeatedly.
 
     Strided convolutions round up, so an odd size h becomes ceil(h / 2).

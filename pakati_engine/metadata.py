@@ -80,7 +80,9 @@ def read_png_metadata(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InvalidInputError(f"{str(path)!r}: its Pakati metadata is corrupt ({error})") from error
+        raise InvalidInputError(
+            f"{str(path)!r}: its Pakati metadata is corrupt ({error})"
+        ) from error
     if not isinstance(data, dict) or "layout" not in data:
         raise InvalidInputError(f"{str(path)!r}: its Pakati metadata has no layout")
     return data
@@ -101,7 +103,9 @@ def summary_line(metadata: dict[str, Any]) -> str:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, then renamed)
+        dir=path.parent, prefix=f".{path.name}.", delete=False
+    )
     try:
         with handle:
             write(handle)

@@ -250,7 +250,9 @@ def bundle_from_components(
 def _load_single_file(path: Path, source: str, config: str | Path | None) -> ModelBundle:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    pipeline_cls = StableDiffusionXLPipeline if _is_sdxl_checkpoint(path) else StableDiffusionPipeline
+    pipeline_cls = (
+        StableDiffusionXLPipeline if _is_sdxl_checkpoint(path) else StableDiffusionPipeline
+    )
     kwargs: dict[str, Any] = {"local_files_only": True}
     if config is not None:
         kwargs["config"] = str(resolve_model(str(config)))

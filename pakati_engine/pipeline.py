@@ -166,7 +166,9 @@ class RegionalDiffusionPipeline:
         image = self.decode_latents(latents)
         timings["decode"] = time.perf_counter() - decode_started
         timings["total"] = time.perf_counter() - started
-        return GenerationOutput(image=image, latents=latents, unet_calls=unet_calls, timings=timings)
+        return GenerationOutput(
+            image=image, latents=latents, unet_calls=unet_calls, timings=timings
+        )
 
     def prepare_prompt_embeds(self, embeddings: PromptEmbeddings, do_cfg: bool) -> torch.Tensor:
         if do_cfg:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -264,12 +264,14 @@ def load_mask_array(mask: np.ndarray | Image.Image | str | Path, label: str) -> 
     return np.ascontiguousarray(quantised, dtype=np.float32)
 
 
-def clip_polygon_to_rect(
-    vertices: Sequence[Point], width: float, height: float
-) -> list[Point]:
+def clip_polygon_to_rect(vertices: Sequence[Point], width: float, height: float) -> list[Point]:
     """Sutherland-Hodgman clipping of a polygon to the rectangle [0, width] x [0, height]."""
 
-    def clip_edge(points: list[Point], inside, intersect) -> list[Point]:  # type: ignore[no-untyped-def]
+    def clip_edge(
+        points: list[Point],
+        inside: Callable[[Point], bool],
+        intersect: Callable[[Point, Point], Point],
+    ) -> list[Point]:
         result: list[Point] = []
         for i, current in enumerate(points):
             previous = points[i - 1]
@@ -281,14 +283,14 @@ def clip_polygon_to_rect(
                 result.append(intersect(previous, current))
         return result
 
-    def at_x(x: float):  # type: ignore[no-untyped-def]
+    def at_x(x: float) -> Callable[[Point, Point], Point]:
         def cut(a: Point, b: Point) -> Point:
             t = (x - a[0]) / (b[0] - a[0])
             return (x, a[1] + t * (b[1] - a[1]))
 
         return cut
 
-    def at_y(y: float):  # type: ignore[no-untyped-def]
+    def at_y(y: float) -> Callable[[Point, Point], Point]:
         def cut(a: Point, b: Point) -> Point:
             t = (y - a[1]) / (b[1] - a[1])
             return (a[0] + t * (b[0] - a[0]), y)
@@ -333,9 +335,7 @@ def _as_points(points: Sequence[Sequence[float]], label: str) -> list[Point]:
     result: list[Point] = []
     for vertex in vertices:
         if len(vertex) != 2:
-            raise InvalidInputError(
-                f"region {label!r}: vertex {vertex} is not an (x, y) pair"
-            )
+            raise InvalidInputError(f"region {label!r}: vertex {vertex} is not an (x, y) pair")
         x, y = _finite_floats(vertex, label, "vertex")
         result.append((x, y))
     return result

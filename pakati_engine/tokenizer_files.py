@@ -44,7 +44,8 @@ def write_clip_tokenizer(folder: str | Path, bpe_path: str | Path | None = None)
     """Write ``vocab.json``, ``merges.txt`` and the tokenizer configs into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lines = gzip.open(bpe_path or default_bpe_path()).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_path or default_bpe_path()) as handle:
+        lines = handle.read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1 : NUM_MERGES + 1]]
     symbols = byte_symbols()
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]

@@ -54,15 +54,23 @@ def test_changing_region_a_prompt_changes_only_pixels_inside_a_in_every_layer(
     masks = _masks()
     stacked = stack_masks(masks)
     pipe = RegionalDiffusionPipeline(bundle)
-    request = GenerationRequest(SIZE, SIZE, "a garden", regions=[
-        RegionPrompt(masks[0], "a red circle", "blurry"),
-        RegionPrompt(masks[1], "a blue square", "dark"),
-    ], base_ratio=base_ratio)
-    original = encode_prompts(bundle, ["a garden", "a red circle", "a blue square"],
-                              ["", "blurry", "dark"])
+    request = GenerationRequest(
+        SIZE,
+        SIZE,
+        "a garden",
+        regions=[
+            RegionPrompt(masks[0], "a red circle", "blurry"),
+            RegionPrompt(masks[1], "a blue square", "dark"),
+        ],
+        base_ratio=base_ratio,
+    )
+    original = encode_prompts(
+        bundle, ["a garden", "a red circle", "a blue square"], ["", "blurry", "dark"]
+    )
     # Only region A (index 1 after the base) changes: both its prompt and its negative.
-    changed = encode_prompts(bundle, ["a garden", "a green triangle on grass", "a blue square"],
-                             ["", "noisy", "dark"])
+    changed = encode_prompts(
+        bundle, ["a garden", "a green triangle on grass", "a blue square"], ["", "noisy", "dark"]
+    )
     embeds = pipe.prepare_prompt_embeds(original, do_cfg=True)  # (2, T, D) rows: neg, pos
     embeds_changed = pipe.prepare_prompt_embeds(changed, do_cfg=True)
     span = original.tokens_per_prompt
@@ -103,8 +111,9 @@ def test_base_ratio_zero_keeps_base_prompt_out_of_covered_pixels(sd_bundle: Mode
     mask = make_box_region((0, 0, 40, 64), SIZE, SIZE, region_id="a").rasterize()
     pipe = RegionalDiffusionPipeline(sd_bundle)
     for base_ratio, base_reaches_region in ((0.0, False), (0.5, True)):
-        request = GenerationRequest(SIZE, SIZE, regions=[RegionPrompt(mask, "a red circle")],
-                                    base_ratio=base_ratio)
+        request = GenerationRequest(
+            SIZE, SIZE, regions=[RegionPrompt(mask, "a red circle")], base_ratio=base_ratio
+        )
         one = encode_prompts(sd_bundle, ["a forest", "a red circle"], ["", ""])
         two = encode_prompts(sd_bundle, ["a desert at night", "a red circle"], ["", ""])
         controller = pipe.prepare_controller(request, one, (8, 8))
@@ -126,12 +135,17 @@ def test_one_unet_forward_per_step_whatever_the_number_of_regions(
     bundle: ModelBundle, regions: int
 ) -> None:
     width = 64 * regions
-    masks = [make_box_region((64 * i, 0, 64 * (i + 1), 64), width, 64, region_id=str(i))
-             for i in range(regions)]
+    masks = [
+        make_box_region((64 * i, 0, 64 * (i + 1), 64), width, 64, region_id=str(i))
+        for i in range(regions)
+    ]
     request = GenerationRequest(
-        width, 64, "a shelf",
+        width,
+        64,
+        "a shelf",
         regions=[RegionPrompt(m.rasterize(), f"object {i}") for i, m in enumerate(masks)],
-        steps=3, guidance_scale=5.0,
+        steps=3,
+        guidance_scale=5.0,
     )
     calls: list[int] = []
     handle = bundle.unet.register_forward_pre_hook(lambda mod, args: calls.append(1))
@@ -149,8 +163,10 @@ def test_processors_are_restored_after_generation_even_on_error(sd_bundle: Model
         torch.ones(1, 1, 64, 64), torch.zeros(1, 64, 64), 77, (8, 8)
     )
     with pytest.raises(RuntimeError, match="boom"), regional_attention(sd_bundle.unet, controller):
-        assert any(isinstance(p, RegionalCrossAttnProcessor)
-                   for p in sd_bundle.unet.attn_processors.values())
+        assert any(
+            isinstance(p, RegionalCrossAttnProcessor)
+            for p in sd_bundle.unet.attn_processors.values()
+        )
         raise RuntimeError("boom")
     after = {name: type(p) for name, p in sd_bundle.unet.attn_processors.items()}
     assert after == before
@@ -163,5 +179,7 @@ def test_wrong_token_count_is_reported(sd_bundle: ModelBundle) -> None:
     name = cross_attention_names(sd_bundle.unet)[0]
     module = sd_bundle.unet.get_submodule(name.removesuffix(".processor"))
     with regional_attention(sd_bundle.unet, controller), pytest.raises(ValueError, match="231"):
-        module(torch.randn(1, 64, module.to_q.in_features),
-               encoder_hidden_states=torch.randn(1, 77, module.to_k.in_features))
+        module(
+            torch.randn(1, 64, module.to_q.in_features),
+            encoder_hidden_states=torch.randn(1, 77, module.to_k.in_features),
+        )

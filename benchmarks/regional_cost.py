@@ -1,0 +1,173 @@
+"""Cost of regional attention against a plain single-prompt generation, side by side.
+
+An SD1.5-shaped model with random weights (UNet, CLIP text encoder and VAE at their real
+sizes) generates at a small latent size. Configurations are interleaved round by round and
+the median per configuration is kept, so load on the machine hits all of them alike.
+
+    python benchmarks/regional_cost.py [--latent 32] [--steps 3] [--rounds 3]
+
+The last line printed is one JSON object:
+``{"attention_over_plain": {"1": r, "2": r, "4": r, "8": r}, ...}`` where ``r`` is the
+wall time of a whole generation (encode, denoise, decode) with N regions divided by that
+of diffusers' own StableDiffusionPipeline on the same components.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from pakati_engine.models import bundle_from_components
+from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline, RegionPrompt
+from pakati_engine.tiny_models import sd15_unet_config
+
+REGION_COUNTS = (1, 2, 4, 8)
+
+
+def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from pakati_engine.tiny_models import pakati_home
+    from pakati_engine.tokenizer_files import write_clip_tokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(**sd15_unet_config()).eval()
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+    ).eval()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            vocab_size=49408,
+            max_position_embeddings=77,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+        )
+    ).eval()
+    tokenizer_dir = pakati_home() / "clip_tokenizer"
+    if not (tokenizer_dir / "vocab.json").is_file():
+        write_clip_tokenizer(tokenizer_dir)
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return {
+        "unet": unet,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": CLIPTokenizer.from_pretrained(str(tokenizer_dir)),
+        "scheduler": scheduler,
+    }
+
+
+def strip_masks(side: int, count: int) -> list[np.ndarray]:
+    """``count`` vertical strips covering the canvas."""
+    masks = []
+    edges = np.linspace(0, side, count + 1).round().astype(int)
+    for start, stop in itertools.pairwise(edges):
+        mask = np.zeros((side, side), np.float32)
+        mask[:, start:stop] = 1.0
+        masks.append(mask)
+    return masks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latent", type=int, default=32, help="latent side (image = 8x)")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    side = args.latent * 8
+
+    from diffusers import StableDiffusionPipeline
+
+    print(f"building an SD1.5-shaped model with random weights ({side}x{side})", file=sys.stderr)
+    parts = sd15_shaped_components()
+    bundle = bundle_from_components(parts, "sd15-shaped-random").to(
+        torch.device("cpu"), torch.float32
+    )
+    plain = StableDiffusionPipeline(
+        **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    plain.set_progress_bar_config(disable=True)
+    ours = RegionalDiffusionPipeline(bundle)
+
+    def run_plain() -> None:
+        plain(
+            "a lake at dawn",
+            height=side,
+            width=side,
+            num_inference_steps=args.steps,
+            guidance_scale=7.5,
+            generator=torch.Generator().manual_seed(0),
+        )
+
+    def run_regions(count: int) -> Callable[[], object]:
+        regions = (
+            [RegionPrompt(m, f"object number {i}") for i, m in enumerate(strip_masks(side, count))]
+            if count
+            else []
+        )
+        request = GenerationRequest(
+            side,
+            side,
+            "a lake at dawn",
+            regions=regions,
+            steps=args.steps,
+            guidance_scale=7.5,
+            seed=0,
+        )
+        return lambda: ours(request)
+
+    configs: dict[str, Callable[[], object]] = {"plain": run_plain, "ours_0": run_regions(0)}
+    configs.update({str(n): run_regions(n) for n in REGION_COUNTS})
+    seconds: dict[str, list[float]] = {name: [] for name in configs}
+    with torch.no_grad():
+        run_plain()  # warm-up
+        for round_index in range(args.rounds):
+            for name, run in configs.items():
+                started = time.perf_counter()
+                run()
+                seconds[name].append(time.perf_counter() - started)
+                print(f"round {round_index + 1} {name}: {seconds[name][-1]:.2f} s", file=sys.stderr)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    result = {
+        "attention_over_plain": {
+            str(n): round(median[str(n)] / median["plain"], 3) for n in REGION_COUNTS
+        },
+        "pakati_no_regions_over_plain": round(median["ours_0"] / median["plain"], 3),
+        "seconds": {name: round(value, 3) for name, value in median.items()},
+        "latent": args.latent,
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "threads": torch.get_num_threads(),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
