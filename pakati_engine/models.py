@@ -70,6 +70,9 @@ class ModelBundle:
     def vae_scale_factor(self) -> int:
         if self.vae is None:
             return 1
+        own = getattr(self.vae, "scale_factor", None)  # e.g. PixelUnshuffleVAE's patch size
+        if own is not None:
+            return int(own)
         return int(2 ** (len(self.vae.config.block_out_channels) - 1))
 
     @property
