@@ -1,4 +1,4 @@
-"""Cost of regional attention against a plain single-prompt generation, side by side.
+"""Cost of regional generation and of region edits, measured side by side.
 
 An SD1.5-shaped model with random weights (UNet, CLIP text encoder and VAE at their real
 sizes) generates at a small latent size. Configurations are interleaved round by round and
@@ -6,10 +6,15 @@ the median per configuration is kept, so load on the machine hits all of them al
 
     python benchmarks/regional_cost.py [--latent 32] [--steps 3] [--rounds 3]
 
-The last line printed is one JSON object:
-``{"attention_over_plain": {"1": r, "2": r, "4": r, "8": r}, ...}`` where ``r`` is the
-wall time of a whole generation (encode, denoise, decode) with N regions divided by that
-of diffusers' own StableDiffusionPipeline on the same components.
+The last line printed is one JSON object with
+
+* ``attention_over_plain``: {"1": r, "2": r, "4": r, "8": r}, the wall time of a whole
+  generation (encode, denoise, decode) with N regions over that of diffusers' own
+  StableDiffusionPipeline on the same components;
+* ``crop_over_full``: {"0.10": r, "0.25": r, "0.50": r}, regenerating a centred square
+  region of that share of the canvas (others locked, default feather and margin) over a
+  full-canvas generation;
+* ``latent_over_attention_n4``: latent (MultiDiffusion) mode over attention mode, 4 regions.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from pakati.editing import DEFAULT_FEATHER
+from pakati_engine.cropping import run_edit
+from pakati_engine.keeping import KeepSpec
 from pakati_engine.models import bundle_from_components
 from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline, RegionPrompt
 from pakati_engine.tiny_models import sd15_unet_config
 
 REGION_COUNTS = (1, 2, 4, 8)
+CROP_SHARES = ("0.10", "0.25", "0.50")
 
 
 def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
@@ -125,25 +134,32 @@ def main() -> int:
             generator=torch.Generator().manual_seed(0),
         )
 
-    def run_regions(count: int) -> Callable[[], object]:
-        regions = (
-            [RegionPrompt(m, f"object number {i}") for i, m in enumerate(strip_masks(side, count))]
-            if count
-            else []
-        )
+    def run_regions(count: int, mode: str = "attention") -> Callable[[], object]:
+        masks = strip_masks(side, count) if count else []
+        regions = [RegionPrompt(m, f"object number {i}") for i, m in enumerate(masks)]
         request = GenerationRequest(
-            side,
-            side,
-            "a lake at dawn",
-            regions=regions,
-            steps=args.steps,
-            guidance_scale=7.5,
-            seed=0,
-        )
+            side, side, "a lake at dawn", regions=regions, steps=args.steps,
+            guidance_scale=7.5, seed=0, mode=mode,  # type: ignore[arg-type]
+        )  # fmt: skip
         return lambda: ours(request)
+
+    kept = ours(GenerationRequest(side, side, "a lake at dawn", steps=args.steps, seed=0)).image
+
+    def run_crop(share: str) -> Callable[[], object]:
+        edge = round(side * float(share) ** 0.5)
+        start = (side - edge) // 2
+        mask = np.zeros((side, side), np.float32)
+        mask[start : start + edge, start : start + edge] = 1.0
+        request = GenerationRequest(
+            side, side, "a lake at dawn", steps=args.steps, seed=0,
+            regions=[RegionPrompt(mask, "a boat")], keep=KeepSpec(kept, mask, DEFAULT_FEATHER),
+        )  # fmt: skip
+        return lambda: run_edit(ours, request)
 
     configs: dict[str, Callable[[], object]] = {"plain": run_plain, "ours_0": run_regions(0)}
     configs.update({str(n): run_regions(n) for n in REGION_COUNTS})
+    configs["latent_4"] = run_regions(4, mode="latent")
+    configs.update({f"crop_{share}": run_crop(share) for share in CROP_SHARES})
     seconds: dict[str, list[float]] = {name: [] for name in configs}
     with torch.no_grad():
         run_plain()  # warm-up
@@ -159,6 +175,10 @@ def main() -> int:
             str(n): round(median[str(n)] / median["plain"], 3) for n in REGION_COUNTS
         },
         "pakati_no_regions_over_plain": round(median["ours_0"] / median["plain"], 3),
+        "crop_over_full": {
+            share: round(median[f"crop_{share}"] / median["ours_0"], 3) for share in CROP_SHARES
+        },
+        "latent_over_attention_n4": round(median["latent_4"] / median["4"], 3),
         "seconds": {name: round(value, 3) for name, value in median.items()},
         "latent": args.latent,
         "steps": args.steps,

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from pakati import __version__
+from pakati.editing import EditingMixin
+from pakati.history import HistoryEntry, image_sha256
+from pakati.results import GenerationResult
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.layout import Layout, RegionSpec, decode_mask_png, encode_mask_png
+from pakati_engine.layout import (
+    Layout,
+    RegionSpec,
+    decode_mask_png,
+    encode_mask_png,
+    parse_layout,
+)
 from pakati_engine.masks import stacking_order
-from pakati_engine.metadata import save_png_with_metadata
+from pakati_engine.metadata import read_png_metadata
 from pakati_engine.models import ModelBundle, load_model
 from pakati_engine.pipeline import (
     GenerationRequest,
@@ -39,39 +47,12 @@ class RegionPrompting:
     negative_prompt: str = ""
     weight: float = 1.0
     model: str | None = None
+    seed: int | None = None
+    guidance_scale: float | None = None
+    step_window: tuple[float, float] = (0.0, 1.0)
 
 
-@dataclass
-class GenerationResult:
-    """A generated image and everything needed to make it again."""
-
-    image: Image.Image
-    layout: Layout
-    model_info: dict[str, str]
-    unet_calls: int
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def seed(self) -> int:
-        assert self.layout.seed is not None
-        return self.layout.seed
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "pakati_version": __version__,
-            "layout": self.layout.model_dump(mode="json", exclude_none=True),
-            "model": self.model_info,
-        }
-
-    def save(self, path: str | Path, *, overwrite: bool = False, sidecar: bool = True) -> Path:
-        """PNG with the parameters in a text chunk, plus a JSON sidecar (``out.json``)."""
-        return save_png_with_metadata(
-            self.image, path, self.metadata, overwrite=overwrite, sidecar=sidecar
-        )
-
-
-class PakatiCanvas:
+class PakatiCanvas(EditingMixin):
     """A canvas whose regions each follow their own prompt.
 
     Args:
@@ -80,9 +61,11 @@ class PakatiCanvas:
         model: a model folder, single-file checkpoint, hub id in the local cache, alias
             (``stable-diffusion-xl``), ``tiny-random``, or an already loaded ``ModelBundle``.
         base_prompt / negative_prompt: seen everywhere; the only prompt of uncovered pixels.
-        steps, guidance_scale, base_ratio, scheduler: sampling defaults for :meth:`generate`.
+        steps, guidance_scale, base_ratio, scheduler, mode: sampling defaults.
         device, dtype: where and how the model runs ("auto" picks CUDA/MPS/CPU sensibly).
         clip_to_canvas: clip regions that leave the canvas (warning) instead of failing.
+
+    Editing (lock, regenerate, refine, undo, redo, projects) comes from ``EditingMixin``.
     """
 
     def __init__(
@@ -97,6 +80,7 @@ class PakatiCanvas:
         guidance_scale: float = 7.5,
         base_ratio: float = 0.2,
         scheduler: str | None = None,
+        mode: str = "attention",
         device: str | None = None,
         dtype: str | None = None,
         clip_to_canvas: bool = False,
@@ -113,12 +97,14 @@ class PakatiCanvas:
         self.guidance_scale = guidance_scale
         self.base_ratio = base_ratio
         self.scheduler = scheduler
+        self.mode = mode
         self.device = device
         self.dtype = dtype
         self.clip_to_canvas = clip_to_canvas
         self._regions: list[Region] = []
         self._prompting: dict[str, RegionPrompting] = {}
         self._counter = 0
+        self._init_editing()
 
     # Regions ---------------------------------------------------------------------------
 
@@ -131,17 +117,21 @@ class PakatiCanvas:
         name: str | None = None,
         z: int = 0,
     ) -> Region:
-        """Add a region given by polygon vertices, a box (x0, y0, x1, y1), or a mask."""
+        """Add a region given by polygon vertices, a box (x0, y0, x1, y1), or a mask.
+
+        Unnamed regions are named ``region-1``, ``region-2``, ... in creation order.
+        """
         given = sum(value is not None for value in (points, box, mask))
         if given != 1:
             raise InvalidInputError(
                 "create_region needs exactly one of: polygon points, box=(x0, y0, x1, y1), "
                 "or mask= (array, image or file)"
             )
-        if name is not None and any(r.name == name for r in self._regions):
-            raise InvalidInputError(f"a region named {name!r} already exists on this canvas")
         self._counter += 1
         region_id = f"region-{self._counter}"
+        name = name or region_id
+        if any(r.name == name for r in self._regions):
+            raise InvalidInputError(f"a region named {name!r} already exists on this canvas")
         size = (self.width, self.height)
         if points is not None:
             region = make_polygon_region(
@@ -165,12 +155,22 @@ class PakatiCanvas:
         *,
         weight: float = 1.0,
         model: str | None = None,
+        seed: int | None = None,
+        guidance_scale: float | None = None,
+        step_window: tuple[float, float] = (0.0, 1.0),
     ) -> Region:
-        """Set what ``region`` (a Region, its name or its id) should show."""
+        """Set what ``region`` (a Region, its name or its id) should show.
+
+        ``seed`` gives the region its own noise; ``guidance_scale`` and ``step_window`` are
+        per-region settings of latent mode.
+        """
         target = self.region(region)
+        start, end = (float(v) for v in step_window)
         if weight < 0:
             raise InvalidInputError(f"region {target.label!r}: weight must be >= 0, got {weight}")
-        self._prompting[target.id] = RegionPrompting(prompt, negative_prompt, weight, model)
+        self._prompting[target.id] = RegionPrompting(
+            prompt, negative_prompt, weight, model, seed, guidance_scale, (start, end)
+        )
         return target
 
     def region(self, key: Region | str) -> Region:
@@ -198,21 +198,18 @@ class PakatiCanvas:
         callback: StepCallback | None = None,
     ) -> GenerationResult:
         """Generate the whole canvas in one pass; the same seed gives the same pixels."""
-        layout = self.to_layout(
-            seed=secrets.randbelow(2**32) if seed is None else seed,
-            steps=steps,
-            guidance_scale=guidance_scale,
-            base_ratio=base_ratio,
-        )
-        return self._run(layout, callback)
+        if steps is not None:
+            self.steps = steps
+        if guidance_scale is not None:
+            self.guidance_scale = guidance_scale
+        if base_ratio is not None:
+            self.base_ratio = base_ratio
+        self.seed = secrets.randbelow(2**32) if seed is None else seed
+        layout = self.to_layout()
+        output = RegionalDiffusionPipeline(self.load())(self._request(layout), callback)
+        return self._record("generate", layout, output)
 
-    def to_layout(
-        self,
-        seed: int | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        base_ratio: float | None = None,
-    ) -> Layout:
+    def to_layout(self) -> Layout:
         """The canvas as a layout (masks inlined), e.g. to save or to reproduce."""
         specs = []
         for region in self._regions:
@@ -237,6 +234,9 @@ class PakatiCanvas:
                     weight=prompting.weight,
                     z=region.z,
                     model=prompting.model,
+                    seed=prompting.seed,
+                    guidance_scale=prompting.guidance_scale,
+                    step_window=prompting.step_window,
                     **shape,
                 )
             )
@@ -244,12 +244,13 @@ class PakatiCanvas:
             width=self.width,
             height=self.height,
             model=self.model,
-            steps=steps if steps is not None else self.steps,
-            guidance_scale=guidance_scale if guidance_scale is not None else self.guidance_scale,
-            seed=seed,
+            mode=self.mode,  # type: ignore[arg-type]
+            steps=self.steps,
+            guidance_scale=self.guidance_scale,
+            seed=self.seed,
             base_prompt=self.base_prompt,
             negative_prompt=self.negative_prompt,
-            base_ratio=base_ratio if base_ratio is not None else self.base_ratio,
+            base_ratio=self.base_ratio,
             scheduler=self.scheduler,
             clip_to_canvas=self.clip_to_canvas,
             regions=specs,
@@ -269,36 +270,49 @@ class PakatiCanvas:
             layout.width,
             layout.height,
             model if model is not None else layout.model,
-            base_prompt=layout.base_prompt,
-            negative_prompt=layout.negative_prompt,
-            steps=layout.steps,
-            guidance_scale=layout.guidance_scale,
-            base_ratio=layout.base_ratio,
-            scheduler=layout.scheduler,
             device=device,
             dtype=dtype,
-            clip_to_canvas=layout.clip_to_canvas,
         )
+        canvas.set_layout(layout)
+        return canvas
+
+    def set_layout(self, layout: Layout) -> None:
+        """Replace settings, regions and prompts by those of ``layout`` (size must match)."""
+        if (layout.width, layout.height) != (self.width, self.height):
+            raise InvalidInputError(
+                f"layout is {layout.width}x{layout.height}, canvas is {self.width}x{self.height}"
+            )
+        self.base_prompt, self.negative_prompt = layout.base_prompt, layout.negative_prompt
+        self.steps, self.guidance_scale = layout.steps, layout.guidance_scale
+        self.base_ratio, self.scheduler, self.mode = (
+            layout.base_ratio,
+            layout.scheduler,
+            layout.mode,
+        )
+        self.clip_to_canvas, self.seed = layout.clip_to_canvas, layout.seed
+        self._regions, self._prompting, self._counter = [], {}, 0
         for index, spec in enumerate(layout.regions):
             label = spec.name or f"region {index + 1}"
             if spec.polygon is not None:
-                region = canvas.create_region(spec.polygon, name=spec.name, z=spec.z)
+                region = self.create_region(spec.polygon, name=spec.name, z=spec.z)
             elif spec.box is not None:
-                region = canvas.create_region(box=spec.box, name=spec.name, z=spec.z)
+                region = self.create_region(box=spec.box, name=spec.name, z=spec.z)
             elif spec.mask is not None:
-                region = canvas.create_region(mask=spec.mask, name=spec.name, z=spec.z)
+                region = self.create_region(mask=spec.mask, name=spec.name, z=spec.z)
             else:
                 assert spec.mask_png is not None
                 mask = decode_mask_png(spec.mask_png, label)
-                region = canvas.create_region(mask=mask, name=spec.name, z=spec.z)
-            canvas.apply_to_region(
+                region = self.create_region(mask=mask, name=spec.name, z=spec.z)
+            self.apply_to_region(
                 region,
                 spec.prompt,
                 spec.negative_prompt,
                 weight=spec.weight,
                 model=spec.model,
+                seed=spec.seed,
+                guidance_scale=spec.guidance_scale,
+                step_window=spec.step_window,
             )
-        return canvas
 
     def load(self) -> ModelBundle:
         """Load the model now (otherwise the first generation does it)."""
@@ -306,19 +320,17 @@ class PakatiCanvas:
             self._bundle = load_model(self.model, device=self.device, dtype=self.dtype)
         return self._bundle
 
-    def _run(self, layout: Layout, callback: StepCallback | None) -> GenerationResult:
+    def _request(self, layout: Layout) -> GenerationRequest:
         for spec in layout.regions:
             if spec.model is not None and spec.model != layout.model:
                 raise InvalidInputError(
-                    f"region {spec.name or spec.prompt[:30]!r} asks for model {spec.model!r}, "
-                    f"but attention mode draws every region with the canvas model "
-                    f"{layout.model!r} in one pass; drop the region's model= or change the "
-                    "canvas model"
+                    f"region {spec.name!r} asks for model {spec.model!r}, but every region "
+                    f"is drawn with the canvas model {layout.model!r} (one latent space); "
+                    "drop the region's model= or change the canvas model"
                 )
-        bundle = self.load()
         assert layout.seed is not None
         order = stacking_order(self._regions)
-        request = GenerationRequest(
+        return GenerationRequest(
             width=layout.width,
             height=layout.height,
             prompt=layout.base_prompt,
@@ -329,14 +341,7 @@ class PakatiCanvas:
             seed=layout.seed,
             base_ratio=layout.base_ratio,
             scheduler=layout.scheduler,
-        )
-        output = RegionalDiffusionPipeline(bundle)(request, callback=callback)
-        return GenerationResult(
-            image=output.image,
-            layout=layout,
-            model_info={"source": bundle.source, "kind": bundle.kind, "dtype": str(bundle.dtype)},
-            unet_calls=output.unet_calls,
-            timings=output.timings,
+            mode=layout.mode,
         )
 
     def _region_prompt(self, region: Region) -> RegionPrompt:
@@ -347,4 +352,52 @@ class PakatiCanvas:
             negative_prompt=prompting.negative_prompt,
             weight=prompting.weight,
             label=region.label,
+            seed=prompting.seed,
+            guidance_scale=prompting.guidance_scale,
+            step_window=prompting.step_window,
         )
+
+    def _model_info(self) -> dict[str, str]:
+        bundle = self.load()
+        return {"source": bundle.source, "kind": bundle.kind, "dtype": str(bundle.dtype)}
+
+    @classmethod
+    def from_image(
+        cls,
+        path: str | Path,
+        *,
+        model: ModelBundle | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> PakatiCanvas:
+        """A canvas continuing from a PNG Pakati made: its layout, steps and pixels.
+
+        Later edits keep these pixels and extend the recorded steps, so the edited image can
+        again be reproduced from its own metadata.
+        """
+        metadata = read_png_metadata(path)
+        layout = parse_layout(metadata["layout"], source=f"metadata of {path}")
+        canvas = cls.from_layout(layout, model=model, device=device, dtype=dtype)
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+        if image.size != (layout.width, layout.height):
+            raise InvalidInputError(f"{path}: the image size does not match its metadata")
+        steps = metadata.get("steps") or [{"action": "generate", "layout": metadata["layout"]}]
+        for index, step in enumerate(steps):
+            last = index == len(steps) - 1
+            canvas.history.add(
+                HistoryEntry(
+                    id=canvas.history.new_id(),
+                    action=step["action"],
+                    parent=canvas.history.head,
+                    layout=step["layout"],
+                    locked=list(step.get("locked", [])),
+                    targets=list(step.get("targets", [])),
+                    params=dict(step.get("params", {})),
+                    image_sha256=image_sha256(image) if last else step.get("image_sha256"),
+                    image=image if last else None,
+                )
+            )
+        canvas._locked = list(steps[-1].get("locked", []))
+        canvas._image = image
+        return canvas

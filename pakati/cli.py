@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pakati_engine.errors import PakatiError
+from pakati_engine.errors import InvalidInputError, PakatiError
 
 if TYPE_CHECKING:
+    from pakati.results import GenerationResult
     from pakati_engine.layout import Layout
 
 
@@ -49,6 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print a JSON summary as the last line"
     )
 
+    edit = commands.add_parser(
+        "edit",
+        help="change regions of a Pakati PNG, keeping the rest exactly",
+        description="Regenerate (or refine, with --strength) regions of an image Pakati made, "
+        "working from its own metadata; locked regions and everything outside the edited "
+        "regions' feather band keep their exact pixels.",
+    )
+    edit.add_argument("image", type=Path, help="a PNG made by Pakati")
+    edit.add_argument("--region", action="append", required=True, help="region to change")
+    edit.add_argument("--prompt", help="new prompt for the region(s)")
+    edit.add_argument("--negative-prompt", help="new negative prompt for the region(s)")
+    edit.add_argument("--lock", action="append", default=[], help="region to keep exactly")
+    edit.add_argument("--seed", type=int, help="new seed of the edited region(s)")
+    edit.add_argument("--strength", type=float, help="refine instead: re-noise this much (0-1]")
+    edit.add_argument("--feather", type=int, default=8, help="blend band in pixels")
+    edit.add_argument("--no-crop", action="store_true", help="denoise the whole canvas")
+    edit.add_argument("--out", type=Path, required=True, help="output PNG path")
+    edit.add_argument("--device", default=None)
+    edit.add_argument("--dtype", default=None)
+    edit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    edit.add_argument("--no-progress", action="store_true")
+    edit.add_argument("--json", action="store_true", help="print a JSON summary last")
+
     commands.add_parser("schema", help="print the layout file's JSON schema")
     return parser
 
@@ -62,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(Layout.model_json_schema(), indent=2))
             return 0
+        if args.command == "edit":
+            return _edit(args)
         return _generate(args)
     except (PakatiError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -73,16 +99,12 @@ def _generate(args: argparse.Namespace) -> int:
 
     from pakati.canvas import PakatiCanvas
     from pakati_engine.layout import load_layout, parse_layout
-    from pakati_engine.metadata import sidecar_path
 
     out: Path = args.out
-    taken = [str(p) for p in (out, sidecar_path(out)) if p.exists()]
-    if taken and not args.overwrite:
-        raise FileExistsError(
-            f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite"
-        )
+    _refuse_overwrite(out, args.overwrite)
+    steps: list = []
     if args.from_image is not None:
-        layout = _layout_from_output(args.from_image)
+        layout, steps = _layout_from_output(args.from_image)
     else:
         layout = load_layout(args.layout)
     updates = {
@@ -106,8 +128,78 @@ def _generate(args: argparse.Namespace) -> int:
         bar.update(1)
 
     with bar:
-        result = canvas.generate(seed=layout.seed, callback=advance)
+        if len(steps) > 1 and not updates:
+            from pakati.editing import replay_steps
+
+            bar.total = None
+            result = replay_steps(canvas, steps)
+        else:
+            result = canvas.generate(seed=layout.seed, callback=advance)
     result.save(out, overwrite=args.overwrite)
+    _report(args, result, out)
+    return 0
+
+
+def _edit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pakati.canvas import PakatiCanvas
+
+    _refuse_overwrite(args.out, args.overwrite)
+    canvas = PakatiCanvas.from_image(args.image, device=args.device, dtype=args.dtype)
+    for name in args.lock:
+        canvas.lock(name)
+    for name in args.region:
+        current = canvas._prompting[canvas.region(name).id]
+        canvas.apply_to_region(
+            name,
+            args.prompt if args.prompt is not None else current.prompt,
+            args.negative_prompt if args.negative_prompt is not None else current.negative_prompt,
+            weight=current.weight,
+            model=current.model,
+            seed=args.seed if args.seed is not None else current.seed,
+            guidance_scale=current.guidance_scale,
+            step_window=current.step_window,
+        )
+    print(f"loading model {canvas.model!r} ...", file=sys.stderr)
+    canvas.load()
+    bar = tqdm(total=None, desc="denoising", unit="step", disable=args.no_progress)
+
+    def advance(step: int, total: int) -> None:
+        bar.total = total
+        bar.update(1)
+
+    crop = not args.no_crop
+    with bar:
+        if args.strength is not None:
+            if len(args.region) != 1:
+                raise InvalidInputError("--strength refines one region at a time")
+            result = canvas.refine(
+                args.region[0], args.strength, feather=args.feather, crop=crop, callback=advance
+            )
+        else:
+            result = canvas.regenerate(
+                *args.region, feather=args.feather, crop=crop, callback=advance
+            )
+    result.save(args.out, overwrite=args.overwrite)
+    _report(args, result, args.out)
+    return 0
+
+
+def _refuse_overwrite(out: Path, overwrite: bool) -> None:
+    from pakati_engine.metadata import sidecar_path
+
+    taken = [str(p) for p in (out, sidecar_path(out)) if p.exists()]
+    if taken and not overwrite:
+        raise FileExistsError(
+            f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite"
+        )
+
+
+def _report(args: argparse.Namespace, result: GenerationResult, out: Path) -> None:
+    from pakati_engine.metadata import sidecar_path
+
+    layout = result.layout
     seconds = result.timings.get("total", 0.0)
     print(
         f"wrote {out} and {sidecar_path(out)} (seed {result.seed}, "
@@ -121,14 +213,14 @@ def _generate(args: argparse.Namespace) -> int:
             "seed": result.seed,
             "regions": len(layout.regions),
             "unet_calls": result.unet_calls,
+            "latent_size": list(result.latent_size),
             "timings": result.timings,
         }
         print(json.dumps(summary))
-    return 0
 
 
-def _layout_from_output(path: Path) -> Layout:
-    """The layout stored with an earlier output: PNG text chunk or JSON sidecar."""
+def _layout_from_output(path: Path) -> tuple[Layout, list]:
+    """The layout (and recorded steps) stored with an earlier output: PNG or JSON sidecar."""
     from pakati_engine.errors import InvalidInputError
     from pakati_engine.layout import parse_layout
     from pakati_engine.metadata import read_png_metadata
@@ -140,4 +232,5 @@ def _layout_from_output(path: Path) -> Layout:
             raise InvalidInputError(f"{str(path)!r} is not a readable sidecar ({error})") from error
     else:
         data = read_png_metadata(path)
-    return parse_layout(data.get("layout"), source=f"metadata of {path}")
+    layout = parse_layout(data.get("layout"), source=f"metadata of {path}")
+    return layout, list(data.get("steps", []))

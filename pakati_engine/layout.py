@@ -61,6 +61,16 @@ class RegionSpec(BaseModel):
         description="Strength of the region prompt against the base prompt (1 = default).",
     )
     z: int = Field(default=0, description="Stacking order: higher is on top; ties by order.")
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**63, description="Own noise seed; changes only this region."
+    )
+    guidance_scale: float | None = Field(
+        default=None, ge=0.0, le=50.0, description="Own guidance scale (mode 'latent' only)."
+    )
+    step_window: tuple[float, float] = Field(
+        default=(0.0, 1.0),
+        description="Fractions of the steps during which this prompt acts (mode 'latent').",
+    )
     model: str | None = Field(
         default=None, description="Model for this region; attention mode uses the canvas model."
     )
@@ -90,8 +100,10 @@ class Layout(BaseModel):
         default="tiny-random",
         description="Model folder, file, hub id in the local cache, or alias.",
     )
-    mode: Literal["attention"] = Field(
-        default="attention", description="Regional method: one UNet pass per step."
+    mode: Literal["attention", "latent"] = Field(
+        default="attention",
+        description="'attention': one UNet pass per step; 'latent': one pass per region "
+        "(slower; allows per-region guidance scales and step windows).",
     )
     steps: int = Field(default=30, ge=1, le=1000, description="Denoising steps.")
     guidance_scale: float = Field(

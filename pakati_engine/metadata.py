@@ -8,6 +8,7 @@ Writing never replaces an existing file unless asked to, and is atomic (write, t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -53,10 +54,12 @@ def save_png_with_metadata(
     info = PngImagePlugin.PngInfo()
     info.add_itxt(TEXT_KEY, text, zip=True)
     info.add_text(SUMMARY_KEY, summary_line(metadata))
-    _atomic_write(path, lambda handle: image.save(handle, format="PNG", pnginfo=info))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    atomic_write_bytes(path, buffer.getvalue())
     if sidecar:
         payload = json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8")
-        _atomic_write(sidecar_path(path), lambda handle: handle.write(payload))
+        atomic_write_bytes(sidecar_path(path), payload)
     return path
 
 
@@ -102,13 +105,14 @@ def summary_line(metadata: dict[str, Any]) -> str:
     )
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename it over."""
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, then renamed)
         dir=path.parent, prefix=f".{path.name}.", delete=False
     )
     try:
         with handle:
-            write(handle)
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)

@@ -75,10 +75,6 @@ class ModelBundle:
             return int(own)
         return int(2 ** (len(self.vae.config.block_out_channels) - 1))
 
-    @property
-    def latent_channels(self) -> int:
-        return int(self.unet.config.in_channels)
-
     def to(self, device: torch.device, dtype: torch.dtype) -> ModelBundle:
         for module in (self.unet, self.vae, self.text_encoder, self.text_encoder_2):
             if module is not None:

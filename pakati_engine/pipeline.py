@@ -1,8 +1,16 @@
-"""Regional text-to-image generation: one UNet pass per step, whatever the number of regions.
+"""Regional text-to-image generation, regeneration with kept pixels, and refinement.
 
 Reads like a diffusers pipeline ``__call__``: check inputs, encode prompts, prepare
 timesteps, latents, routing and extra conditioning, then a written-out denoising loop with
-a step callback, then decode.
+a step callback, then decode (and composite with kept pixels when some are kept).
+
+* ``mode="attention"`` (default): one UNet pass per step whatever the number of regions.
+* ``mode="latent"``: one pass per region plus the base, for per-region guidance scales and
+  step windows (see ``predictors``).
+* ``keep``: only the editable mask may change; pixels outside it and its feather band are
+  byte-identical to the kept image (see ``keeping``).
+* ``strength`` < 1 (with ``keep``): start from the kept image noised part of the way
+  (SDEdit, Meng et al. 2021) instead of from pure noise.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,24 +27,35 @@ from PIL import Image
 
 from pakati_engine.attention import RegionalAttentionController, regional_attention
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.masks import stack_masks
+from pakati_engine.keeping import KeepSpec, composite, image_to_tensor, latent_edit_mask
+from pakati_engine.masks import StackedMasks, pool_masks, stack_masks
 from pakati_engine.models import ModelBundle
+from pakati_engine.noise import owned_cells, seeded_noise
+from pakati_engine.predictors import Conditioning, LatentModePredictor, RegionPass, unet_guided
 from pakati_engine.schedulers import make_scheduler
 from pakati_engine.text_encoding import PromptEmbeddings, encode_prompts
 
 #: Called after every denoising step with (step index, number of steps).
 StepCallback = Callable[[int, int], None]
+Mode = Literal["attention", "latent"]
 
 
 @dataclass
 class RegionPrompt:
-    """One region as the pipeline sees it: its coverage mask and its prompts."""
+    """One region as the pipeline sees it: its coverage mask, prompts and settings.
+
+    ``seed`` gives the region its own noise. ``guidance_scale`` and ``step_window``
+    (fractions of the steps during which the region's prompt acts) need latent mode.
+    """
 
     mask: np.ndarray  # (H, W) float32 coverage in [0, 1]
     prompt: str
     negative_prompt: str = ""
     weight: float = 1.0
     label: str = ""
+    seed: int | None = None
+    guidance_scale: float | None = None
+    step_window: tuple[float, float] = (0.0, 1.0)
 
 
 @dataclass
@@ -53,6 +72,12 @@ class GenerationRequest:
     seed: int = 0
     base_ratio: float = 0.2
     scheduler: str | None = None
+    mode: Mode = "attention"
+    keep: KeepSpec | None = None
+    strength: float = 1.0
+    #: Initial noise (1, C, h, w) to use instead of drawing it from the seeds (crops reuse
+    #: the full canvas's noise this way).
+    noise: torch.Tensor | None = None
 
 
 @dataclass
@@ -61,6 +86,8 @@ class GenerationOutput:
     latents: torch.Tensor
     unet_calls: int
     timings: dict[str, float]
+    #: (h, w) of the latents the UNet denoised (smaller than the canvas for crops).
+    latent_size: tuple[int, int] = (0, 0)
 
 
 class RegionalDiffusionPipeline:
@@ -73,6 +100,20 @@ class RegionalDiffusionPipeline:
     def size_multiple(self) -> int:
         """Image sides must be multiples of this (the VAE factor)."""
         return self.bundle.vae_scale_factor
+
+    @property
+    def is_inpainting_model(self) -> bool:
+        """An inpainting UNet takes latents + mask + masked-image latents (4 + 1 + 4)."""
+        return bool(self.bundle.unet.config.in_channels == 2 * self.latent_channels + 1)
+
+    @property
+    def latent_channels(self) -> int:
+        vae = self.bundle.vae
+        if vae is None:
+            return int(self.bundle.unet.config.out_channels)
+        if "latent_channels" in vae.config:
+            return int(vae.config.latent_channels)
+        return int(vae.latent_channels)  # PixelUnshuffleVAE derives it from its patch size
 
     def check_inputs(self, request: GenerationRequest) -> None:
         multiple = self.size_multiple
@@ -87,14 +128,37 @@ class RegionalDiffusionPipeline:
             raise InvalidInputError(f"steps must be at least 1, got {request.steps}")
         if not 0.0 <= request.base_ratio <= 1.0:
             raise InvalidInputError(f"base_ratio must be in [0, 1], got {request.base_ratio}")
+        if not 0.0 < request.strength <= 1.0:
+            raise InvalidInputError(f"strength must be in (0, 1], got {request.strength}")
+        if request.strength < 1.0 and request.keep is None:
+            raise InvalidInputError("strength < 1 refines an existing image: give one to keep")
+        if request.keep is not None and request.keep.image.size != (request.width, request.height):
+            raise InvalidInputError("the kept image must have the canvas size")
+        if request.mode not in ("attention", "latent"):
+            raise InvalidInputError(f"mode must be 'attention' or 'latent', not {request.mode!r}")
         for region in request.regions:
-            if region.mask.shape != (request.height, request.width):
-                raise InvalidInputError(
-                    f"region {region.label!r}: mask shape {region.mask.shape} does not match "
-                    f"the {request.width}x{request.height} canvas"
-                )
-            if region.weight < 0:
-                raise InvalidInputError(f"region {region.label!r}: weight must be >= 0")
+            self._check_region(region, request)
+
+    def _check_region(self, region: RegionPrompt, request: GenerationRequest) -> None:
+        if region.mask.shape != (request.height, request.width):
+            raise InvalidInputError(
+                f"region {region.label!r}: mask shape {region.mask.shape} does not match "
+                f"the {request.width}x{request.height} canvas"
+            )
+        if region.weight < 0:
+            raise InvalidInputError(f"region {region.label!r}: weight must be >= 0")
+        start, end = region.step_window
+        if not 0.0 <= start < end <= 1.0:
+            raise InvalidInputError(
+                f"region {region.label!r}: step_window {region.step_window} must satisfy "
+                "0 <= start < end <= 1"
+            )
+        per_region = region.guidance_scale is not None or region.step_window != (0.0, 1.0)
+        if per_region and request.mode == "attention":
+            raise InvalidInputError(
+                f"region {region.label!r}: a per-region guidance scale or step window needs "
+                "mode='latent' (attention mode runs all regions in one pass)"
+            )
 
     @torch.no_grad()
     def __call__(
@@ -106,7 +170,9 @@ class RegionalDiffusionPipeline:
 
         # 1. Check inputs
         self.check_inputs(request)
-        do_cfg = request.guidance_scale > 1.0
+        do_cfg = request.guidance_scale > 1.0 or any(
+            (r.guidance_scale or 0.0) > 1.0 for r in request.regions
+        )
 
         # 2. Encode prompts: base first, then regions bottom to top
         embeddings = encode_prompts(
@@ -118,56 +184,95 @@ class RegionalDiffusionPipeline:
         prompt_embeds = self.prepare_prompt_embeds(embeddings, do_cfg)  # (B, T, D)
         timings["encode"] = time.perf_counter() - started
 
-        # 3. Prepare timesteps
+        # 3. Prepare timesteps (refinement skips the first 1 - strength of them)
         scheduler = make_scheduler(bundle.scheduler, request.scheduler)
-        scheduler.set_timesteps(request.steps, device=bundle.device)
-        timesteps = scheduler.timesteps
+        timesteps = self.prepare_timesteps(scheduler, request.steps, request.strength)
 
-        # 4. Prepare latents from the seed (on the CPU, so every device draws the same noise)
-        latent_h = request.height // bundle.vae_scale_factor
-        latent_w = request.width // bundle.vae_scale_factor
+        # 4. Prepare latents: seeded noise, or the kept image noised to the first timestep
+        scale = bundle.vae_scale_factor
+        latent_size = (request.height // scale, request.width // scale)
+        stacked = stack_masks([r.mask for r in request.regions]) if request.regions else None
+        noise = self.prepare_noise(request, latent_size, stacked)  # (1, C, h, w)
+        kept_latents = self.encode_image(request.keep.image) if request.keep else None
+        if request.strength < 1.0:
+            assert kept_latents is not None
+            latents = scheduler.add_noise(kept_latents, noise, timesteps[:1])
+        else:
+            latents = noise * scheduler.init_noise_sigma
+
+        # 5. Prepare keeping: latent cells that may change (1) and those that follow the
+        #    kept image (0); inpainting UNets get the mask as input instead
+        edit_mask = None
+        conditioning = Conditioning(
+            added=self.prepare_added_conditioning(request, embeddings, do_cfg),
+            inpaint=self.prepare_inpaint_input(request, latent_size),
+        )
+        if request.keep is not None and conditioning.inpaint is None:
+            edit_mask = latent_edit_mask(request.keep.editable, latent_size, request.keep.feather)
+            edit_mask = edit_mask.to(device=bundle.device, dtype=bundle.dtype)
+
+        # 6. Prepare the noise predictor of the mode
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
-        latents = self.prepare_latents(latent_h, latent_w, generator) * scheduler.init_noise_sigma
+        controller = None
+        if request.mode == "latent" and stacked is not None:
+            predictor: Callable[..., torch.Tensor] = self.prepare_latent_mode(
+                request,
+                embeddings,
+                do_cfg,
+                stacked,
+                latent_size,
+                conditioning,
+                scheduler,
+                len(timesteps),
+            )
+        else:
+            controller = self.prepare_controller(request, embeddings, latent_size, stacked)
 
-        # 5. Prepare regional routing (none when there are no regions: a plain generation)
-        controller = self.prepare_controller(request, embeddings, (latent_h, latent_w))
-
-        # 6. Prepare extra conditioning (SDXL pooled text and size/crop time ids)
-        added_cond = self.prepare_added_conditioning(request, embeddings, do_cfg)
+            def predictor(x: torch.Tensor, t: torch.Tensor, index: int) -> torch.Tensor:
+                return unet_guided(
+                    bundle, x, t, prompt_embeds, request.guidance_scale, conditioning, scheduler
+                )
 
         # 7. Denoising loop
-        unet_calls = 0
+        calls: list[int] = []
+        counter = bundle.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
         loop_started = time.perf_counter()
         routing = regional_attention(bundle.unet, controller) if controller else nullcontext()
-        with routing:
-            for index, t in enumerate(timesteps):
-                model_input = torch.cat([latents] * 2) if do_cfg else latents
-                model_input = scheduler.scale_model_input(model_input, t)
-                noise_pred = bundle.unet(
-                    model_input,
-                    t,
-                    encoder_hidden_states=prompt_embeds,
-                    added_cond_kwargs=added_cond,
-                    return_dict=False,
-                )[0]
-                unet_calls += 1
-                if do_cfg:
-                    uncond, cond = noise_pred.chunk(2)
-                    noise_pred = uncond + request.guidance_scale * (cond - uncond)
-                latents = scheduler.step(
-                    noise_pred, t, latents, generator=generator, return_dict=False
-                )[0]
-                if callback is not None:
-                    callback(index, len(timesteps))
+        try:
+            with routing:
+                for index, t in enumerate(timesteps):
+                    noise_pred = predictor(latents, t, index)
+                    latents = scheduler.step(
+                        noise_pred, t, latents, generator=generator, return_dict=False
+                    )[0]
+                    if edit_mask is not None and kept_latents is not None:
+                        following = timesteps[index + 1 : index + 2]
+                        kept_now = (
+                            scheduler.add_noise(kept_latents, noise, following)
+                            if len(following)
+                            else kept_latents
+                        )
+                        # x = M * x_region + (1 - M) * x_original
+                        latents = edit_mask * latents + (1.0 - edit_mask) * kept_now
+                    if callback is not None:
+                        callback(index, len(timesteps))
+        finally:
+            counter.remove()
         timings["denoise"] = time.perf_counter() - loop_started
 
-        # 8. Decode
+        # 8. Decode, and composite with the kept pixels
         decode_started = time.perf_counter()
         image = self.decode_latents(latents)
+        if request.keep is not None:
+            image = composite(image, request.keep)
         timings["decode"] = time.perf_counter() - decode_started
         timings["total"] = time.perf_counter() - started
         return GenerationOutput(
-            image=image, latents=latents, unet_calls=unet_calls, timings=timings
+            image=image,
+            latents=latents,
+            unet_calls=len(calls),
+            timings=timings,
+            latent_size=latent_size,
         )
 
     def prepare_prompt_embeds(self, embeddings: PromptEmbeddings, do_cfg: bool) -> torch.Tensor:
@@ -175,9 +280,32 @@ class RegionalDiffusionPipeline:
             return torch.cat([embeddings.negative, embeddings.positive])  # (2, T, D)
         return embeddings.positive  # (1, T, D)
 
-    def prepare_latents(self, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
-        shape = (1, self.bundle.latent_channels, height, width)
-        noise = torch.randn(shape, generator=generator, dtype=torch.float32)  # (1, C, h, w)
+    def prepare_timesteps(self, scheduler: Any, steps: int, strength: float) -> torch.Tensor:
+        scheduler.set_timesteps(steps, device=self.bundle.device)
+        timesteps = scheduler.timesteps
+        if strength >= 1.0:
+            return timesteps
+        start = min(round(steps * (1.0 - strength)), steps - 1)
+        begin = start * scheduler.order
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(begin)
+        return timesteps[begin:]
+
+    def prepare_noise(
+        self,
+        request: GenerationRequest,
+        latent_size: tuple[int, int],
+        stacked: StackedMasks | None,
+    ) -> torch.Tensor:
+        if request.noise is not None:
+            noise = request.noise
+        else:
+            shape = (1, self.latent_channels, *latent_size)
+            seeds = [r.seed for r in request.regions]
+            owned = None
+            if stacked is not None and any(s is not None for s in seeds):
+                owned = owned_cells(stacked.visible, stacked.background, latent_size)
+            noise = seeded_noise(shape, request.seed, seeds, owned)  # (1, C, h, w)
         return noise.to(device=self.bundle.device, dtype=self.bundle.dtype)
 
     def prepare_controller(
@@ -185,10 +313,11 @@ class RegionalDiffusionPipeline:
         request: GenerationRequest,
         embeddings: PromptEmbeddings,
         latent_size: tuple[int, int],
+        stacked: StackedMasks | None = None,
     ) -> RegionalAttentionController | None:
         if not request.regions:
             return None
-        stacked = stack_masks([r.mask for r in request.regions])
+        stacked = stacked or stack_masks([r.mask for r in request.regions])
         return RegionalAttentionController(
             visible=torch.from_numpy(stacked.visible)[None],  # (1, N, H, W)
             background=torch.from_numpy(stacked.background)[None],  # (1, H, W)
@@ -196,6 +325,51 @@ class RegionalDiffusionPipeline:
             latent_size=latent_size,
             base_ratio=request.base_ratio,
             weights=[r.weight for r in request.regions],
+        )
+
+    def prepare_latent_mode(
+        self,
+        request: GenerationRequest,
+        embeddings: PromptEmbeddings,
+        do_cfg: bool,
+        stacked: StackedMasks,
+        latent_size: tuple[int, int],
+        conditioning: Conditioning,
+        scheduler: Any,
+        num_steps: int,
+    ) -> LatentModePredictor:
+        span = embeddings.tokens_per_prompt
+        masks = torch.from_numpy(np.concatenate([stacked.background[None], stacked.visible]))
+        pooled = pool_masks(masks, latent_size)  # (N+1, h, w), sums to 1
+        pooled = pooled.to(device=self.bundle.device, dtype=self.bundle.dtype)
+
+        def spans(index: int) -> torch.Tensor:
+            positive = embeddings.positive[:, index * span : (index + 1) * span]  # (1, L, D)
+            negative = embeddings.negative[:, index * span : (index + 1) * span]
+            return torch.cat([negative, positive]) if do_cfg else positive  # (B, L, D)
+
+        passes = [
+            RegionPass(
+                weight=pooled[k + 1][None, None],  # (1, 1, h, w)
+                embeds=spans(k + 1),
+                guidance_scale=(
+                    region.guidance_scale
+                    if region.guidance_scale is not None
+                    else request.guidance_scale
+                ),
+                window=region.step_window,
+            )
+            for k, region in enumerate(request.regions)
+        ]
+        return LatentModePredictor(
+            self.bundle,
+            spans(0),
+            pooled[0][None, None],
+            passes,
+            request.guidance_scale,
+            conditioning,
+            scheduler,
+            num_steps,
         )
 
     def prepare_added_conditioning(
@@ -214,6 +388,38 @@ class RegionalDiffusionPipeline:
             pooled = torch.cat([embeddings.pooled_negative, pooled])  # (2, P)
             time_ids = torch.cat([time_ids, time_ids])  # (2, 6)
         return {"text_embeds": pooled, "time_ids": time_ids}
+
+    def prepare_inpaint_input(
+        self,
+        request: GenerationRequest,
+        latent_size: tuple[int, int],
+    ) -> torch.Tensor | None:
+        """Mask and masked-image latents for a dedicated inpainting UNet, else None."""
+        if not self.is_inpainting_model:
+            return None
+        if request.keep is None:  # generating from scratch: everything is to be painted
+            mask = torch.ones(1, 1, *latent_size)
+            masked = self.encode_image(Image.new("RGB", (request.width, request.height)))
+        else:
+            editable = torch.from_numpy((request.keep.editable > 0).astype(np.float32))
+            pixels = image_to_tensor(request.keep.image) * (1.0 - editable)[None, None]
+            masked = self._encode_tensor(pixels)
+            mask = torch.nn.functional.interpolate(editable[None, None], size=latent_size)
+        mask = mask.to(device=self.bundle.device, dtype=self.bundle.dtype)
+        return torch.cat([mask, masked], dim=1)  # (1, 1 + C, h, w)
+
+    def encode_image(self, image: Image.Image) -> torch.Tensor:
+        """RGB image -> (1, C, h, w) latents, scaled as the UNet expects."""
+        return self._encode_tensor(image_to_tensor(image))
+
+    def _encode_tensor(self, pixels: torch.Tensor) -> torch.Tensor:
+        vae: Any = self.bundle.vae
+        pixels = pixels.to(device=self.bundle.device, dtype=self.bundle.dtype)
+        if vae is None:
+            return pixels
+        latents = vae.encode(pixels).latent_dist.mode()
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        return (latents - shift) * vae.config.scaling_factor
 
     def decode_latents(self, latents: torch.Tensor) -> Image.Image:
         vae: Any = self.bundle.vae

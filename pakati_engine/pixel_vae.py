@@ -41,7 +41,7 @@ class _DecoderOutput:
     sample: torch.Tensor
 
 
-class PixelUnshuffleVAE(ModelMixin, ConfigMixin):  # type: ignore[misc]
+class PixelUnshuffleVAE(ModelMixin, ConfigMixin):
     """Images in [-1, 1], (B, 3, H, W) <-> latents (B, 3 r^2, H / r, W / r); lossless."""
 
     @register_to_config
@@ -68,5 +68,6 @@ class PixelUnshuffleVAE(ModelMixin, ConfigMixin):  # type: ignore[misc]
         return _DecoderOutput(images) if return_dict else (images,)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(F.pixel_unshuffle(images, self.config.patch_size),
-                               self.config.patch_size)
+        return F.pixel_shuffle(
+            F.pixel_unshuffle(images, self.config.patch_size), self.config.patch_size
+        )

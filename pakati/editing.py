@@ -1,0 +1,300 @@
+"""Progressive work on a canvas: lock finished regions, regenerate or refine others, undo.
+
+Mixed into ``PakatiCanvas``. A regeneration keeps every pixel outside the edited regions'
+mask plus a feather band, and every pixel of a locked region, byte for byte; it denoises
+only a crop around the edit when that is cheaper (see ``pakati_engine.cropping``). Each
+step is a history entry (see ``pakati.history``), so it can be undone, redone, saved in a
+project and reproduced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from pakati.history import Action, History, HistoryEntry, image_sha256
+from pakati.results import GenerationResult
+from pakati_engine.cropping import DEFAULT_MARGIN, run_edit
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.keeping import KeepSpec
+from pakati_engine.layout import Layout, parse_layout
+from pakati_engine.pipeline import (
+    GenerationOutput,
+    GenerationRequest,
+    RegionalDiffusionPipeline,
+    StepCallback,
+)
+
+if TYPE_CHECKING:
+    from pakati_engine.models import ModelBundle
+    from pakati_engine.regions import Region
+
+IMAGE_ACTIONS = ("generate", "regenerate", "refine")
+DEFAULT_FEATHER = 8
+
+
+class EditingMixin:
+    """Locking, regeneration, refinement, history and projects for ``PakatiCanvas``."""
+
+    if TYPE_CHECKING:  # provided by PakatiCanvas
+        width: int
+        height: int
+        seed: int | None
+
+        def region(self, key: Region | str) -> Region: ...
+        def to_layout(self) -> Layout: ...
+        def set_layout(self, layout: Layout) -> None: ...
+        def load(self) -> ModelBundle: ...
+        def apply_to_region(
+            self, region: Region | str, prompt: str, *args: Any, **kwargs: Any
+        ) -> Region: ...
+        def _request(self, layout: Layout) -> GenerationRequest: ...
+        def _model_info(self) -> dict[str, str]: ...
+        @property
+        def regions(self) -> list[Region]: ...
+
+        _prompting: dict[str, Any]
+
+    def _init_editing(self) -> None:
+        self.history = History()
+        self.seed: int | None = None
+        self._image: Image.Image | None = None
+        self._locked: list[str] = []
+
+    @property
+    def image(self) -> Image.Image | None:
+        """The canvas's current image (None before the first generation)."""
+        return self._image
+
+    @property
+    def locked(self) -> list[str]:
+        """Names of the locked regions."""
+        return list(self._locked)
+
+    # Locking ---------------------------------------------------------------------------
+
+    def lock(self, region: Region | str) -> None:
+        """Keep ``region``'s pixels exactly as they are through later edits."""
+        name = self._name(region)
+        if name not in self._locked:
+            self._locked.append(name)
+            self._record_state("lock", [name])
+
+    def unlock(self, region: Region | str) -> None:
+        name = self._name(region)
+        if name in self._locked:
+            self._locked.remove(name)
+            self._record_state("unlock", [name])
+
+    # Edits -----------------------------------------------------------------------------
+
+    def regenerate(
+        self,
+        *regions: Region | str,
+        seed: int | None = None,
+        feather: int = DEFAULT_FEATHER,
+        crop: bool = True,
+        margin: int = DEFAULT_MARGIN,
+        callback: StepCallback | None = None,
+    ) -> GenerationResult:
+        """Generate ``regions`` again from their current prompts; all else is kept.
+
+        ``seed`` gives the regions a new seed of their own. Pixels farther than ``feather``
+        from the regions, and all pixels of locked regions, stay byte-identical.
+        """
+        if seed is not None:
+            for region in regions:
+                self._prompting[self.region(region).id].seed = seed
+        return self._edit("regenerate", regions, 1.0, feather, crop, margin, callback)
+
+    def refine(
+        self,
+        region: Region | str,
+        strength: float = 0.5,
+        *,
+        feather: int = DEFAULT_FEATHER,
+        crop: bool = True,
+        margin: int = DEFAULT_MARGIN,
+        callback: StepCallback | None = None,
+    ) -> GenerationResult:
+        """Re-noise ``region`` part of the way (``strength`` in (0, 1]) and denoise it again.
+
+        SDEdit restricted to the region: low strength keeps its composition and polishes
+        it; 1.0 is a full regeneration.
+        """
+        return self._edit("refine", (region,), strength, feather, crop, margin, callback)
+
+    def _edit(
+        self,
+        action: Action,
+        regions: Sequence[Region | str],
+        strength: float,
+        feather: int,
+        crop: bool,
+        margin: int,
+        callback: StepCallback | None,
+    ) -> GenerationResult:
+        if self._image is None:
+            raise InvalidInputError(f"nothing to {action} yet: call generate() first")
+        if not regions:
+            raise InvalidInputError(f"{action} needs at least one region")
+        targets = [self.region(r) for r in regions]
+        blocked = [t.label for t in targets if t.name in self._locked]
+        if blocked:
+            raise InvalidInputError(
+                f"region(s) {', '.join(blocked)} are locked; unlock them before you {action}"
+            )
+        layout = self.to_layout()
+        keep = self._keep_spec(targets, feather)
+        request = self._request(layout)
+        request.keep, request.strength = keep, strength
+        output = run_edit(RegionalDiffusionPipeline(self.load()), request, callback, crop, margin)
+        params = {"strength": strength, "feather": feather, "crop": crop, "margin": margin}
+        return self._record(action, layout, output, [t.label for t in targets], params)
+
+    def _keep_spec(self, targets: Sequence[Region], feather: int) -> KeepSpec:
+        assert self._image is not None
+        editable = np.zeros((self.height, self.width), np.float32)
+        for target in targets:
+            editable = np.maximum(editable, target.rasterize())
+        frozen = np.zeros((self.height, self.width), bool)
+        for region in self.regions:
+            if region.name in self._locked:
+                frozen |= region.rasterize() > 0
+        editable[frozen] = 0.0
+        if editable.max(initial=0.0) <= 0.0:
+            raise InvalidInputError(
+                "nothing to change: the chosen regions are entirely covered by locked regions"
+            )
+        return KeepSpec(self._image, editable, feather, frozen)
+
+    # History ---------------------------------------------------------------------------
+
+    def undo(self) -> HistoryEntry | None:
+        """Go back one step (image, prompts, regions and locks); None at the first step."""
+        entry = self.history.undo()
+        if entry is not None:
+            self._restore(entry)
+        return entry
+
+    def redo(self) -> HistoryEntry | None:
+        entry = self.history.redo()
+        if entry is not None:
+            self._restore(entry)
+        return entry
+
+    def _restore(self, entry: HistoryEntry) -> None:
+        self.set_layout(parse_layout(entry.layout, source=f"history step {entry.id}"))
+        self._locked = list(entry.locked)
+        self._image = entry.image
+
+    def _record(
+        self,
+        action: Action,
+        layout: Layout,
+        output: GenerationOutput,
+        targets: Sequence[str] = (),
+        params: dict[str, Any] | None = None,
+    ) -> GenerationResult:
+        entry = self.history.add(
+            HistoryEntry(
+                id=self.history.new_id(),
+                action=action,
+                parent=self.history.head,
+                layout=layout.model_dump(mode="json", exclude_none=True),
+                locked=list(self._locked),
+                targets=list(targets),
+                params=params or {},
+                image_sha256=image_sha256(output.image),
+                image=output.image,
+            )
+        )
+        self._image = output.image
+        steps = [e.step() for e in self.history.chain(entry.id) if e.action in IMAGE_ACTIONS]
+        return GenerationResult(
+            image=output.image,
+            layout=layout,
+            model_info=self._model_info(),
+            unet_calls=output.unet_calls,
+            timings=output.timings,
+            steps=steps,
+            latent_size=output.latent_size,
+        )
+
+    def _record_state(self, action: Action, targets: list[str]) -> None:
+        current = self.history.current
+        self.history.add(
+            HistoryEntry(
+                id=self.history.new_id(),
+                action=action,
+                parent=self.history.head,
+                layout=self.to_layout().model_dump(mode="json", exclude_none=True),
+                locked=list(self._locked),
+                targets=targets,
+                image_sha256=current.image_sha256 if current else None,
+                image=self._image,
+            )
+        )
+
+    def _name(self, region: Region | str) -> str:
+        name = self.region(region).name
+        assert name is not None
+        return name
+
+    # Projects and reproduction ---------------------------------------------------------
+
+    def save_project(self, path: str | Path) -> Path:
+        """Save the whole history (atomically) as ``path`` plus ``<stem>.images/``."""
+        return self.history.save(path)
+
+    def load_project(self, path: str | Path) -> None:
+        """Replace this canvas's history by a saved project's and go to its head."""
+        history = History.load(path)
+        self.history = history
+        if history.current is not None:
+            self._restore(history.current)
+
+    def reproduce(self, entry_id: str | None = None) -> Image.Image:
+        """Make an entry's image again from scratch and check it against the recorded hash."""
+        chain = self.history.chain(entry_id)
+        if not chain:
+            raise InvalidInputError("the history is empty: nothing to reproduce")
+        steps = [e.step() for e in chain if e.action in IMAGE_ACTIONS]
+        replica = type(self)(self.width, self.height, model=self.load())  # type: ignore[call-arg]
+        image = replay_steps(replica, steps).image
+        if image_sha256(image) != chain[-1].image_sha256:
+            raise InvalidInputError(
+                f"step {chain[-1].id} did not reproduce identically (model or library "
+                "versions differ from when it was made?)"
+            )
+        return image
+
+
+def replay_steps(canvas: Any, steps: Sequence[dict[str, Any]]) -> GenerationResult:
+    """Apply recorded steps (first a generation, then edits) to ``canvas``; the last result."""
+    if not steps or steps[0].get("action") != "generate":
+        raise InvalidInputError("recorded steps must start with a generation")
+    result: GenerationResult | None = None
+    for step in steps:
+        layout = parse_layout(step.get("layout"), source="recorded step")
+        canvas.set_layout(layout)
+        canvas._locked = list(step.get("locked", []))
+        if step["action"] == "generate":
+            result = canvas.generate(seed=layout.seed)
+            continue
+        params = step.get("params", {})
+        result = canvas._edit(
+            step["action"],
+            step.get("targets", []),
+            params.get("strength", 1.0),
+            params.get("feather", DEFAULT_FEATHER),
+            params.get("crop", True),
+            params.get("margin", DEFAULT_MARGIN),
+            None,
+        )
+    assert result is not None
+    return result

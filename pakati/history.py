@@ -1,0 +1,196 @@
+"""Edit history: every generate / regenerate / refine / lock step, with undo and redo.
+
+Entries form a tree (each has a parent); ``head`` is the current one. Undo moves to the
+parent, redo to the newest child, and a new step after an undo starts a branch without
+deleting anything. Each entry stores the canvas state (its layout and locked regions), what
+the step did, and the SHA-256 of the image it produced, so any entry can be reproduced and
+checked.
+
+A project is saved as ``NAME.json`` plus a folder ``NAME.images/`` of content-addressed PNGs.
+Images are written first and never overwritten; the JSON index is then written to a
+temporary file, flushed and renamed over the old one, so a crash mid-save leaves the
+previous project file intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.metadata import atomic_write_bytes
+
+Action = Literal["generate", "regenerate", "refine", "lock", "unlock"]
+PROJECT_FORMAT = "pakati-project"
+PROJECT_VERSION = 1
+
+
+def image_sha256(image: Image.Image) -> str:
+    """Hash of the RGB pixels and size (not of a file encoding)."""
+    rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+    digest = hashlib.sha256(f"{image.width}x{image.height}:".encode())
+    digest.update(rgb.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class HistoryEntry:
+    """One step. ``image`` is the canvas image after the step (kept in memory)."""
+
+    id: str
+    action: Action
+    parent: str | None
+    layout: dict[str, Any]
+    locked: list[str]
+    targets: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    image_sha256: str | None = None
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    image: Image.Image | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "parent": self.parent,
+            "layout": self.layout,
+            "locked": self.locked,
+            "targets": self.targets,
+            "params": self.params,
+            "image_sha256": self.image_sha256,
+            "created": self.created,
+        }
+
+    def step(self) -> dict[str, Any]:
+        """What replaying this step needs (for an image's own metadata)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("id", "parent", "created")}
+
+
+class History:
+    """The tree of entries and the current head."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, HistoryEntry] = {}
+        self.head: str | None = None
+
+    def add(self, entry: HistoryEntry) -> HistoryEntry:
+        self.entries[entry.id] = entry
+        self.head = entry.id
+        return entry
+
+    def new_id(self) -> str:
+        return f"e{len(self.entries) + 1}"
+
+    @property
+    def current(self) -> HistoryEntry | None:
+        return self.entries[self.head] if self.head else None
+
+    def undo(self) -> HistoryEntry | None:
+        """Move to the parent; None (and no move) at the root."""
+        current = self.current
+        if current is None or current.parent is None:
+            return None
+        self.head = current.parent
+        return self.current
+
+    def redo(self) -> HistoryEntry | None:
+        """Move to the newest child of the head; None when there is none."""
+        children = [e for e in self.entries.values() if e.parent == self.head]
+        if not children:
+            return None
+        self.head = children[-1].id
+        return self.current
+
+    def chain(self, entry_id: str | None = None) -> list[HistoryEntry]:
+        """Entries from the root to ``entry_id`` (default: the head)."""
+        chain = []
+        cursor = entry_id or self.head
+        while cursor is not None:
+            entry = self.entries[cursor]
+            chain.append(entry)
+            cursor = entry.parent
+        return chain[::-1]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[HistoryEntry]:
+        return iter(self.entries.values())
+
+    # Saving and loading ----------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        images = images_folder(path)
+        images.mkdir(parents=True, exist_ok=True)
+        for entry in self.entries.values():
+            if entry.image is not None and entry.image_sha256:
+                target = images / f"{entry.image_sha256}.png"
+                if not target.exists():
+                    atomic_write_bytes(target, _png_bytes(entry.image))
+        document = {
+            "format": PROJECT_FORMAT,
+            "version": PROJECT_VERSION,
+            "head": self.head,
+            "entries": [e.to_dict() for e in self.entries.values()],
+        }
+        atomic_write_bytes(path, json.dumps(document, indent=2).encode("utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        path = Path(path)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise InvalidInputError(f"project file {str(path)!r} does not exist") from error
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InvalidInputError(f"{str(path)!r} is not a readable project ({error})") from error
+        if not isinstance(document, dict) or document.get("format") != PROJECT_FORMAT:
+            raise InvalidInputError(f"{str(path)!r} is not a Pakati project file")
+        if document.get("version") != PROJECT_VERSION:
+            raise InvalidInputError(
+                f"{str(path)!r} is project version {document.get('version')}; this Pakati "
+                f"reads version {PROJECT_VERSION}"
+            )
+        history = cls()
+        images = images_folder(path)
+        for data in document["entries"]:
+            entry = HistoryEntry(**data)
+            if entry.image_sha256:
+                entry.image = _load_image(images / f"{entry.image_sha256}.png", entry)
+            history.entries[entry.id] = entry
+        history.head = document.get("head")
+        return history
+
+
+def images_folder(project: Path) -> Path:
+    return project.with_name(project.stem + ".images")
+
+
+def _load_image(path: Path, entry: HistoryEntry) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            loaded = image.convert("RGB")
+    except (OSError, ValueError) as error:
+        raise InvalidInputError(
+            f"project image {str(path)!r} of step {entry.id} is missing or unreadable ({error})"
+        ) from error
+    if image_sha256(loaded) != entry.image_sha256:
+        raise InvalidInputError(f"project image {str(path)!r} does not match its recorded hash")
+    return loaded
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
