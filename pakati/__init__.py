@@ -11,18 +11,24 @@ Different prompts on different regions of one canvas, generated in one pass::
 
 __version__ = "0.1.0"
 
-from pakati.canvas import GenerationResult, PakatiCanvas
+from pakati.canvas import PakatiCanvas
+from pakati.enhanced import EnhancedPakatiCanvas, ReferenceDelta
+from pakati.results import GenerationResult
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError, PakatiError
 from pakati_engine.layout import Layout, RegionSpec, load_layout
+from pakati_engine.references import ReferenceImage
 from pakati_engine.regions import Region
 
 __all__ = [
+    "EnhancedPakatiCanvas",
     "GenerationResult",
     "InvalidInputError",
     "Layout",
     "ModelNotFoundError",
     "PakatiCanvas",
     "PakatiError",
+    "ReferenceDelta",
+    "ReferenceImage",
     "Region",
     "RegionSpec",
     "__version__",

@@ -73,6 +73,35 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--no-progress", action="store_true")
     edit.add_argument("--json", action="store_true", help="print a JSON summary last")
 
+    analyze = commands.add_parser(
+        "analyze",
+        help="compare an image (or a region of it) with a reference, aspect by aspect",
+    )
+    analyze.add_argument("image", type=Path)
+    analyze.add_argument("--reference", type=Path, required=True, help="reference image")
+    where = analyze.add_mutually_exclusive_group()
+    where.add_argument("--region", help="a region named in the image's Pakati metadata")
+    where.add_argument("--box", help="x0,y0,x1,y1 in pixels")
+    analyze.add_argument(
+        "--aspect", action="append", help="color, texture, lighting, composition, style, general"
+    )
+    analyze.add_argument("--json", action="store_true", help="print JSON as the last line")
+
+    template = commands.add_parser("template", help="list, show or apply saved templates")
+    actions = template.add_subparsers(dest="template_command", required=True)
+    listing = actions.add_parser("list", help="templates in a folder")
+    listing.add_argument("folder", type=Path, nargs="?", default=Path("templates"))
+    show = actions.add_parser("show", help="print a template")
+    show.add_argument("path", type=Path)
+    apply = actions.add_parser("apply", help="generate an image from a template")
+    apply.add_argument("path", type=Path)
+    apply.add_argument("--out", type=Path, required=True)
+    apply.add_argument("--seed", type=int)
+    apply.add_argument("--model")
+    apply.add_argument("--overwrite", action="store_true")
+    apply.add_argument("--no-progress", action="store_true")
+    apply.add_argument("--json", action="store_true")
+
     commands.add_parser("schema", help="print the layout file's JSON schema")
     return parser
 
@@ -88,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "edit":
             return _edit(args)
+        if args.command == "analyze":
+            from pakati.cli_analysis import analyze
+
+            return analyze(args)
+        if args.command == "template":
+            from pakati.cli_analysis import template
+
+            return template(args)
         return _generate(args)
     except (PakatiError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

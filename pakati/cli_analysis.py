@@ -1,0 +1,97 @@
+"""``pakati analyze`` and ``pakati template``: the measuring half of the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from pakati_engine.errors import InvalidInputError
+
+
+def analyze(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from pakati_engine.analysis import analyze_deltas
+    from pakati_engine.references import ReferenceImage
+
+    image = ReferenceImage(args.image)  # the same validation as references get
+    reference = ReferenceImage(args.reference)
+    picture = image.to_array()
+    mask = None
+    if args.region:
+        mask = _region_mask(args, picture.shape[1], picture.shape[0])
+    elif args.box:
+        mask = _box_mask(args.box, picture.shape[1], picture.shape[0])
+    report = analyze_deltas(Image.fromarray(picture), reference, aspects=args.aspect, mask=mask)
+    print(f"{'aspect':<12} {'similarity':>10}  {'severity':<8} finding / suggestion")
+    for name, delta in report.aspects.items():
+        finding = delta.findings[0] if delta.findings else "-"
+        terms = [t for a in delta.adjustments for t in a.terms]
+        print(f"{name:<12} {delta.similarity:>10.3f}  {delta.severity.value:<8} {finding}")
+        if terms:
+            print(f"{'':<33} try: {', '.join(terms)}")
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    return 0
+
+
+def _region_mask(args: argparse.Namespace, width: int, height: int) -> np.ndarray:
+    from pakati.canvas import PakatiCanvas
+    from pakati_engine.layout import parse_layout
+    from pakati_engine.metadata import read_png_metadata
+
+    layout = parse_layout(read_png_metadata(args.image)["layout"], source=str(args.image))
+    canvas = PakatiCanvas(layout.width, layout.height)
+    canvas.set_layout(layout)
+    if (width, height) != (layout.width, layout.height):
+        raise InvalidInputError(f"{args.image}: image size does not match its metadata")
+    return canvas.region(args.region).rasterize() > 0
+
+
+def _box_mask(text: str, width: int, height: int) -> np.ndarray:
+    from pakati_engine.regions import make_box_region
+
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError as error:
+        raise InvalidInputError(f"--box takes x0,y0,x1,y1 numbers, got {text!r}") from error
+    return make_box_region(box, width, height, region_id="--box").rasterize() > 0
+
+
+def template(args: argparse.Namespace) -> int:
+    from pakati.templates import list_templates, load_template
+
+    if args.template_command == "list":
+        if not args.folder.is_dir():
+            raise InvalidInputError(f"template folder {str(args.folder)!r} does not exist")
+        for path, found in list_templates(args.folder):
+            if isinstance(found, str):
+                print(f"{path}  (not usable: {found})")
+            else:
+                layout = found.layout
+                print(
+                    f"{path}  {found.name!r}  {layout.width}x{layout.height}, "
+                    f"{len(layout.regions)} regions, goal: {found.goal or '-'}"
+                )
+        return 0
+    if args.template_command == "show":
+        print(load_template(args.path).model_dump_json(indent=2, exclude_none=True))
+        return 0
+    return _apply(args)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from pakati.cli import _refuse_overwrite, _report
+    from pakati.enhanced import EnhancedPakatiCanvas
+
+    _refuse_overwrite(args.out, args.overwrite)
+    canvas = EnhancedPakatiCanvas.load_template(args.path, model=args.model)
+    print(f"loading model {canvas.model!r} ...", file=sys.stderr)
+    canvas.load()
+    result = canvas.generate(seed=args.seed)
+    result.save(args.out, overwrite=args.overwrite)
+    _report(args, result, args.out)
+    return 0
