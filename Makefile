@@ -27,6 +27,7 @@ test: lint
 
 bench: setup
 	$(PY) benchmarks/regional_cost.py
+	$(PY) benchmarks/delta_cost.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
