@@ -18,8 +18,8 @@ run: setup
 	$(PY) -m pakati generate examples/layout.json --out outputs/example.png --overwrite
 
 lint: setup
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+	$(PY) -m ruff check pakati pakati_engine agents tools graphs evals tests benchmarks
+	$(PY) -m ruff format --check pakati pakati_engine agents tools graphs evals tests benchmarks
 	$(PY) -m mypy pakati pakati_engine agents tools graphs evals benchmarks
 
 test: lint

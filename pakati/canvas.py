@@ -24,7 +24,12 @@ from pakati_engine.layout import (
 )
 from pakati_engine.masks import stacking_order
 from pakati_engine.metadata import read_png_metadata
-from pakati_engine.models import ModelBundle, load_model
+from pakati_engine.models import (
+    ModelBundle,
+    default_model_name,
+    load_model,
+    model_recommendations,
+)
 from pakati_engine.pipeline import (
     GenerationRequest,
     RegionalDiffusionPipeline,
@@ -37,6 +42,16 @@ from pakati_engine.regions import (
     make_mask_region,
     make_polygon_region,
 )
+
+#: Settings used when neither the caller nor the model's recommendations give them.
+GENERAL_DEFAULTS = {
+    "width": 512,
+    "height": 512,
+    "steps": 30,
+    "guidance_scale": 7.5,
+    "base_ratio": 0.2,
+    "scheduler": None,
+}
 
 
 @dataclass
@@ -59,7 +74,10 @@ class PakatiCanvas(EditingMixin):
         width, height: canvas size in pixels (multiples of the model's latent factor, 8 for
             Stable Diffusion).
         model: a model folder, single-file checkpoint, hub id in the local cache, alias
-            (``stable-diffusion-xl``), ``tiny-random``, or an already loaded ``ModelBundle``.
+            (``stable-diffusion-xl``), ``pakati-shapes`` (the embedded model, the default
+            when installed), ``tiny-random``, or an already loaded ``ModelBundle``.
+        Size and sampling settings left as None follow the model's recommendations (its
+        ``pakati.json``), else 512x512, 30 steps, guidance 7.5, base_ratio 0.2.
         base_prompt / negative_prompt: seen everywhere; the only prompt of uncovered pixels.
         steps, guidance_scale, base_ratio, scheduler, mode: sampling defaults.
         device, dtype: where and how the model runs ("auto" picks CUDA/MPS/CPU sensibly).
@@ -70,33 +88,38 @@ class PakatiCanvas(EditingMixin):
 
     def __init__(
         self,
-        width: int = 512,
-        height: int = 512,
-        model: str | ModelBundle = "tiny-random",
+        width: int | None = None,
+        height: int | None = None,
+        model: str | ModelBundle | None = None,
         *,
         base_prompt: str = "",
         negative_prompt: str = "",
-        steps: int = 30,
-        guidance_scale: float = 7.5,
-        base_ratio: float = 0.2,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        base_ratio: float | None = None,
         scheduler: str | None = None,
         mode: str = "attention",
         device: str | None = None,
         dtype: str | None = None,
         clip_to_canvas: bool = False,
     ) -> None:
-        if width <= 0 or height <= 0:
-            raise InvalidInputError(f"canvas size must be positive, got {width}x{height}")
-        self.width = width
-        self.height = height
+        model = default_model_name() if model is None else model
         self._bundle = model if isinstance(model, ModelBundle) else None
         self.model = model.source if isinstance(model, ModelBundle) else str(model)
+        # Settings not given follow the model's recommendations, then Pakati's defaults.
+        recommended = {**GENERAL_DEFAULTS, **model_recommendations(model)}
+        self.width = int(width if width is not None else recommended["width"])
+        self.height = int(height if height is not None else recommended["height"])
+        if self.width <= 0 or self.height <= 0:
+            raise InvalidInputError(f"canvas size must be positive, got {width}x{height}")
         self.base_prompt = base_prompt
         self.negative_prompt = negative_prompt
-        self.steps = steps
-        self.guidance_scale = guidance_scale
-        self.base_ratio = base_ratio
-        self.scheduler = scheduler
+        self.steps = int(steps if steps is not None else recommended["steps"])
+        self.guidance_scale = float(
+            guidance_scale if guidance_scale is not None else recommended["guidance_scale"]
+        )
+        self.base_ratio = float(base_ratio if base_ratio is not None else recommended["base_ratio"])
+        self.scheduler = scheduler if scheduler is not None else recommended.get("scheduler")
         self.mode = mode
         self.device = device
         self.dtype = dtype
@@ -283,12 +306,15 @@ class PakatiCanvas(EditingMixin):
                 f"layout is {layout.width}x{layout.height}, canvas is {self.width}x{self.height}"
             )
         self.base_prompt, self.negative_prompt = layout.base_prompt, layout.negative_prompt
-        self.steps, self.guidance_scale = layout.steps, layout.guidance_scale
-        self.base_ratio, self.scheduler, self.mode = (
-            layout.base_ratio,
-            layout.scheduler,
-            layout.mode,
-        )
+        if layout.steps is not None:
+            self.steps = layout.steps
+        if layout.guidance_scale is not None:
+            self.guidance_scale = layout.guidance_scale
+        if layout.base_ratio is not None:
+            self.base_ratio = layout.base_ratio
+        if layout.scheduler is not None:
+            self.scheduler = layout.scheduler
+        self.mode = layout.mode
         self.clip_to_canvas, self.seed = layout.clip_to_canvas, layout.seed
         self._regions, self._prompting, self._counter = [], {}, 0
         for index, spec in enumerate(layout.regions):
@@ -336,10 +362,12 @@ class PakatiCanvas(EditingMixin):
             prompt=layout.base_prompt,
             negative_prompt=layout.negative_prompt,
             regions=[self._region_prompt(self._regions[i]) for i in order],
-            steps=layout.steps,
-            guidance_scale=layout.guidance_scale,
+            steps=layout.steps if layout.steps is not None else self.steps,
+            guidance_scale=(
+                layout.guidance_scale if layout.guidance_scale is not None else self.guidance_scale
+            ),
             seed=layout.seed,
-            base_ratio=layout.base_ratio,
+            base_ratio=layout.base_ratio if layout.base_ratio is not None else self.base_ratio,
             scheduler=layout.scheduler,
             mode=layout.mode,
         )

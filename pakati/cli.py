@@ -159,7 +159,7 @@ def _generate(args: argparse.Namespace) -> int:
     canvas = PakatiCanvas.from_layout(layout, device=args.device, dtype=args.dtype)
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
-    bar = tqdm(total=layout.steps, desc="denoising", unit="step", disable=args.no_progress)
+    bar = tqdm(total=canvas.steps, desc="denoising", unit="step", disable=args.no_progress)
 
     def advance(step: int, total: int) -> None:
         bar.update(1)

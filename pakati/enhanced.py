@@ -34,7 +34,9 @@ class ReferenceDelta:
 class EnhancedPakatiCanvas(PakatiCanvas):
     """A canvas that knows its goal and what its references should contribute."""
 
-    def __init__(self, width: int = 512, height: int = 512, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, width: int | None = None, height: int | None = None, *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__(width, height, *args, **kwargs)
         self.goal: str | None = None
         self.references: list[ReferenceImage] = []

@@ -33,6 +33,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.models import default_model_name
 
 LAYOUT_VERSION = 1
 
@@ -97,25 +98,34 @@ class Layout(BaseModel):
     width: int = Field(gt=0, le=8192, description="Canvas width in pixels.")
     height: int = Field(gt=0, le=8192, description="Canvas height in pixels.")
     model: str = Field(
-        default="tiny-random",
-        description="Model folder, file, hub id in the local cache, or alias.",
+        default_factory=default_model_name,
+        description="Model folder, file, hub id in the local cache, or alias; default: the "
+        "embedded model (pakati-shapes) when installed, else tiny-random.",
     )
     mode: Literal["attention", "latent"] = Field(
         default="attention",
         description="'attention': one UNet pass per step; 'latent': one pass per region "
         "(slower; allows per-region guidance scales and step windows).",
     )
-    steps: int = Field(default=30, ge=1, le=1000, description="Denoising steps.")
-    guidance_scale: float = Field(
-        default=7.5, ge=0.0, le=50.0, description="Classifier-free guidance (<= 1 disables)."
+    steps: int | None = Field(
+        default=None, ge=1, le=1000, description="Denoising steps; None: the model's choice."
+    )
+    guidance_scale: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=50.0,
+        description="Classifier-free guidance (<= 1 disables); None: the model's choice.",
     )
     seed: int | None = Field(
         default=None, ge=0, lt=2**63, description="Noise seed; None draws one and records it."
     )
     base_prompt: str = Field(default="", description="Seen everywhere; rules uncovered pixels.")
     negative_prompt: str = Field(default="", description="Negative prompt of the base prompt.")
-    base_ratio: float = Field(
-        default=0.2, ge=0.0, le=1.0, description="Share of the base prompt inside regions."
+    base_ratio: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Share of the base prompt inside regions; None: the model's choice (0.2).",
     )
     scheduler: str | None = Field(default=None, description="Sampler name; None = the model's.")
     clip_to_canvas: bool = Field(

@@ -2,7 +2,9 @@
 
 Pakati never downloads: every load is ``local_files_only``. A model is found as
 
-1. a built-in name (``tiny-random``, built locally on first use, see ``tiny_models``),
+1. a built-in name: ``pakati-shapes`` (the embedded model trained by Pakati's own scripts,
+   shipped in ``pakati_engine/weights/shapes-t2i``) or ``tiny-random`` (random weights,
+   built locally on first use, see ``tiny_models``),
 2. a friendly alias (``stable-diffusion-xl`` -> its hub id) or a hub id ``org/name``, looked
    up in the local Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``),
 3. a diffusers folder (with ``model_index.json``) or a single-file checkpoint.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +42,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 #: Image models that are services, not local diffusion models.
 API_ONLY = ("dalle", "dall-e", "midjourney", "claude", "gpt-image")
+
+#: The embedded model shipped with the package, and the file of its recommended settings.
+EMBEDDED_MODEL = "pakati-shapes"
+EMBEDDED_FOLDER = Path(__file__).parent / "weights" / "shapes-t2i"
+RECOMMENDATIONS_FILE = "pakati.json"
+RECOMMENDED_KEYS = ("width", "height", "steps", "guidance_scale", "scheduler", "base_ratio")
 
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".bin")
@@ -65,6 +73,8 @@ class ModelBundle:
     text_encoder_2: Any = None
     tokenizer_2: Any = None
     force_zeros_for_empty_prompt: bool = False
+    #: Generation settings the model was measured best with (its ``pakati.json``).
+    recommended: dict[str, Any] = field(default_factory=dict)
 
     @property
     def vae_scale_factor(self) -> int:
@@ -128,6 +138,14 @@ def resolve_model(name: str) -> Path:
             "per-region control of the denoising process. Use a local SD1.x or SDXL "
             "diffusers model (a folder, a single file, or a hub id in your local cache)."
         )
+    if lowered == EMBEDDED_MODEL:
+        if not (EMBEDDED_FOLDER / "model_index.json").is_file():
+            raise ModelNotFoundError(
+                f"the embedded model is not in this installation (looked in "
+                f"{str(EMBEDDED_FOLDER)!r}); train and export it with "
+                "`python -m pakati_engine.training.train_t2i`, or use 'tiny-random'"
+            )
+        return EMBEDDED_FOLDER
     if lowered in ("tiny-random", "tiny-random-sdxl"):
         from pakati_engine.tiny_models import ensure_builtin_tiny_model
 
@@ -198,9 +216,38 @@ def load_diffusers_folder(folder: Path, source: str) -> ModelBundle:
             f"{', '.join(missing)}: Pakati's regional engine needs an SD1.x/SDXL-style model "
             "with a UNet, a CLIP text encoder, a tokenizer and a scheduler"
         )
-    return bundle_from_components(
+    bundle = bundle_from_components(
         parts, source, bool(index.get("force_zeros_for_empty_prompt", False))
     )
+    bundle.recommended = read_recommendations(folder)
+    return bundle
+
+
+def default_model_name() -> str:
+    """The embedded trained model when installed, else the random-weight tiny model."""
+    return EMBEDDED_MODEL if (EMBEDDED_FOLDER / "model_index.json").is_file() else "tiny-random"
+
+
+def read_recommendations(folder: Path) -> dict[str, Any]:
+    """A model folder's recommended settings (``pakati.json``), validated; {} if none."""
+    path = folder / RECOMMENDATIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelNotFoundError(f"{str(path)!r} is unreadable ({error})") from error
+    if not isinstance(data, dict):
+        raise ModelNotFoundError(f"{str(path)!r} must hold a JSON object")
+    return {key: data[key] for key in RECOMMENDED_KEYS if key in data}
+
+
+def model_recommendations(source: str | Path | ModelBundle) -> dict[str, Any]:
+    """Recommended settings of a model, without loading its weights."""
+    if isinstance(source, ModelBundle):
+        return dict(source.recommended)
+    location = resolve_model(str(source))
+    return read_recommendations(location) if location.is_dir() else {}
 
 
 def _load_component(folder: Path, name: str, library: str, class_name: str) -> Any:

@@ -113,3 +113,31 @@ def test_builtin_tiny_model_is_built_locally_once(monkeypatch, tmp_path) -> None
     stamp = (folder / "unet" / "config.json").stat().st_mtime_ns
     assert resolve_model("tiny-random") == folder
     assert (folder / "unet" / "config.json").stat().st_mtime_ns == stamp
+
+
+def test_model_recommendations_fill_unset_settings(sd_folder, tmp_path) -> None:
+    folder = tmp_path / "recommending"
+    shutil.copytree(sd_folder, folder)
+    (folder / "pakati.json").write_text(
+        '{"width": 96, "height": 64, "steps": 3, "guidance_scale": 2.5, "scheduler": "euler",'
+        ' "base_ratio": 0.1, "unknown": 1}'
+    )
+    canvas = PakatiCanvas(model=str(folder))
+    assert (canvas.width, canvas.height, canvas.steps) == (96, 64, 3)
+    assert (canvas.guidance_scale, canvas.scheduler, canvas.base_ratio) == (2.5, "euler", 0.1)
+    explicit = PakatiCanvas(64, 64, model=str(folder), steps=5, guidance_scale=7.0)
+    assert (explicit.steps, explicit.guidance_scale) == (5, 7.0)
+    result = canvas.generate(seed=0)
+    assert result.layout.steps == 3 and result.unet_calls == 3
+    assert load_model(folder).recommended["guidance_scale"] == 2.5
+    plain = PakatiCanvas(64, 64, model=str(sd_folder))
+    assert (plain.steps, plain.guidance_scale, plain.base_ratio) == (30, 7.5, 0.2)
+
+
+def test_embedded_model_name_explains_when_it_is_missing(monkeypatch, tmp_path) -> None:
+    import pakati_engine.models as models
+
+    monkeypatch.setattr(models, "EMBEDDED_FOLDER", tmp_path / "absent")
+    assert models.default_model_name() == "tiny-random"
+    with pytest.raises(ModelNotFoundError, match="embedded model is not in this installation"):
+        resolve_model("pakati-shapes")
