@@ -44,9 +44,9 @@ CROP_SHARES = ("0.10", "0.25", "0.50")
 
 def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTokenizer
 
-    from pakati_engine.tiny_models import pakati_home
+    from pakati_engine.tiny_models import clip_text_encoder, pakati_home
     from pakati_engine.tokenizer_files import write_clip_tokenizer
 
     torch.manual_seed(seed)
@@ -58,19 +58,7 @@ def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
         latent_channels=4,
         layers_per_block=2,
     ).eval()
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            vocab_size=49408,
-            max_position_embeddings=77,
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
-        )
-    ).eval()
+    text_encoder = clip_text_encoder(seed, hidden=768, layers=12, heads=12)  # SD1.5's shape
     tokenizer_dir = pakati_home() / "clip_tokenizer"
     if not (tokenizer_dir / "vocab.json").is_file():
         write_clip_tokenizer(tokenizer_dir)
@@ -107,6 +95,9 @@ def main() -> int:
     parser.add_argument("--latent", type=int, default=32, help="latent side (image = 8x)")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--parts", default="regions,crop,latent", help="comma list of regions, crop, latent"
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     side = args.latent * 8
@@ -156,13 +147,18 @@ def main() -> int:
         )  # fmt: skip
         return lambda: run_edit(ours, request)
 
-    configs: dict[str, Callable[[], object]] = {"plain": run_plain, "ours_0": run_regions(0)}
-    configs.update({str(n): run_regions(n) for n in REGION_COUNTS})
-    configs["latent_4"] = run_regions(4, mode="latent")
-    configs.update({f"crop_{share}": run_crop(share) for share in CROP_SHARES})
+    selected = set(args.parts.split(","))
+    configs: dict[str, Callable[[], object]] = {"ours_0": run_regions(0)}
+    if "regions" in selected:
+        configs["plain"] = run_plain
+        configs.update({str(n): run_regions(n) for n in REGION_COUNTS})
+    if "latent" in selected:
+        configs.update({"4": run_regions(4), "latent_4": run_regions(4, mode="latent")})
+    if "crop" in selected:
+        configs.update({f"crop_{share}": run_crop(share) for share in CROP_SHARES})
     seconds: dict[str, list[float]] = {name: [] for name in configs}
     with torch.no_grad():
-        run_plain()  # warm-up
+        configs["ours_0"]()  # warm-up
         for round_index in range(args.rounds):
             for name, run in configs.items():
                 started = time.perf_counter()
@@ -170,15 +166,19 @@ def main() -> int:
                 seconds[name].append(time.perf_counter() - started)
                 print(f"round {round_index + 1} {name}: {seconds[name][-1]:.2f} s", file=sys.stderr)
     median = {name: statistics.median(values) for name, values in seconds.items()}
-    result = {
-        "attention_over_plain": {
+    result: dict[str, object] = {}
+    if "regions" in selected:
+        result["attention_over_plain"] = {
             str(n): round(median[str(n)] / median["plain"], 3) for n in REGION_COUNTS
-        },
-        "pakati_no_regions_over_plain": round(median["ours_0"] / median["plain"], 3),
-        "crop_over_full": {
+        }
+        result["pakati_no_regions_over_plain"] = round(median["ours_0"] / median["plain"], 3)
+    if "crop" in selected:
+        result["crop_over_full"] = {
             share: round(median[f"crop_{share}"] / median["ours_0"], 3) for share in CROP_SHARES
-        },
-        "latent_over_attention_n4": round(median["latent_4"] / median["4"], 3),
+        }
+    if "latent" in selected:
+        result["latent_over_attention_n4"] = round(median["latent_4"] / median["4"], 3)
+    result |= {
         "seconds": {name: round(value, 3) for name, value in median.items()},
         "latent": args.latent,
         "steps": args.steps,

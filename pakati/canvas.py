@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from PIL import Image
@@ -284,10 +284,10 @@ class PakatiCanvas(EditingMixin):
         cls,
         layout: Layout,
         *,
-        model: ModelBundle | None = None,
+        model: str | ModelBundle | None = None,
         device: str | None = None,
         dtype: str | None = None,
-    ) -> PakatiCanvas:
+    ) -> Self:
         """A canvas holding everything a layout describes (``model`` overrides its model)."""
         canvas = cls(
             layout.width,

@@ -156,15 +156,7 @@ class EnhancedPakatiCanvas(PakatiCanvas):
         """A canvas configured by a template (``model`` overrides the template's)."""
         path = Path(path)
         template = load_template(path)
-        layout = template.layout
-        canvas = cls(
-            layout.width,
-            layout.height,
-            model if model is not None else layout.model,
-            device=device,
-            dtype=dtype,
-        )
-        canvas.set_layout(layout)
+        canvas = cls.from_layout(template.layout, model=model, device=device, dtype=dtype)
         canvas.goal = template.goal
         canvas.references = [ReferenceImage.from_dict(d, path.parent) for d in template.references]
         return canvas

@@ -132,6 +132,30 @@ class RegionalCrossAttnProcessor:
     def __init__(self, controller: RegionalAttentionController, name: str) -> None:
         self.controller = controller
         self.name = name
+        self._cached: tuple[torch.Tensor, int, torch.Tensor, torch.Tensor] | None = None
+
+    def _keys_values(
+        self, attn: Attention, encoder_hidden_states: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key and value projections of the prompt tokens, reused across denoising steps.
+
+        The prompt embeddings are the same tensor at every step of a generation, so their
+        projections (N + 1 prompts' worth, the main extra cost of regions) are computed once.
+        The cache holds the tensor itself (so its memory cannot be reused by another) and its
+        version counter; it is bypassed when gradients are on (training).
+        """
+        cached = self._cached
+        if (
+            cached is not None
+            and cached[0] is encoder_hidden_states
+            and cached[1] == encoder_hidden_states._version
+        ):
+            return cached[2], cached[3]
+        key = attn.to_k(encoder_hidden_states)  # (B, T, inner)
+        value = attn.to_v(encoder_hidden_states)  # (B, T, inner)
+        if not torch.is_grad_enabled():
+            self._cached = (encoder_hidden_states, encoder_hidden_states._version, key, value)
+        return key, value
 
     def __call__(
         self,
@@ -165,8 +189,7 @@ class RegionalCrossAttnProcessor:
             encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
 
         query = attn.to_q(hidden_states)  # (B, HW, inner)
-        key = attn.to_k(encoder_hidden_states)  # (B, T, inner)
-        value = attn.to_v(encoder_hidden_states)  # (B, T, inner)
+        key, value = self._keys_values(attn, encoder_hidden_states)  # (B, T, inner) each
         head_dim = key.shape[-1] // attn.heads
         query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (B, heads, HW, d)
         key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (B, heads, T, d)

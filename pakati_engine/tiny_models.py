@@ -19,21 +19,36 @@ from pakati_engine.tokenizer_files import END_TOKEN, START_TOKEN, VOCAB_SIZE, wr
 
 BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
 
+#: UNet settings shared by the tiny SD and SDXL shapes: cross-attention at both levels.
+TINY_UNET: dict[str, Any] = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 1,
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    "norm_num_groups": 8,
+}
+
 
 def pakati_home() -> Path:
     """Pakati's own cache folder (``PAKATI_HOME``, else ``~/.cache/pakati``)."""
     return Path(os.environ.get("PAKATI_HOME", "~/.cache/pakati")).expanduser()
 
 
-def _text_encoder(seed: int, hidden: int, projection: int | None = None) -> Any:
+def clip_text_encoder(
+    seed: int, hidden: int, projection: int | None = None, layers: int = 2, heads: int = 4
+) -> Any:
+    """A seeded random CLIP text encoder (with a projection head for SDXL's second one)."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
         vocab_size=VOCAB_SIZE,
         hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        intermediate_size=hidden * (4 if layers > 2 else 2),
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
         max_position_embeddings=77,
         bos_token_id=BOS_ID,
         eos_token_id=EOS_ID,
@@ -78,18 +93,7 @@ def build_tiny_sd(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dic
     from diffusers import DDIMScheduler, UNet2DConditionModel
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        norm_num_groups=8,
-    ).eval()
+    unet = UNet2DConditionModel(**TINY_UNET, cross_attention_dim=32, attention_head_dim=4).eval()
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -101,7 +105,7 @@ def build_tiny_sd(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dic
     return {
         "unet": unet,
         "vae": _vae(seed + 1),
-        "text_encoder": _text_encoder(seed + 2, 32),
+        "text_encoder": clip_text_encoder(seed + 2, 32),
         "tokenizer": _tokenizer(tokenizer_dir),
         "scheduler": scheduler,
     }
@@ -113,13 +117,7 @@ def build_tiny_sdxl(seed: int = 0, tokenizer_dir: str | Path | None = None) -> d
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        **TINY_UNET,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -127,7 +125,6 @@ def build_tiny_sdxl(seed: int = 0, tokenizer_dir: str | Path | None = None) -> d
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=6 * 8 + 32,  # time ids + pooled text
         cross_attention_dim=64,  # 32 + 32 from the two encoders
-        norm_num_groups=8,
     ).eval()
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
@@ -140,9 +137,9 @@ def build_tiny_sdxl(seed: int = 0, tokenizer_dir: str | Path | None = None) -> d
     return {
         "unet": unet,
         "vae": _vae(seed + 1),
-        "text_encoder": _text_encoder(seed + 2, 32),
+        "text_encoder": clip_text_encoder(seed + 2, 32),
         "tokenizer": tokenizer,
-        "text_encoder_2": _text_encoder(seed + 3, 32, projection=32),
+        "text_encoder_2": clip_text_encoder(seed + 3, 32, projection=32),
         "tokenizer_2": tokenizer,
         "scheduler": scheduler,
     }

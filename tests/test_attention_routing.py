@@ -183,3 +183,29 @@ def test_wrong_token_count_is_reported(sd_bundle: ModelBundle) -> None:
             torch.randn(1, 64, module.to_q.in_features),
             encoder_hidden_states=torch.randn(1, 77, module.to_k.in_features),
         )
+
+
+def test_prompt_projections_are_computed_once_per_generation(sd_bundle: ModelBundle) -> None:
+    controller = RegionalAttentionController(
+        torch.ones(1, 1, 64, 64), torch.zeros(1, 64, 64), 77, (8, 8)
+    )
+    name = cross_attention_names(sd_bundle.unet)[0]
+    module = sd_bundle.unet.get_submodule(name.removesuffix(".processor"))
+    calls: list[int] = []
+    handle = module.to_k.register_forward_hook(lambda *args: calls.append(1))
+    hidden = torch.randn(1, 64, module.to_q.in_features)
+    embeds = torch.randn(1, 154, module.to_k.in_features)
+    try:
+        with regional_attention(sd_bundle.unet, controller), torch.no_grad():
+            first = module(hidden, encoder_hidden_states=embeds)
+            second = module(hidden, encoder_hidden_states=embeds)
+            assert len(calls) == 1 and torch.equal(first, second)
+            embeds.mul_(2.0)  # changed in place: the cache must notice
+            third = module(hidden, encoder_hidden_states=embeds)
+            assert len(calls) == 2 and not torch.equal(first, third)
+        with regional_attention(sd_bundle.unet, controller):
+            module(hidden, encoder_hidden_states=embeds)  # gradients on: never cached
+            module(hidden, encoder_hidden_states=embeds)
+            assert len(calls) == 4
+    finally:
+        handle.remove()

@@ -1,0 +1,252 @@
+"""``PakatiOrchestrator``: goal-directed planning, execution, checking and refinement.
+
+The product description's interface, step by step::
+
+    context = Context(primary_goal="a red circle on the left and a blue square on the right")
+    orchestrator = PakatiOrchestrator(context)
+    plan = orchestrator.create_plan("a red circle on the left and a blue square on the right")
+    result = orchestrator.execute_plan(plan.id)
+    alignment = orchestrator.check_alignment(result.image, "a red circle and a blue square")
+    if alignment.score < 0.3:
+        better = orchestrator.refine_plan(plan.id, alignment.suggestions)
+        result = orchestrator.execute_plan(better.id)
+    result.save("out.png")
+
+or all at once with ``orchestrator.run()`` (the LangGraph loop of ``pakati.graphs``).
+Scores are CLIP cosines (see ``pakati.agents.critic``): about 0.3 and above is a good match
+for the shapes-world CLIP, so thresholds such as 0.8 from other scales are out of reach.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from pakati.agents import critic, executor, planner, refiner
+from pakati.agents.providers import make_chat_model, resolve_provider, structured_method
+from pakati.agents.schemas import Critique, Plan
+from pakati.graphs import (
+    AgentState,
+    Services,
+    build_graph,
+    initial_state,
+    open_checkpointer,
+    run_agent_graph,
+    run_config,
+)
+from pakati.graphs.graph import UpdateCallback
+from pakati.graphs.nodes import impose_settings
+from pakati.tools.session import CanvasSession, default_model, load_rgb
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.models import ModelBundle
+from pakati_engine.solver import Solver
+
+
+class Context(BaseModel):
+    """What the orchestrator works toward and with which settings."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    primary_goal: str = Field(description="The high-level goal every plan serves.")
+    width: int = Field(default=128, ge=32, le=4096)
+    height: int = Field(default=128, ge=32, le=4096)
+    model: str | None = Field(default=None, description="None: shapes model, else tiny-random")
+    target: float = Field(default=0.30, description="Overall score (cosine) to reach.")
+    max_passes: int = Field(default=5, ge=1, le=50)
+    provider: str | None = Field(default=None, description="None: from env / .env")
+    llm_model: str | None = None
+    workdir: str | None = Field(default=None, description="Where images go (None: a temp dir)")
+    history: list[str] = Field(default_factory=list, description="Plan ids, oldest first.")
+
+
+@dataclass
+class Alignment:
+    """How well an image matches a text: ``score`` (cosine scale) and what to change."""
+
+    score: float
+    suggestions: list[str]
+    critique: Critique
+
+
+@dataclass
+class OrchestratorResult:
+    """An executed plan's image (``image``, ``path``) and the plan it came from."""
+
+    image: Image.Image
+    path: Path
+    plan_id: str
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Copy the PNG (its metadata included) and its JSON sidecar to ``path``."""
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, target)
+        sidecar = self.path.with_suffix(".json")
+        if sidecar.is_file():
+            shutil.copyfile(sidecar, target.with_suffix(".json"))
+        return target
+
+
+def make_services(
+    context: Context,
+    llm: BaseChatModel | None = None,
+    model: str | ModelBundle | None = None,
+    scorer: Any = None,
+    steps: int | None = None,
+) -> Services:
+    """The chat model, canvas session and settings for ``context``."""
+    method = None
+    if llm is None:
+        config = resolve_provider(context.provider, context.llm_model)
+        llm, method = make_chat_model(config), structured_method(config)
+    chosen = model if model is not None else (context.model or default_model())
+    workdir = context.workdir or tempfile.mkdtemp(prefix="pakati-agent-")
+    session = CanvasSession(workdir, model=chosen, scorer=scorer)
+    settings = session.settings
+    return Services(
+        llm=llm,
+        session=session,
+        method=method,
+        steps=steps if steps is not None else settings.get("steps"),
+        guidance_scale=settings.get("guidance_scale"),
+    )
+
+
+class PakatiOrchestrator:
+    """Plans, executes, checks and refines images toward ``context.primary_goal``."""
+
+    def __init__(
+        self,
+        context: Context,
+        *,
+        llm: BaseChatModel | None = None,
+        model: str | ModelBundle | None = None,
+        scorer: Any = None,
+        steps: int | None = None,
+    ) -> None:
+        self.context = context
+        self.services = make_services(context, llm, model, scorer, steps)
+        self.solver = Solver()
+        self.plans: dict[str, Plan] = {}
+        self._images: dict[str, Path] = {}
+        self._pending: dict[str, refiner.Refinement] = {}
+        self._parents: dict[str, str] = {}
+        self._critiques: dict[str, Critique] = {}
+
+    @property
+    def session(self) -> CanvasSession:
+        return self.services.session
+
+    def create_plan(self, text: str | None = None) -> Plan:
+        """Plan ``text`` (default: the context's goal) with the configured chat model."""
+        goal = text or self.context.primary_goal
+        plan = planner.make_plan(
+            self.services.llm,
+            goal,
+            self.context.width,
+            self.context.height,
+            method=self.services.method,
+            retries=self.services.retries,
+        )
+        return self._remember(impose_settings(plan, self.services))
+
+    def plan(self, plan_id: str) -> Plan:
+        if plan_id not in self.plans:
+            raise InvalidInputError(f"no plan {plan_id!r} (plans: {', '.join(self.plans)})")
+        return self.plans[plan_id]
+
+    def execute_plan(self, plan_id: str) -> OrchestratorResult:
+        """Generate a plan; a refined plan regenerates only its failing regions."""
+        plan = self.plan(plan_id)
+        out = f"{plan.id}.png"
+        pending = self._pending.get(plan_id)
+        parent_image = self._images.get(self._parents.get(plan_id, ""))
+        if pending is not None and not pending.full and parent_image is not None:
+            path = executor.regenerate_failing(
+                self.session, plan, parent_image, pending.regenerate, out, pending.vacated
+            )
+        else:
+            path = executor.execute_plan(self.session, plan, out)
+        self._images[plan_id] = path
+        return OrchestratorResult(load_rgb(path), path, plan_id)
+
+    def check_alignment(
+        self, image: Image.Image | str | Path, text: str, plan_id: str | None = None
+    ) -> Alignment:
+        """Score ``image`` against ``text`` and, when a plan made it, against its regions."""
+        picture = load_rgb(image)
+        chosen = self.plans.get(plan_id or "") or self._latest_plan_of_size(picture.size)
+        base = chosen or Plan(width=picture.width, height=picture.height)
+        probe = base.model_copy(update={"goal": text})
+        review = critic.critique_image(picture, probe, self.session.scorer, self.context.target)
+        if chosen is not None:
+            self._critiques[chosen.id] = review
+        return Alignment(review.score, review.suggestions, review)
+
+    def refine_plan(self, plan_id: str, suggestions: list[str] | None = None) -> Plan:
+        """A new plan that addresses the last check of ``plan_id`` (and ``suggestions``)."""
+        plan = self.plan(plan_id)
+        review = self._critiques.get(plan_id)
+        if review is None:
+            if plan_id not in self._images:
+                raise InvalidInputError(f"plan {plan_id!r} has not been executed yet")
+            review = self.check_alignment(self._images[plan_id], plan.goal, plan_id).critique
+        if suggestions:
+            review = review.model_copy(update={"suggestions": list(suggestions)})
+        number = len([p for p in self._parents if self._root(p) == self._root(plan_id)]) + 1
+        actions = refiner.propose(
+            self.services.llm, plan, review, number, method=self.services.method
+        )
+        decided = refiner.apply_actions(plan, review, actions)
+        new = self._remember(decided.plan)
+        self._pending[new.id] = decided
+        self._parents[new.id] = plan_id
+        return new
+
+    def run(
+        self,
+        goal: str | None = None,
+        *,
+        thread_id: str = "orchestrator",
+        checkpoint: str | Path | None = None,
+        on_update: UpdateCallback | None = None,
+    ) -> AgentState:
+        """The whole loop (plan, execute, check, refine) as a LangGraph run."""
+        with open_checkpointer(checkpoint) as saver:
+            graph = build_graph(self.services, saver)
+            state = initial_state(
+                goal or self.context.primary_goal,
+                self.context.target,
+                self.context.max_passes,
+                self.context.width,
+                self.context.height,
+            )
+            config = run_config(thread_id, self.context.max_passes)
+            return run_agent_graph(graph, state, config, on_update)
+
+    def _remember(self, plan: Plan) -> Plan:
+        self.plans[plan.id] = plan
+        self.context.history.append(plan.id)
+        return plan
+
+    def _root(self, plan_id: str) -> str:
+        while plan_id in self._parents:
+            plan_id = self._parents[plan_id]
+        return plan_id
+
+    def _latest_plan_of_size(self, size: tuple[int, int]) -> Plan | None:
+        for plan_id in reversed(self.context.history):
+            plan = self.plans[plan_id]
+            if (plan.width, plan.height) == size and plan_id in self._images:
+                return plan
+        return None
