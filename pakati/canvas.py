@@ -82,6 +82,8 @@ class PakatiCanvas(EditingMixin):
         steps, guidance_scale, base_ratio, scheduler, mode: sampling defaults.
         device, dtype: where and how the model runs ("auto" picks CUDA/MPS/CPU sensibly).
         clip_to_canvas: clip regions that leave the canvas (warning) instead of failing.
+        inpaint_model: a dedicated inpainting checkpoint (UNet with mask inputs) that
+            regenerate/refine use instead of ``model``.
 
     Editing (lock, regenerate, refine, undo, redo, projects) comes from ``EditingMixin``.
     """
@@ -102,8 +104,10 @@ class PakatiCanvas(EditingMixin):
         device: str | None = None,
         dtype: str | None = None,
         clip_to_canvas: bool = False,
+        inpaint_model: str | ModelBundle | None = None,
     ) -> None:
         model = default_model_name() if model is None else model
+        self.inpaint_model = inpaint_model
         self._bundle = model if isinstance(model, ModelBundle) else None
         self.model = model.source if isinstance(model, ModelBundle) else str(model)
         # Settings not given follow the model's recommendations, then Pakati's defaults.
@@ -345,6 +349,16 @@ class PakatiCanvas(EditingMixin):
         if self._bundle is None:
             self._bundle = load_model(self.model, device=self.device, dtype=self.dtype)
         return self._bundle
+
+    def load_for_edits(self) -> ModelBundle:
+        """The model edits use: the dedicated inpainting checkpoint if one was given."""
+        if self.inpaint_model is None:
+            return self.load()
+        if not isinstance(self.inpaint_model, ModelBundle):
+            self.inpaint_model = load_model(
+                self.inpaint_model, device=self.device, dtype=self.dtype
+            )
+        return self.inpaint_model
 
     def _request(self, layout: Layout) -> GenerationRequest:
         for spec in layout.regions:

@@ -49,6 +49,7 @@ class EditingMixin:
         def to_layout(self) -> Layout: ...
         def set_layout(self, layout: Layout) -> None: ...
         def load(self) -> ModelBundle: ...
+        def load_for_edits(self) -> ModelBundle: ...
         def apply_to_region(
             self, region: Region | str, prompt: str, *args: Any, **kwargs: Any
         ) -> Region: ...
@@ -152,7 +153,8 @@ class EditingMixin:
         keep = self._keep_spec(targets, feather)
         request = self._request(layout)
         request.keep, request.strength = keep, strength
-        output = run_edit(RegionalDiffusionPipeline(self.load()), request, callback, crop, margin)
+        pipe = RegionalDiffusionPipeline(self.load_for_edits())
+        output = run_edit(pipe, request, callback, crop, margin)
         params = {"strength": strength, "feather": feather, "crop": crop, "margin": margin}
         return self._record(action, layout, output, [t.label for t in targets], params)
 

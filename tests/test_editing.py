@@ -20,7 +20,7 @@ from pakati_engine.noise import owned_cells, seeded_noise
 from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline, RegionPrompt
 from pakati_engine.regions import make_box_region, make_polygon_region
 from pakati_engine.tiny_models import build_tiny_sd
-from tests.conftest import TOKENIZER_DIR
+from tests.conftest import TOKENIZER_DIR, make_bundle
 
 SIZE = 128
 FEATHER = 6
@@ -200,7 +200,8 @@ def test_dedicated_inpainting_unet_gets_mask_and_masked_image(tmp_path) -> None:
     torch.manual_seed(0)
     parts["unet"] = UNet2DConditionModel(**{**dict(parts["unet"].config), "in_channels": 9}).eval()
     bundle = bundle_from_components(parts, "tiny-inpaint").to(torch.device("cpu"), torch.float32)
-    canvas = PakatiCanvas(64, 64, model=bundle, steps=2)
+    base = make_bundle("sd")
+    canvas = PakatiCanvas(64, 64, model=base, inpaint_model=bundle, steps=2)
     canvas.create_region(box=(0, 0, 64, 24), name="top")
     canvas.create_region(box=(8, 32, 40, 56), name="spot")
     canvas.apply_to_region("top", "sky")
