@@ -19,7 +19,18 @@ from pakati_engine.layout import Layout, RegionSpec, load_layout
 from pakati_engine.references import ReferenceImage
 from pakati_engine.regions import Region
 
+
+def __getattr__(name: str) -> object:
+    # The orchestrator imports LangChain/LangGraph: load it only when it is asked for.
+    if name in ("Context", "PakatiOrchestrator"):
+        from pakati import orchestrator
+
+        return getattr(orchestrator, name)
+    raise AttributeError(f"module 'pakati' has no attribute {name!r}")
+
+
 __all__ = [
+    "Context",
     "EnhancedPakatiCanvas",
     "GenerationResult",
     "InvalidInputError",
@@ -27,6 +38,7 @@ __all__ = [
     "ModelNotFoundError",
     "PakatiCanvas",
     "PakatiError",
+    "PakatiOrchestrator",
     "ReferenceDelta",
     "ReferenceImage",
     "Region",

@@ -102,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--no-progress", action="store_true")
     apply.add_argument("--json", action="store_true")
 
+    from pakati.cli_agent import add_agent_arguments, add_chat_arguments
+
+    add_agent_arguments(
+        commands.add_parser("agent", help="plan, generate, check and refine toward a goal")
+    )
+    add_chat_arguments(
+        commands.add_parser("chat", help="multi-turn editing, one instruction per stdin line")
+    )
+
     commands.add_parser("schema", help="print the layout file's JSON schema")
     return parser
 
@@ -117,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "edit":
             return _edit(args)
+        if args.command in ("agent", "chat"):
+            from pakati.cli_agent import run_agent, run_chat
+
+            return run_agent(args) if args.command == "agent" else run_chat(args)
         if args.command == "analyze":
             from pakati.cli_analysis import analyze
 

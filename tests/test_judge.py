@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from pakati.evals.judge import ExpectedRegion, judge, judge_scene
 
+from pakati.evals.judge import ExpectedRegion, judge, judge_scene
 from pakati_engine.world import COLORS, Scene, make_scene
 from pakati_engine.world.render import render
 from pakati_engine.world.scene import build_scene

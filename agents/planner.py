@@ -1,0 +1,74 @@
+"""The planner: a goal (or a chat edit of a plan) becomes a validated ``Plan``.
+
+The language model answers with structured output; the answer is validated against the
+``Plan`` schema (regions inside the canvas, unique names, an acyclic task graph) and sent
+back with the error when it fails, up to ``retries`` times, then ``LLMOutputError``.
+"""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from pakati.agents import prompts
+from pakati.agents.schemas import Plan, new_id
+from pakati.agents.structured import DEFAULT_RETRIES, invoke_structured
+from pakati_engine.world.layout import spatial_phrase, spatial_word
+
+DEFAULT_CANVAS = (128, 128)
+
+
+def make_plan(
+    llm: BaseChatModel,
+    goal: str,
+    width: int = DEFAULT_CANVAS[0],
+    height: int = DEFAULT_CANVAS[1],
+    *,
+    method: str | None = None,
+    retries: int = DEFAULT_RETRIES,
+) -> Plan:
+    """Plan ``goal`` on a ``width`` x ``height`` canvas (the model may not change the size)."""
+    messages = [
+        SystemMessage(content=prompts.PLANNER_SYSTEM),
+        HumanMessage(content=prompts.planner_request(goal, width, height)),
+    ]
+
+    def same_canvas(plan: Plan) -> None:
+        if (plan.width, plan.height) != (width, height):
+            raise ValueError(f"the canvas must be {width}x{height}, not {plan.width}x{plan.height}")
+
+    plan = invoke_structured(llm, Plan, messages, method=method, retries=retries, check=same_canvas)
+    return plan.model_copy(update={"id": new_id("plan"), "goal": goal})
+
+
+def edit_plan(
+    llm: BaseChatModel,
+    plan: Plan,
+    instruction: str,
+    *,
+    method: str | None = None,
+    retries: int = DEFAULT_RETRIES,
+) -> Plan:
+    """The plan changed as ``instruction`` asks ("now make the circle green")."""
+    messages = [
+        SystemMessage(content=prompts.EDIT_SYSTEM),
+        HumanMessage(
+            content=prompts.edit_request(plan.model_dump_json(exclude={"id"}), instruction)
+        ),
+    ]
+    edited = invoke_structured(llm, Plan, messages, method=method, retries=retries)
+    return edited.model_copy(update={"id": new_id("plan"), "goal": describe_plan(edited)})
+
+
+def describe_plan(plan: Plan) -> str:
+    """A caption of the plan in the shapes world's style, used as the goal after an edit:
+    "a green circle on the left and a blue square on the right, on a white background"."""
+    parts = []
+    for region in plan.regions:
+        x0, y0, x1, y1 = region.bounds
+        word = spatial_word((x0 + x1) / 2, (y0 + y1) / 2, plan.width, plan.height)
+        parts.append(f"{region.prompt} {spatial_phrase(word)}")
+    body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    if not parts:
+        return plan.base_prompt
+    return f"{body}, on {plan.base_prompt}" if plan.base_prompt else body

@@ -1,0 +1,150 @@
+"""Which chat model plans and refines: OpenAI, Anthropic, an OpenAI-compatible server, or offline.
+
+Settings come from the environment, then from a ``.env`` file (environment wins):
+``PAKATI_API_KEY_OPENAI``, ``PAKATI_API_KEY_ANTHROPIC``, ``PAKATI_OPENAI_BASE_URL`` (Ollama,
+vLLM, llama.cpp server) and ``PAKATI_LLM_MODEL``. With no key and no base URL the offline
+rule-based model is used. Keys are held as ``SecretStr`` and never logged, printed or
+written to outputs; ``ProviderConfig.describe()`` is the safe way to show the choice.
+Client libraries are imported only when a model is made, so that reading the choice (the
+CLI's argument parser does) stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, SecretStr
+
+from pakati_engine.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+ProviderName = Literal["offline", "openai", "anthropic", "openai-compatible"]
+PROVIDERS: tuple[str, ...] = ("offline", "openai", "anthropic", "openai-compatible")
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
+ENV_KEYS = (
+    "PAKATI_API_KEY_OPENAI",
+    "PAKATI_API_KEY_ANTHROPIC",
+    "PAKATI_OPENAI_BASE_URL",
+    "PAKATI_LLM_MODEL",
+)
+
+
+class ProviderConfig(BaseModel):
+    """A resolved provider choice."""
+
+    provider: ProviderName
+    model: str | None = None
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 1
+
+    def describe(self) -> str:
+        """A printable description that never contains the key."""
+        where = f" at {self.base_url}" if self.base_url else ""
+        model = f" model {self.model}" if self.model else ""
+        return f"{self.provider}{model}{where}"
+
+
+def read_dotenv(path: str | Path = ".env") -> dict[str, str]:
+    """``KEY=value`` lines of a .env file (comments, blanks and ``export`` allowed)."""
+    file = Path(path)
+    if not file.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for line in file.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.removeprefix("export ").split("=", 1)
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def resolve_provider(
+    provider: str | None = None,
+    model: str | None = None,
+    env: Mapping[str, str] | None = None,
+    dotenv: str | Path | None = ".env",
+) -> ProviderConfig:
+    """Choose a provider: explicit ``provider`` first, else the first key that is set."""
+    settings = dict(read_dotenv(dotenv)) if dotenv else {}
+    settings.update({k: v for k, v in (os.environ if env is None else env).items() if v})
+    openai_key = settings.get("PAKATI_API_KEY_OPENAI")
+    anthropic_key = settings.get("PAKATI_API_KEY_ANTHROPIC")
+    base_url = settings.get("PAKATI_OPENAI_BASE_URL")
+    model = model or settings.get("PAKATI_LLM_MODEL")
+    if provider is None:
+        if base_url:
+            provider = "openai-compatible"
+        elif openai_key:
+            provider = "openai"
+        elif anthropic_key:
+            provider = "anthropic"
+        else:
+            provider = "offline"
+    if provider not in PROVIDERS:
+        raise InvalidInputError(
+            f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}"
+        )
+    if provider == "offline":
+        return ProviderConfig(provider="offline")
+    if provider == "openai-compatible":
+        if not base_url:
+            raise InvalidInputError("provider openai-compatible needs PAKATI_OPENAI_BASE_URL")
+        key = openai_key or "not-needed"
+        return ProviderConfig(
+            provider="openai-compatible",
+            model=model or "default",
+            api_key=SecretStr(key),
+            base_url=base_url,
+        )
+    api_key = openai_key if provider == "openai" else anthropic_key
+    if not api_key:
+        name = "PAKATI_API_KEY_OPENAI" if provider == "openai" else "PAKATI_API_KEY_ANTHROPIC"
+        raise InvalidInputError(f"provider {provider} needs {name} (environment or .env)")
+    return ProviderConfig(
+        provider=provider,  # type: ignore[arg-type]
+        model=model or DEFAULT_MODELS[provider],
+        api_key=SecretStr(api_key),
+        base_url=base_url if provider == "openai" else settings.get("PAKATI_ANTHROPIC_BASE_URL"),
+    )
+
+
+def make_chat_model(config: ProviderConfig) -> BaseChatModel:
+    """The LangChain chat model for a resolved provider (no network until it is invoked)."""
+    if config.provider == "offline":
+        from pakati.agents.offline import OfflinePlannerModel
+
+        return OfflinePlannerModel()
+    assert config.api_key is not None and config.model is not None
+    if config.provider == "anthropic":
+        from langchain_anthropic import ChatAnthropic
+
+        return ChatAnthropic(  # type: ignore[call-arg]
+            model=config.model,
+            api_key=config.api_key,
+            base_url=config.base_url,
+            timeout=config.timeout_s,
+            max_retries=config.max_retries,
+        )
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=config.model,
+        api_key=config.api_key,
+        base_url=config.base_url,
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+    )
+
+
+def structured_method(config: ProviderConfig) -> str | None:
+    """How to ask for structured output: OpenAI-compatible servers rarely support
+    ``response_format: json_schema``, so they get function calling."""
+    return "function_calling" if config.provider == "openai-compatible" else None

@@ -1,0 +1,153 @@
+"""The graph's nodes: plain functions of the state returning partial updates.
+
+Each node gets the injected ``Services`` (chat model, canvas session, settings) through a
+closure made in ``graphs.graph``; nothing here holds state between calls, so a run resumed
+from a checkpoint behaves as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from pakati.agents import critic, executor, planner, refiner
+from pakati.agents.schemas import Critique, Plan
+from pakati.agents.structured import DEFAULT_RETRIES
+from pakati.graphs.state import AgentState
+from pakati.tools.session import CanvasSession, load_rgb
+
+
+@dataclass
+class Services:
+    """What the nodes need that cannot live in checkpointed state."""
+
+    llm: BaseChatModel
+    session: CanvasSession
+    method: str | None = None
+    """``with_structured_output`` method for the provider (None: its default)."""
+    retries: int = DEFAULT_RETRIES
+    patience: int = 2
+    """Stop after this many passes in a row without beating the best score."""
+    min_improvement: float = 1e-3
+    """A score must beat the best by this much to count as an improvement."""
+    region_target: float | None = None
+    """Cosine a region needs to pass (None: the overall target)."""
+    steps: int | None = None
+    """Denoising steps imposed on every plan (None: the planner's choice)."""
+    guidance_scale: float | None = None
+    """Guidance scale imposed on every plan (None: the planner's choice)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_node(services: Services, state: AgentState) -> dict[str, Any]:
+    start = time.perf_counter()
+    plan = planner.make_plan(
+        services.llm,
+        state["goal"],
+        state.get("width", planner.DEFAULT_CANVAS[0]),
+        state.get("height", planner.DEFAULT_CANVAS[1]),
+        method=services.method,
+        retries=services.retries,
+    )
+    plan = impose_settings(plan, services)
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "plans": [plan.id],
+        "pass_number": 0,
+        "pending": {"full": True, "regenerate": []},
+        "timings": {"planning": time.perf_counter() - start},
+    }
+
+
+def impose_settings(plan: Plan, services: Services) -> Plan:
+    """The plan with the sampling settings the run imposes (e.g. the model's own)."""
+    update: dict[str, Any] = {}
+    if services.steps is not None:
+        update["steps"] = services.steps
+    if services.guidance_scale is not None:
+        update["guidance_scale"] = services.guidance_scale
+    return plan.model_copy(update=update) if update else plan
+
+
+def execute_node(services: Services, state: AgentState) -> dict[str, Any]:
+    session = services.session
+    before = session.timings["generating"]
+    plan = Plan.model_validate(state["plan"])
+    number = state.get("pass_number", 0) + 1
+    pending = state.get("pending") or {"full": True}
+    out = f"pass-{number}.png"
+    images = state.get("images") or []
+    if pending.get("full", True) or not images:
+        path = executor.execute_plan(session, plan, out)
+    else:
+        path = executor.regenerate_failing(
+            session, plan, images[-1], pending["regenerate"], out, pending.get("vacated")
+        )
+    return {
+        "images": [str(path)],
+        "pass_number": number,
+        "timings": {"generating": session.timings["generating"] - before},
+    }
+
+
+def critic_node(services: Services, state: AgentState) -> dict[str, Any]:
+    session = services.session
+    start = time.perf_counter()
+    plan = Plan.model_validate(state["plan"])
+    image = load_rgb(state["images"][-1])
+    review = critic.critique_image(
+        image, plan, session.scorer, state["target"], services.region_target
+    )
+    scores = [*state.get("scores", []), review.score]
+    return {
+        "scores": [review.score],
+        "critiques": [review.model_dump(mode="json")],
+        "stop_reason": stop_reason(scores, review.passed, state, services),
+        "timings": {"scoring": time.perf_counter() - start},
+    }
+
+
+def stop_reason(
+    scores: list[float], passed: bool, state: AgentState, services: Services
+) -> str | None:
+    """Why to stop after the latest score, or None to refine and go on."""
+    if passed:
+        return "target reached"
+    if len(scores) >= state["max_passes"]:
+        return "max passes"
+    best = 0
+    for index, score in enumerate(scores):
+        if score > scores[best] + services.min_improvement:
+            best = index
+    if len(scores) - 1 - best >= services.patience:
+        return "no improvement"
+    return None
+
+
+def refine_node(services: Services, state: AgentState) -> dict[str, Any]:
+    start = time.perf_counter()
+    plan = Plan.model_validate(state["plan"])
+    review = Critique.model_validate(state["critiques"][-1])
+    actions = refiner.propose(
+        services.llm,
+        plan,
+        review,
+        state["pass_number"],
+        method=services.method,
+        retries=services.retries,
+    )
+    decided = refiner.apply_actions(plan, review, actions)
+    return {
+        "plan": decided.plan.model_dump(mode="json"),
+        "plans": [decided.plan.id],
+        "pending": {
+            "full": decided.full,
+            "regenerate": decided.regenerate,
+            "vacated": {k: list(v) for k, v in decided.vacated.items()},
+        },
+        "changes": [decided.changes],
+        "timings": {"planning": time.perf_counter() - start},
+    }

@@ -1,0 +1,201 @@
+"""``CanvasSession``: the engine operations that the tools (and the agent's executor) call.
+
+A session owns the canvases of one agent run, keyed by id, the model they draw with (a
+name, or an already loaded ``ModelBundle`` shared by every canvas), the CLIP scorer
+(loaded on first use), and the folder where images are written. Images leave a session as
+PNG paths so that they can live in checkpointed graph state.
+
+The canvas class is ``pakati.canvas.PakatiCanvas`` (locking, regeneration and history live
+there). It is imported inside the methods that need it, so importing this module never
+imports the ``pakati`` package, whose ``__init__`` in turn exports the orchestrator that
+builds on these tools: the import graph stays acyclic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.layout import Layout
+from pakati_engine.models import ModelBundle, load_model
+
+if TYPE_CHECKING:
+    from pakati.canvas import PakatiCanvas
+    from pakati.results import GenerationResult
+
+ScorerFactory = Callable[[], Any]
+
+
+def default_model() -> str:
+    """The embedded shapes model when it is installed, else the random ``tiny-random``."""
+    from pakati_engine.embedded import SHAPES_T2I, shapes_t2i_available
+
+    return str(SHAPES_T2I) if shapes_t2i_available() else "tiny-random"
+
+
+def model_settings(model: str | ModelBundle) -> dict[str, Any]:
+    """Generation settings a model folder recommends (its ``pakati.json``), else ``{}``."""
+    from pakati_engine.embedded import generation_settings
+
+    if isinstance(model, ModelBundle) or not Path(str(model)).is_dir():
+        return {}
+    return generation_settings(str(model))
+
+
+def default_scorer() -> Any:
+    """The shipped shapes-world CLIP (``pakati_engine.clip``) as a ``ClipScorer``."""
+    from pakati_engine.clip import ClipScorer, load_clip
+
+    model, preprocess, tokenizer = load_clip()
+    return ClipScorer(model, preprocess, tokenizer)
+
+
+class CanvasSession:
+    """Canvases, model, scorer and output folder of one run.
+
+    ``timings`` accumulates seconds per kind of work ("generating", "scoring").
+    """
+
+    def __init__(
+        self,
+        workdir: str | Path,
+        model: str | ModelBundle = "tiny-random",
+        scorer: Any = None,
+        scorer_factory: ScorerFactory = default_scorer,
+        device: str | None = None,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.model = model
+        self.device = device
+        self._bundle = model if isinstance(model, ModelBundle) else None
+        self._scorer = scorer
+        self._scorer_factory = scorer_factory
+        self.settings = model_settings(model)
+        self.canvases: dict[str, PakatiCanvas] = {}
+        self.timings: dict[str, float] = {"generating": 0.0, "scoring": 0.0}
+
+    @property
+    def model_name(self) -> str:
+        return self.model.source if isinstance(self.model, ModelBundle) else str(self.model)
+
+    def bundle(self) -> ModelBundle:
+        """The model, loaded once and shared by every canvas of the session."""
+        if self._bundle is None:
+            start = time.perf_counter()
+            self._bundle = load_model(str(self.model), device=self.device)
+            self.timings["generating"] += time.perf_counter() - start
+        return self._bundle
+
+    @property
+    def scorer(self) -> Any:
+        if self._scorer is None:
+            start = time.perf_counter()
+            self._scorer = self._scorer_factory()
+            self.timings["scoring"] += time.perf_counter() - start
+        return self._scorer
+
+    # Canvases --------------------------------------------------------------------------
+
+    def canvas(self, canvas_id: str) -> PakatiCanvas:
+        if canvas_id not in self.canvases:
+            known = ", ".join(self.canvases) or "none"
+            raise InvalidInputError(f"no canvas {canvas_id!r} (canvases: {known})")
+        return self.canvases[canvas_id]
+
+    def create_canvas(self, layout: Layout, canvas_id: str | None = None) -> str:
+        """A canvas holding ``layout`` (its regions and prompts); returns its id."""
+        from pakati.canvas import PakatiCanvas
+
+        canvas_id = canvas_id or f"canvas-{len(self.canvases) + 1}"
+        canvas = PakatiCanvas(layout.width, layout.height, model=self.bundle())
+        canvas.set_layout(self._with_model_settings(layout))
+        self.canvases[canvas_id] = canvas
+        return canvas_id
+
+    def open_image(self, path: str | Path, canvas_id: str | None = None) -> str:
+        """A canvas continuing from a PNG this session (or Pakati) wrote."""
+        from pakati.canvas import PakatiCanvas
+
+        canvas_id = canvas_id or f"canvas-{len(self.canvases) + 1}"
+        self.canvases[canvas_id] = PakatiCanvas.from_image(path, model=self.bundle())
+        return canvas_id
+
+    def set_layout(self, canvas_id: str, layout: Layout) -> None:
+        """Replace prompts, boxes and settings; the current image and locks stay."""
+        canvas = self.canvas(canvas_id)
+        canvas.set_layout(self._with_model_settings(layout))
+        canvas.model = self.model_name
+
+    def _with_model_settings(self, layout: Layout) -> Layout:
+        """Fill the sampler and base ratio the model recommends when the layout has none."""
+        update: dict[str, Any] = {}
+        if layout.scheduler is None and self.settings.get("scheduler"):
+            update["scheduler"] = self.settings["scheduler"]
+        if "base_ratio" in self.settings:
+            update["base_ratio"] = float(self.settings["base_ratio"])
+        return layout.model_copy(update=update) if update else layout
+
+    # Generation ------------------------------------------------------------------------
+
+    def generate(self, canvas_id: str, seed: int | None, out: str | Path) -> Path:
+        return self._timed_save(lambda: self.canvas(canvas_id).generate(seed=seed), out)
+
+    def regenerate(
+        self, canvas_id: str, regions: Sequence[str], out: str | Path, seed: int | None = None
+    ) -> Path:
+        return self._timed_save(lambda: self.canvas(canvas_id).regenerate(*regions, seed=seed), out)
+
+    def refine(self, canvas_id: str, region: str, strength: float, out: str | Path) -> Path:
+        return self._timed_save(lambda: self.canvas(canvas_id).refine(region, strength), out)
+
+    def lock(self, canvas_id: str, regions: Sequence[str], locked: bool = True) -> list[str]:
+        canvas = self.canvas(canvas_id)
+        for name in regions:
+            (canvas.lock if locked else canvas.unlock)(name)
+        return canvas.locked
+
+    def _timed_save(self, make: Callable[[], GenerationResult], out: str | Path) -> Path:
+        start = time.perf_counter()
+        result = make()
+        path = self.workdir / out if not Path(out).is_absolute() else Path(out)
+        result.save(path, overwrite=True)
+        self.timings["generating"] += time.perf_counter() - start
+        return path
+
+    # Scoring ---------------------------------------------------------------------------
+
+    def score(
+        self,
+        image: str | Path | Image.Image,
+        text: str,
+        boxes: Sequence[tuple[int, int, int, int]] = (),
+        captions: Sequence[str] = (),
+    ) -> tuple[float, list[float]]:
+        """Cosine of the image with ``text`` and of each box's crop with its caption."""
+        start = time.perf_counter()
+        scorer = self.scorer
+        picture = load_rgb(image)
+        overall = float(scorer.similarity([picture], [text])[0][0])
+        regional = (
+            [float(v) for v in scorer.region_similarity(picture, list(boxes), list(captions))]
+            if boxes
+            else []
+        )
+        self.timings["scoring"] += time.perf_counter() - start
+        return overall, regional
+
+
+def load_rgb(image: str | Path | Image.Image) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    path = Path(image)
+    if not path.is_file():
+        raise InvalidInputError(f"no image at {str(path)!r}")
+    with Image.open(path) as opened:
+        return opened.convert("RGB")
