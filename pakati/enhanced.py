@@ -126,6 +126,25 @@ class EnhancedPakatiCanvas(PakatiCanvas):
     def _label(self, region: Region | str) -> str:
         return self.region(region).label
 
+    # Projects: references are stored with the history ------------------------------------
+
+    def save_project(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.history.extras["goal"] = self.goal
+        self.history.extras["references"] = [
+            r.to_dict(relative_to=path.parent) for r in self.references
+        ]
+        return super().save_project(path)
+
+    def load_project(self, path: str | Path) -> None:
+        super().load_project(path)
+        extras = self.history.extras
+        self.goal = extras.get("goal")
+        folder = Path(path).parent
+        self.references = [
+            ReferenceImage.from_dict(d, folder) for d in extras.get("references", [])
+        ]
+
     # Templates -------------------------------------------------------------------------
 
     def save_template(

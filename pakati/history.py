@@ -81,6 +81,8 @@ class History:
     def __init__(self) -> None:
         self.entries: dict[str, HistoryEntry] = {}
         self.head: str | None = None
+        #: Project data beside the steps (e.g. the canvas's references), saved with them.
+        self.extras: dict[str, Any] = {}
 
     def add(self, entry: HistoryEntry) -> HistoryEntry:
         self.entries[entry.id] = entry
@@ -142,6 +144,7 @@ class History:
             "version": PROJECT_VERSION,
             "head": self.head,
             "entries": [e.to_dict() for e in self.entries.values()],
+            "extras": self.extras,
         }
         atomic_write_bytes(path, json.dumps(document, indent=2).encode("utf-8"))
         return path
@@ -170,6 +173,7 @@ class History:
                 entry.image = _load_image(images / f"{entry.image_sha256}.png", entry)
             history.entries[entry.id] = entry
         history.head = document.get("head")
+        history.extras = dict(document.get("extras") or {})
         return history
 
 

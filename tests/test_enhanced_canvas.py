@@ -145,3 +145,16 @@ def test_cli_template_list_show_apply(tmp_path, sd_folder, capsys) -> None:
     assert main([*argv, "--seed", "5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["seed"] == 5
     assert target.is_file()
+
+
+def test_references_and_goal_are_stored_with_the_project(tmp_path, sd_bundle) -> None:
+    canvas = _canvas(tmp_path, sd_bundle)
+    canvas.generate(seed=1)
+    canvas.save_project(tmp_path / "project.json")
+    reopened = EnhancedPakatiCanvas(64, 64, sd_bundle)
+    reopened.load_project(tmp_path / "project.json")
+    assert reopened.goal == canvas.goal
+    assert [(r.description, r.aspect, r.region) for r in reopened.references] == [
+        (r.description, r.aspect, r.region) for r in canvas.references
+    ]
+    assert np.array_equal(np.asarray(reopened.image), np.asarray(canvas.image))
