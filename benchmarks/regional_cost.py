@@ -134,7 +134,9 @@ def main() -> int:
         )  # fmt: skip
         return lambda: ours(request)
 
-    kept = ours(GenerationRequest(side, side, "a lake at dawn", steps=args.steps, seed=0)).image
+    # The kept image and its latents, as the canvas holds them after a generation.
+    kept_output = ours(GenerationRequest(side, side, "a lake at dawn", steps=args.steps, seed=0))
+    kept = kept_output.image
 
     def run_crop(share: str) -> Callable[[], object]:
         edge = round(side * float(share) ** 0.5)
@@ -144,6 +146,7 @@ def main() -> int:
         request = GenerationRequest(
             side, side, "a lake at dawn", steps=args.steps, seed=0,
             regions=[RegionPrompt(mask, "a boat")], keep=KeepSpec(kept, mask, DEFAULT_FEATHER),
+            kept_latents=kept_output.latents,
         )  # fmt: skip
         return lambda: run_edit(ours, request)
 

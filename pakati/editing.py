@@ -138,6 +138,7 @@ class EditingMixin:
         crop: bool,
         margin: int,
         callback: StepCallback | None,
+        reuse_latents: bool = True,
     ) -> GenerationResult:
         if self._image is None:
             raise InvalidInputError(f"nothing to {action} yet: call generate() first")
@@ -153,9 +154,20 @@ class EditingMixin:
         keep = self._keep_spec(targets, feather)
         request = self._request(layout)
         request.keep, request.strength = keep, strength
+        current = self.history.current
+        if reuse_latents and current is not None and current.image is self._image:
+            request.kept_latents = current.latents
         pipe = RegionalDiffusionPipeline(self.load_for_edits())
         output = run_edit(pipe, request, callback, crop, margin)
-        params = {"strength": strength, "feather": feather, "crop": crop, "margin": margin}
+        params = {
+            "strength": strength,
+            "feather": feather,
+            "crop": crop,
+            "margin": margin,
+            # Whether the kept image's own latents were reused (else VAE-encoded): replays
+            # must do the same to reproduce the pixels exactly.
+            "reuse_latents": request.kept_latents is not None,
+        }
         return self._record(action, layout, output, [t.label for t in targets], params)
 
     def _keep_spec(self, targets: Sequence[Region], feather: int) -> KeepSpec:
@@ -213,6 +225,7 @@ class EditingMixin:
                 params=params or {},
                 image_sha256=image_sha256(output.image),
                 image=output.image,
+                latents=output.latents.detach().cpu(),
             )
         )
         self._image = output.image
@@ -239,6 +252,7 @@ class EditingMixin:
                 targets=targets,
                 image_sha256=current.image_sha256 if current else None,
                 image=self._image,
+                latents=current.latents if current else None,
             )
         )
 
@@ -297,6 +311,7 @@ def replay_steps(canvas: Any, steps: Sequence[dict[str, Any]]) -> GenerationResu
             params.get("crop", True),
             params.get("margin", DEFAULT_MARGIN),
             None,
+            params.get("reuse_latents", False),
         )
     assert result is not None
     return result

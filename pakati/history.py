@@ -56,6 +56,8 @@ class HistoryEntry:
     image_sha256: str | None = None
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     image: Image.Image | None = field(default=None, repr=False, compare=False)
+    #: The latents the image was decoded from (in memory only; spares re-encoding it).
+    latents: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

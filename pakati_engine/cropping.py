@@ -77,10 +77,16 @@ def run_edit(
         plan = plan_crop(request.keep.blend_weights() > 0, pipe.size_multiple, margin)
     if plan is None:
         return pipe(request, callback)
-    output = pipe(crop_request(request, plan, pipe.size_multiple, pipe.latent_channels), callback)
+    factor = pipe.size_multiple
+    output = pipe(crop_request(request, plan, factor, pipe.latent_channels), callback)
     image = request.keep.image.convert("RGB").copy()
     image.paste(output.image, plan.box[:2])
-    return replace(output, image=image)
+    latents = output.latents
+    if request.kept_latents is not None:  # the canvas's latents with the crop's pasted in
+        x0, y0, x1, y1 = (value // factor for value in plan.box)
+        latents = request.kept_latents.clone().to(output.latents.dtype)
+        latents[:, :, y0:y1, x0:x1] = output.latents.to(latents.device)
+    return replace(output, image=image, latents=latents)
 
 
 def crop_request(
@@ -104,6 +110,10 @@ def crop_request(
         for region in request.regions
         if region.mask[y0:y1, x0:x1].max(initial=0.0) > 0
     ]
+    kept_latents = request.kept_latents
+    if kept_latents is not None:
+        cells = (slice(y0 // factor, y1 // factor), slice(x0 // factor, x1 // factor))
+        kept_latents = kept_latents[:, :, cells[0], cells[1]].contiguous()
     return replace(
         request,
         width=x1 - x0,
@@ -111,4 +121,5 @@ def crop_request(
         regions=regions,
         keep=request.keep.crop(plan.box),
         noise=noise.contiguous(),
+        kept_latents=kept_latents,
     )

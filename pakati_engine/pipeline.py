@@ -78,6 +78,9 @@ class GenerationRequest:
     #: Initial noise (1, C, h, w) to use instead of drawing it from the seeds (crops reuse
     #: the full canvas's noise this way).
     noise: torch.Tensor | None = None
+    #: Latents of the kept image (1, C, h, w), when known (the canvas keeps those of its
+    #: last generation); saves encoding the kept image with the VAE.
+    kept_latents: torch.Tensor | None = None
 
 
 @dataclass
@@ -193,7 +196,13 @@ class RegionalDiffusionPipeline:
         latent_size = (request.height // scale, request.width // scale)
         stacked = stack_masks([r.mask for r in request.regions]) if request.regions else None
         noise = self.prepare_noise(request, latent_size, stacked)  # (1, C, h, w)
-        kept_latents = self.encode_image(request.keep.image) if request.keep else None
+        kept_latents = None
+        if request.keep is not None:
+            kept_latents = (
+                request.kept_latents.to(device=bundle.device, dtype=bundle.dtype)
+                if request.kept_latents is not None
+                else self.encode_image(request.keep.image)
+            )
         if request.strength < 1.0:
             assert kept_latents is not None
             latents = scheduler.add_noise(kept_latents, noise, timesteps[:1])

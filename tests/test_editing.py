@@ -301,3 +301,20 @@ def test_cli_edit_works_from_the_png_and_the_result_reproduces(sd_folder, tmp_pa
     assert np.array_equal(np.asarray(Image.open(again)), b)
     assert main(["edit", str(first), "--region", "nope", "--out", str(tmp_path / "x.png")]) == 2
     assert "no region 'nope'" in capsys.readouterr().err
+
+
+def test_edits_reuse_the_generation_latents_and_still_reproduce(sd_bundle: ModelBundle) -> None:
+    canvas, sky, lake = _canvas(sd_bundle, "box")
+    canvas.generate(seed=4)
+    encodes: list[int] = []
+    handle = sd_bundle.vae.encoder.register_forward_hook(lambda *args: encodes.append(1))
+    try:
+        canvas.lock(sky)
+        canvas.apply_to_region(lake, "a lake with a red boat")
+        first = canvas.regenerate(lake)
+        second = canvas.refine(lake, strength=0.5)
+        assert encodes == []  # the kept latents came from the canvas, not from the VAE
+        assert np.array_equal(np.asarray(canvas.reproduce()), np.asarray(second.image))
+    finally:
+        handle.remove()
+    assert first.steps[-1]["params"]["reuse_latents"] is True
