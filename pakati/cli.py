@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("chat", help="multi-turn editing, one instruction per stdin line")
     )
 
+    evaluate = commands.add_parser("eval", help="evaluation suites")
+    suites = evaluate.add_subparsers(dest="suite", required=True)
+    from pakati.evals.regional_eval import add_arguments as add_regional_eval_arguments
+
+    add_regional_eval_arguments(
+        suites.add_parser("regional", help="random 2-4 region layouts, judged analytically")
+    )
+
     commands.add_parser("schema", help="print the layout file's JSON schema")
     return parser
 
@@ -126,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "edit":
             return _edit(args)
+        if args.command == "eval":
+            from pakati.evals.regional_eval import main as run_regional_eval
+
+            return run_regional_eval(args)
         if args.command in ("agent", "chat"):
             from pakati.cli_agent import run_agent, run_chat
 

@@ -1,0 +1,120 @@
+"""Building the model's components (UNet, text encoder, tokenizer, schedulers) from a config.
+
+Everything here is a standard diffusers / transformers class, so the exported folder loads
+through :func:`pakati_engine.models.load_model` like any Stable Diffusion folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pakati_engine.pixel_vae import PixelUnshuffleVAE
+from pakati_engine.tokenizer_files import VOCAB_SIZE, write_clip_tokenizer
+from pakati_engine.training.config import ModelConfig
+
+BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
+
+
+def build_unet(config: ModelConfig, seed: int) -> Any:
+    """A pixel-space UNet: conv-only first level, cross-attention at the coarser levels."""
+    from diffusers import UNet2DConditionModel
+
+    levels = len(config.block_out_channels)
+    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1)
+    up = ("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",)
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(
+        sample_size=config.latent_size,
+        in_channels=config.latent_channels,
+        out_channels=config.latent_channels,
+        layers_per_block=config.layers_per_block,
+        block_out_channels=config.block_out_channels,
+        down_block_types=down,
+        up_block_types=up,
+        cross_attention_dim=config.text_hidden,
+        attention_head_dim=config.attention_heads,  # diffusers: this is the number of heads
+        norm_num_groups=config.norm_num_groups,
+    )
+
+
+def build_text_encoder(config: ModelConfig, seed: int) -> Any:
+    """A small CLIP text transformer over the full CLIP vocabulary.
+
+    The token embedding stays at its seeded random initialisation (it is frozen in
+    training): 49,408 rows of which the shapes world uses a few dozen, so training it would
+    only bloat the optimizer state and the resumable checkpoint.
+    """
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    text_config = CLIPTextConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=config.text_hidden,
+        intermediate_size=config.text_hidden * 2,
+        num_hidden_layers=config.text_layers,
+        num_attention_heads=config.text_heads,
+        max_position_embeddings=max(config.max_tokens, 16),
+        bos_token_id=BOS_ID,
+        eos_token_id=EOS_ID,
+        pad_token_id=EOS_ID,
+        projection_dim=config.text_hidden,
+    )
+    torch.manual_seed(seed + 1)
+    return CLIPTextModel(text_config)
+
+
+def token_embedding(text_encoder: Any) -> torch.nn.Parameter:
+    """The frozen token-embedding table of a CLIP text model."""
+    weight: torch.nn.Parameter = text_encoder.get_input_embeddings().weight
+    return weight
+
+
+def write_tokenizer(folder: str | Path, max_tokens: int) -> Path:
+    """Write the real CLIP tokenizer with a short ``model_max_length`` (the engine's span)."""
+    folder = write_clip_tokenizer(folder)
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["model_max_length"] = max_tokens
+    config_path.write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def load_tokenizer(folder: str | Path) -> Any:
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(str(folder))
+
+
+def scheduler_config(config: ModelConfig) -> dict[str, Any]:
+    """Noise schedule shared by training (DDPM forward process) and sampling."""
+    return {
+        "num_train_timesteps": config.train_timesteps,
+        "beta_schedule": config.beta_schedule,
+        "prediction_type": config.prediction_type,
+    }
+
+
+def build_sampler(config: ModelConfig) -> Any:
+    """The sampler shipped with the model: DPM-Solver++ (2M), robust to strong guidance."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    return DPMSolverMultistepScheduler(
+        **scheduler_config(config),
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        timestep_spacing="trailing",
+    )
+
+
+def build_noise_scheduler(config: ModelConfig) -> Any:
+    """The forward (noising) process used in training."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(**scheduler_config(config))
+
+
+def build_vae(config: ModelConfig) -> PixelUnshuffleVAE:
+    return PixelUnshuffleVAE(patch_size=config.patch_size)

@@ -1,0 +1,114 @@
+"""Typed configuration of the embedded text-to-image model and of its training run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the model that training builds and export writes.
+
+    The UNet sees 128x128 images pixel-unshuffled by ``patch_size`` (4: a 32x32x48 latent).
+    Its first level is convolution only; cross-attention runs at the two coarser levels
+    (16x16 and 8x8 for 128x128 images), fine enough for layout cells of 38 px and more.
+    """
+
+    image_size: int = 128
+    patch_size: int = 4
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    layers_per_block: int = 1
+    attention_heads: int = 4
+    norm_num_groups: int = 16
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    max_tokens: int = 24
+    """Span of one prompt on the token axis (the tokenizer's ``model_max_length``)."""
+    prediction_type: str = "sample"
+    """What the UNet predicts: "sample" (the clean image x0), "v_prediction" or "epsilon".
+    x0: a pixel-unshuffled latent has more channels (48) than the UNet's first level
+    (32), so the UNet cannot carry per-pixel noise from input to output; epsilon or v
+    targets need exactly that, and samples kept their initial noise. The clean image is
+    smooth (flat colours and shapes), so predicting it needs no such path."""
+    beta_schedule: str = "squaredcos_cap_v2"
+    train_timesteps: int = 1000
+
+    @property
+    def latent_channels(self) -> int:
+        return 3 * self.patch_size**2
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // self.patch_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        values = dict(values)
+        values["block_out_channels"] = tuple(values["block_out_channels"])
+        return cls(**values)
+
+
+TINY_MODEL = ModelConfig(
+    image_size=32,
+    patch_size=4,
+    block_out_channels=(16, 32, 32),
+    attention_heads=2,
+    norm_num_groups=8,
+    text_hidden=32,
+    text_layers=1,
+    text_heads=2,
+    max_tokens=12,
+)
+"""A seconds-to-train configuration for tests."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run (saved in the checkpoint)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    batch_size: int = 16
+    learning_rate: float = 5e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.998
+    min_snr_gamma: float = 5.0
+    """Min-SNR loss weighting (Hang et al. 2023): x0-loss weight at most this; 0: off."""
+    snr_floor: float = 1.0
+    """x0-loss weight at least this ("truncated SNR", Salimans & Ho 2022). Plain min-SNR
+    weights the x0 loss by the SNR itself at high noise, close to zero for the cosine
+    schedule's upper half, which left the first sampling steps untrained: samples kept
+    their initial noise. The floor trains them."""
+    plain_fraction: float = 0.15
+    """Share of samples with one whole-scene caption and no regions."""
+    plain_max_objects: int = 2
+    """Plain samples have at most this many objects, so their caption fits one span."""
+    caption_dropout: float = 0.1
+    """Share of samples with every prompt emptied (the unconditional branch of guidance)."""
+    region_dropout: float = 0.05
+    """Share of regions whose prompt alone is emptied."""
+    base_ratio_range: tuple[float, float] = (0.05, 0.35)
+    max_regions: int = 4
+    eval_every_minutes: float = 12.0
+    eval_layouts: int = 12
+    eval_steps: int = 20
+    eval_guidance: float = 3.0
+    export_every_minutes: float = 20.0
+    log_every_steps: int = 20
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        values["model"] = ModelConfig.from_dict(values["model"])
+        values["base_ratio_range"] = tuple(values["base_ratio_range"])
+        return cls(**values)

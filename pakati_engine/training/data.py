@@ -1,0 +1,117 @@
+"""Training samples: shapes-world scenes with their prompts laid out as the engine uses them.
+
+Each sample has ``1 + max_regions`` prompts, ``[base | region 1 | ... | region N]``:
+
+* regional samples (most): the base prompt names the background ("a white background"),
+  each object's caption ("a red circle") is routed to its layout cell; scenes with fewer
+  objects are padded with empty regions (mask zero everywhere, empty prompt);
+* plain samples: the whole-scene caption is the base prompt and every region is empty, which
+  under the regional processor is exactly plain cross-attention over one prompt;
+* caption dropout empties every prompt of a sample (the unconditional branch of
+  classifier-free guidance, which the pipeline runs with empty negative prompts in the same
+  routing); region dropout empties one region's prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from pakati_engine.world import generate_batch
+from pakati_engine.world.colors import article
+from pakati_engine.world.layout import SceneSpec
+from pakati_engine.world.scene import pixel_cell
+
+
+def background_prompt(color: str) -> str:
+    """The base prompt that names a background colour: "a white background"."""
+    return f"{article(color)} {color} background"
+
+
+@dataclass(frozen=True)
+class TrainingBatch:
+    """One batch, ready for the UNet and the regional controller."""
+
+    pixels: torch.Tensor
+    """(B, 3, H, W) in [-1, 1]."""
+    prompts: list[list[str]]
+    """Per sample, ``1 + max_regions`` prompts: base first."""
+    visible: torch.Tensor
+    """(B, max_regions, H, W) region masks (cells), zero for empty regions."""
+    background: torch.Tensor
+    """(B, H, W) uncovered share: ``1 - visible.sum(1)``."""
+
+
+def cell_masks(specs: list[SceneSpec], max_regions: int, size: int) -> NDArray[np.float32]:
+    """(B, max_regions, size, size) 0/1 masks of each object's layout cell."""
+    masks = np.zeros((len(specs), max_regions, size, size), dtype=np.float32)
+    for b, spec in enumerate(specs):
+        for k, obj in enumerate(spec.objects):
+            x0, y0, x1, y1 = pixel_cell(obj)
+            masks[b, k, y0:y1, x0:x1] = 1.0
+    return masks
+
+
+def make_batch(
+    rng: np.random.Generator,
+    batch_size: int,
+    size: int,
+    max_regions: int = 4,
+    plain_fraction: float = 0.15,
+    plain_max_objects: int = 2,
+    caption_dropout: float = 0.1,
+    region_dropout: float = 0.05,
+) -> TrainingBatch:
+    """Draw a batch from ``rng`` (the only source of randomness, so batches are seeded)."""
+    n_plain = int(rng.binomial(batch_size, plain_fraction))
+    counts = np.concatenate(
+        [
+            rng.integers(1, plain_max_objects + 1, size=n_plain),
+            rng.integers(1, max_regions + 1, size=batch_size - n_plain),
+        ]
+    )
+    images: list[NDArray[np.uint8]] = []
+    specs: list[SceneSpec] = []
+    captions: list[str] = []
+    object_captions: list[tuple[str, ...]] = []
+    for count in sorted(set(counts.tolist())):  # the world batches one object count at a time
+        index = np.flatnonzero(counts == count)
+        scenes = generate_batch(rng, len(index), size, n_objects=int(count))
+        images.extend(scenes.images)
+        specs.extend(scenes.specs)
+        captions.extend(scenes.captions)
+        object_captions.extend(scenes.object_captions)
+    plain = np.zeros(batch_size, dtype=bool)
+    order = np.argsort(np.concatenate([np.flatnonzero(counts == c) for c in sorted(set(counts))]))
+    images = [images[i] for i in order]
+    specs = [specs[i] for i in order]
+    captions = [captions[i] for i in order]
+    object_captions = [object_captions[i] for i in order]
+    plain[:n_plain] = True
+
+    visible = cell_masks(specs, max_regions, size)
+    prompts: list[list[str]] = []
+    dropped = rng.random(batch_size) < caption_dropout
+    region_drop = rng.random((batch_size, max_regions)) < region_dropout
+    for b in range(batch_size):
+        if plain[b]:
+            visible[b] = 0.0
+            row = [captions[b]] + [""] * max_regions
+        else:
+            objects = list(object_captions[b])
+            objects = ["" if region_drop[b, k] else text for k, text in enumerate(objects)]
+            row = [background_prompt(specs[b].background), *objects]
+            row += [""] * (max_regions + 1 - len(row))
+        prompts.append([""] * (max_regions + 1) if dropped[b] else row)
+
+    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
+    visible_t = torch.from_numpy(visible)  # (B, N, H, W)
+    return TrainingBatch(
+        pixels=pixels.float() / 127.5 - 1.0,
+        prompts=prompts,
+        visible=visible_t,
+        background=(1.0 - visible_t.sum(dim=1)).clamp(0.0, 1.0),  # (B, H, W)
+    )

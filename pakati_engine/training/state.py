@@ -1,0 +1,190 @@
+"""The training state (model, EMA, optimizer, counters, RNG) and its checkpoints.
+
+A checkpoint is a folder with ``tensors.safetensors`` and ``state.json``. The frozen token
+embedding is not stored: it is rebuilt from the seed, and a checksum guards that. Two forms:
+
+* full (``compact=False``): fp32 weights and both Adam moments, for exact resumption;
+* compact: fp32 weights, fp16 EMA and bf16 second moments (the first moment restarts at zero
+  and refills within tens of steps), about half the size; small enough to commit so a later
+  session continues the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from pakati_engine.training.build import build_text_encoder, build_unet, token_embedding
+from pakati_engine.training.config import TrainConfig
+
+TENSORS, STATE = "tensors.safetensors", "state.json"
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs."""
+
+    config: TrainConfig
+    unet: Any
+    text_encoder: Any
+    ema_unet: Any
+    ema_text_encoder: Any
+    optimizer: torch.optim.AdamW
+    rng: np.random.Generator
+    step: int = 0
+    samples: int = 0
+    elapsed_s: float = 0.0
+    history: dict[str, Any] = field(default_factory=dict)
+
+    def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """Named trainable parameters in a fixed order (the optimizer's order)."""
+        return _trainable(self.unet, self.text_encoder)
+
+    def ema_parameters(self) -> list[torch.Tensor]:
+        return [p for _, p in _trainable(self.ema_unet, self.ema_text_encoder)]
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """EMA with a warm-up, so early evaluations are not dominated by the random init."""
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        live = [p.detach() for _, p in self.trainable()]
+        torch._foreach_lerp_(self.ema_parameters(), live, 1.0 - decay)
+
+
+def _trainable(unet: Any, text_encoder: Any) -> list[tuple[str, torch.nn.Parameter]]:
+    frozen = token_embedding(text_encoder)
+    named = [(f"unet.{n}", p) for n, p in unet.named_parameters()]
+    named += [(f"text.{n}", p) for n, p in text_encoder.named_parameters() if p is not frozen]
+    return named
+
+
+def new_state(config: TrainConfig) -> TrainState:
+    """A fresh run: seeded models, EMA copies, optimizer, data RNG."""
+    unet = build_unet(config.model, config.seed)
+    text_encoder = build_text_encoder(config.model, config.seed)
+    token_embedding(text_encoder).requires_grad_(False)
+    unet.train()
+    text_encoder.train()
+    ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
+    ema_unet.requires_grad_(False)
+    ema_text.requires_grad_(False)
+    params = [p for _, p in _trainable(unet, text_encoder)]
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=config.learning_rate,
+        betas=(0.9, 0.99),
+        weight_decay=config.weight_decay,
+    )
+    torch.manual_seed(config.seed)
+    return TrainState(
+        config=config,
+        unet=unet,
+        text_encoder=text_encoder,
+        ema_unet=ema_unet,
+        ema_text_encoder=ema_text,
+        optimizer=optimizer,
+        rng=np.random.default_rng(config.seed),
+    )
+
+
+def _embedding_checksum(text_encoder: Any) -> float:
+    return float(token_embedding(text_encoder).double().abs().sum())
+
+
+def save_checkpoint(state: TrainState, folder: str | Path, compact: bool = False) -> Path:
+    """Write the state to ``folder`` atomically (a temporary folder, then a rename)."""
+    folder = Path(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    ema = dict(zip([n for n, _ in state.trainable()], state.ema_parameters(), strict=True))
+    for index, (name, param) in enumerate(state.trainable()):
+        tensors[f"model/{name}"] = param.detach().float().contiguous()
+        tensors[f"ema/{name}"] = ema[name].to(torch.float16 if compact else torch.float32)
+        moments = state.optimizer.state.get(param, {})
+        if "exp_avg_sq" in moments:
+            tensors[f"adam_v/{index}"] = moments["exp_avg_sq"].to(
+                torch.bfloat16 if compact else torch.float32
+            )
+            if not compact:
+                tensors[f"adam_m/{index}"] = moments["exp_avg"].float()
+    tensors["rng/torch"] = torch.get_rng_state()
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(partial / TENSORS))
+    meta = {
+        "config": state.config.to_dict(),
+        "step": state.step,
+        "samples": state.samples,
+        "elapsed_s": state.elapsed_s,
+        "history": state.history,
+        "compact": compact,
+        "numpy_rng": state.rng.bit_generator.state,
+        "embedding_checksum": _embedding_checksum(state.text_encoder),
+    }
+    (partial / STATE).write_text(json.dumps(meta, indent=1))
+    if folder.exists():
+        old = folder.with_name(folder.name + ".old")
+        os.replace(folder, old) if not old.exists() else _replace_tree(folder, old)
+        os.replace(partial, folder)
+        _remove_tree(old)
+    else:
+        os.replace(partial, folder)
+    return folder
+
+
+def _replace_tree(folder: Path, old: Path) -> None:
+    _remove_tree(old)
+    os.replace(folder, old)
+
+
+def _remove_tree(folder: Path) -> None:
+    if folder.exists():
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
+
+
+def has_checkpoint(folder: str | Path) -> bool:
+    return (Path(folder) / STATE).is_file() and (Path(folder) / TENSORS).is_file()
+
+
+def load_checkpoint(folder: str | Path) -> TrainState:
+    """Rebuild a run from a checkpoint folder (full or compact)."""
+    folder = Path(folder)
+    meta = json.loads((folder / STATE).read_text())
+    config = TrainConfig.from_dict(meta["config"])
+    state = new_state(config)
+    if abs(_embedding_checksum(state.text_encoder) - meta["embedding_checksum"]) > 1e-6:
+        raise RuntimeError(
+            f"{folder}: the seeded token embedding differs from the one trained with "
+            "(different torch version or seed?); this checkpoint cannot be resumed here"
+        )
+    tensors = load_file(str(folder / TENSORS))
+    ema = dict(zip([n for n, _ in state.trainable()], state.ema_parameters(), strict=True))
+    with torch.no_grad():
+        for index, (name, param) in enumerate(state.trainable()):
+            param.copy_(tensors[f"model/{name}"])
+            ema[name].copy_(tensors[f"ema/{name}"].float())
+            if f"adam_v/{index}" in tensors:
+                v = tensors[f"adam_v/{index}"].float()
+                m = tensors.get(f"adam_m/{index}")
+                state.optimizer.state[param] = {
+                    "step": torch.tensor(float(meta["step"])),
+                    "exp_avg": m.float() if m is not None else torch.zeros_like(v),
+                    "exp_avg_sq": v,
+                }
+    torch.set_rng_state(tensors["rng/torch"])
+    state.rng.bit_generator.state = meta["numpy_rng"]
+    state.step = int(meta["step"])
+    state.samples = int(meta["samples"])
+    state.elapsed_s = float(meta["elapsed_s"])
+    state.history = dict(meta.get("history", {}))
+    return state

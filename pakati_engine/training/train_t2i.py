@@ -1,0 +1,369 @@
+"""Train the embedded text-to-image model: ``python -m pakati_engine.training.train_t2i``.
+
+Recipe (see ``config.py`` for the numbers): diffusion training (v-prediction, cosine
+schedule, min-SNR weighting) of a pixel-space UNet on pixel-unshuffled shapes-world scenes
+of 1 to 4 objects. The UNet runs with the engine's own
+:class:`~pakati_engine.attention.RegionalCrossAttnProcessor` installed, routed by a
+:class:`~pakati_engine.attention.RegionalAttentionController` built per batch from the
+scenes' layout cells, so it learns exactly what attention-mode regional prompting asks at
+inference: draw each region's object inside its region, and the base prompt elsewhere.
+
+Seeded and resumable (``--resume``: model, EMA, optimizer, step and RNG from ``OUT/ckpt``);
+a JSONL log (``OUT/log.jsonl``) of loss and periodic judged evaluations of the EMA weights;
+periodic exports of a diffusers folder (``OUT/shapes-t2i``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pakati_engine.attention import RegionalAttentionController, regional_attention
+from pakati_engine.models import ModelBundle, bundle_from_components
+from pakati_engine.training.build import (
+    build_noise_scheduler,
+    build_sampler,
+    build_vae,
+    load_tokenizer,
+    write_tokenizer,
+)
+from pakati_engine.training.conditioning import PromptEncoder
+from pakati_engine.training.config import TINY_MODEL, TrainConfig
+from pakati_engine.training.data import TrainingBatch, make_batch
+from pakati_engine.training.export import export_model
+from pakati_engine.training.state import (
+    TrainState,
+    has_checkpoint,
+    load_checkpoint,
+    new_state,
+    save_checkpoint,
+)
+
+CHECKPOINT_EVERY_S = 300.0
+
+
+class Trainer:
+    """One training run writing into ``out``."""
+
+    def __init__(self, state: TrainState, out: Path) -> None:
+        self.state = state
+        self.out = out
+        config = state.config.model
+        out.mkdir(parents=True, exist_ok=True)
+        tokenizer_dir = out / "tokenizer"
+        if not (tokenizer_dir / "vocab.json").is_file():
+            write_tokenizer(tokenizer_dir, config.max_tokens)
+        self.tokenizer = load_tokenizer(tokenizer_dir)
+        self.encoder = PromptEncoder(self.tokenizer, state.text_encoder)
+        self.vae = build_vae(config)
+        self.noise = build_noise_scheduler(config)
+        alphas = self.noise.alphas_cumprod  # (T,)
+        self.snr = alphas / (1.0 - alphas)  # (T,)
+        self.log_path = out / "log.jsonl"
+        # Import the eval's code now, so later edits to it cannot break a running run.
+        for module in ("pakati.canvas", "pakati.evals.regional_eval"):
+            importlib.import_module(module)
+
+    def learning_rate(self) -> float:
+        config = self.state.config
+        return config.learning_rate * min(1.0, (self.state.step + 1) / config.warmup_steps)
+
+    def next_batch(self) -> TrainingBatch:
+        config = self.state.config
+        return make_batch(
+            self.state.rng,
+            config.batch_size,
+            config.model.image_size,
+            config.max_regions,
+            config.plain_fraction,
+            config.plain_max_objects,
+            config.caption_dropout,
+            config.region_dropout,
+        )
+
+    def batch_loss(
+        self, batch: TrainingBatch, noise: torch.Tensor, t: torch.Tensor, base_ratio: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weighted training loss and the unweighted per-sample MSE, (B,)."""
+        model = self.state.config.model
+        encoded: Any = self.vae.encode(batch.pixels)
+        latents = encoded.latent_dist.mode()  # (B, C, h, w)
+        noisy = self.noise.add_noise(latents, noise, t)
+        targets = {"sample": latents, "epsilon": noise}
+        if model.prediction_type == "v_prediction":
+            targets["v_prediction"] = self.noise.get_velocity(latents, noise, t)
+        target = targets[model.prediction_type]
+        controller = RegionalAttentionController(
+            visible=batch.visible,
+            background=batch.background,
+            tokens_per_prompt=self.encoder.span,
+            latent_size=(model.latent_size, model.latent_size),
+            base_ratio=base_ratio,
+        )
+        embeds = self.encoder(batch.prompts)  # (B, (N+1)*span, D)
+        with regional_attention(self.state.unet, controller):
+            pred = self.state.unet(noisy, t, encoder_hidden_states=embeds).sample  # (B, C, h, w)
+        per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))  # (B,)
+        return (per_sample * self.loss_weight(t)).mean(), per_sample.detach()
+
+    def train_step(self) -> float:
+        """One optimizer step on a fresh batch; returns the batch's mean unweighted MSE."""
+        state, config = self.state, self.state.config
+        batch = self.next_batch()
+        shape = (config.batch_size, config.model.latent_channels, *(2 * [config.model.latent_size]))
+        noise = torch.randn(shape)  # (B, C, h, w)
+        t = torch.randint(0, config.model.train_timesteps, (config.batch_size,))
+        low, high = config.base_ratio_range
+        loss, per_sample = self.batch_loss(batch, noise, t, float(state.rng.uniform(low, high)))
+
+        for group in state.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for _, p in state.trainable()]
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        state.optimizer.step()
+        state.step += 1
+        state.samples += config.batch_size
+        state.update_ema()
+        return float(per_sample.mean())
+
+    def loss_weight(self, t: torch.Tensor) -> torch.Tensor:
+        """Per-sample loss weights: x0-loss weight ``clamp(snr, floor, gamma)``, converted to
+        the prediction target's loss (divide by ``snr + 1`` for v, by ``snr`` for epsilon)."""
+        config = self.state.config
+        if config.min_snr_gamma <= 0:
+            return torch.ones_like(t, dtype=torch.float32)
+        snr = self.snr[t]
+        x0_weight = snr.clamp(min=config.snr_floor, max=config.min_snr_gamma)
+        if config.model.prediction_type == "v_prediction":
+            return x0_weight / (snr + 1.0)
+        if config.model.prediction_type == "epsilon":
+            return x0_weight / snr
+        return x0_weight
+
+    def ema_bundle(self) -> ModelBundle:
+        parts = {
+            "unet": self.state.ema_unet,
+            "vae": self.vae,
+            "text_encoder": self.state.ema_text_encoder,
+            "tokenizer": self.tokenizer,
+            "scheduler": build_sampler(self.state.config.model),
+        }
+        bundle = bundle_from_components(parts, f"training-ema-step-{self.state.step}")
+        return bundle.to(torch.device("cpu"), torch.float32)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Judge EMA generations of a fixed set of layouts (the eval's own code path)."""
+        from pakati.evals.regional_eval import run_regional_eval  # judge lives in evals/
+
+        config = self.state.config
+        started = time.perf_counter()
+        result = run_regional_eval(
+            self.ema_bundle(),
+            n=config.eval_layouts,
+            seed=1234,
+            size=config.model.image_size,
+            steps=config.eval_steps,
+            settings={"guidance_scale": config.eval_guidance, "base_ratio": 0.2},
+        )
+        result["eval_seconds"] = round(time.perf_counter() - started, 1)
+        return result
+
+    def export(self, folder: Path | None = None, settings: dict[str, Any] | None = None) -> Path:
+        state = self.state
+        extra = {"step": state.step, "samples": state.samples, **state.history.get("last", {})}
+        return export_model(
+            folder or self.out / "shapes-t2i",
+            state.config.model,
+            state.ema_unet,
+            state.ema_text_encoder,
+            settings or {"guidance_scale": state.config.eval_guidance},
+            extra,
+        )
+
+    def log(self, row: dict[str, Any]) -> None:
+        with self.log_path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def checkpoint(self, compact_dir: Path | None) -> None:
+        save_checkpoint(self.state, self.out / "ckpt")
+        if compact_dir is not None:
+            save_checkpoint(self.state, compact_dir, compact=True)
+
+    def run(
+        self,
+        minutes: float,
+        max_steps: int | None = None,
+        compact_dir: Path | None = None,
+        export_dir: Path | None = None,
+        evaluate: bool = True,
+    ) -> None:
+        state, config = self.state, self.state.config
+        started = time.perf_counter()
+        base_elapsed = state.elapsed_s
+        last = {"eval": started, "export": started, "ckpt": started}
+        losses: list[float] = []
+        window = time.perf_counter()
+        window_samples = 0
+        while time.perf_counter() - started < minutes * 60:
+            if max_steps is not None and state.step >= max_steps:
+                break
+            losses.append(self.train_step())
+            window_samples += config.batch_size
+            state.elapsed_s = base_elapsed + time.perf_counter() - started
+            if state.step % config.log_every_steps == 0:
+                self._log_progress(losses, window_samples / (time.perf_counter() - window))
+                losses, window, window_samples = [], time.perf_counter(), 0
+            now = time.perf_counter()
+            if evaluate and now - last["eval"] >= config.eval_every_minutes * 60:
+                self._evaluate_and_log()
+                last["eval"] = time.perf_counter()
+            if now - last["export"] >= config.export_every_minutes * 60:
+                self.export(export_dir)
+                last["export"] = time.perf_counter()
+            if now - last["ckpt"] >= CHECKPOINT_EVERY_S:
+                self.checkpoint(compact_dir)
+                last["ckpt"] = time.perf_counter()
+        if losses:
+            self._log_progress(losses, window_samples / (time.perf_counter() - window))
+        if evaluate:
+            self._evaluate_and_log()
+        self.checkpoint(compact_dir)
+        self.export(export_dir)
+
+    def _log_progress(self, losses: list[float], rate: float) -> None:
+        state = self.state
+        row = {
+            "step": state.step,
+            "samples": state.samples,
+            "elapsed_s": round(state.elapsed_s, 1),
+            "loss": round(sum(losses) / len(losses), 5),
+            "lr": self.learning_rate(),
+            "samples_per_s": round(rate, 2),
+        }
+        self.log(row)
+        print(json.dumps(row), flush=True)
+
+    def _evaluate_and_log(self) -> None:
+        try:
+            result = self.evaluate()
+        except Exception as error:  # an evaluation must never end a long run
+            self.log({"step": self.state.step, "eval_error": repr(error)})
+            print(f"evaluation failed: {error!r}", flush=True)
+            return
+        keys = ("accuracy_color", "accuracy_shape", "accuracy_both", "accuracy_background")
+        summary = {k: result[k] for k in (*keys, "leakage", "seconds_per_image")}
+        self.state.history["last"] = {"eval": summary}
+        row: dict[str, Any] = {"step": self.state.step, "elapsed_s": round(self.state.elapsed_s, 1)}
+        row["eval"] = summary
+        self.log(row)
+        print(json.dumps(row), flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pakati_engine.training.train_t2i",
+        description="Train Pakati's embedded text-to-image model on the shapes world.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/ckpt")
+    parser.add_argument(
+        "--resume-from", type=Path, help="continue from this checkpoint folder (full or compact)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 32)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate")
+    parser.add_argument(
+        "--prediction-type",
+        choices=("sample", "v_prediction", "epsilon"),
+        help="UNet target (default sample); on --resume, switches the run's target",
+    )
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this step")
+    parser.add_argument("--tiny", action="store_true", help="tiny model (tests, smoke runs)")
+    parser.add_argument("--no-eval", action="store_true", help="skip evaluations")
+    parser.add_argument("--eval-every", type=float, default=None, help="minutes between evals")
+    parser.add_argument("--eval-layouts", type=int, default=None, help="layouts per eval")
+    parser.add_argument(
+        "--compact-dir", type=Path, help="also write a compact resumable checkpoint here"
+    )
+    parser.add_argument(
+        "--export-dir", type=Path, help="write exports here (default OUT/shapes-t2i)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--export-only", action="store_true", help="export the checkpoint's EMA weights and stop"
+    )
+    return parser.parse_args(argv)
+
+
+def build_state(args: argparse.Namespace) -> TrainState:
+    checkpoint = args.out / "ckpt"
+    source = args.resume_from or (checkpoint if args.resume else None)
+    if source is not None:
+        if not has_checkpoint(source):
+            raise SystemExit(f"no checkpoint to resume in {source}")
+        state = load_checkpoint(source)
+        print(f"resumed from {source} at step {state.step}", flush=True)
+        if args.prediction_type and args.prediction_type != state.config.model.prediction_type:
+            # Switching the target keeps the learnt features; the output head re-learns.
+            model = replace(state.config.model, prediction_type=args.prediction_type)
+            state.config = replace(state.config, model=model)
+            print(f"prediction type switched to {args.prediction_type}", flush=True)
+        return state
+    if has_checkpoint(checkpoint):
+        raise SystemExit(f"{checkpoint} exists: pass --resume to continue it, or a new --out")
+    config = TrainConfig(seed=args.seed)
+    if args.tiny:
+        config = replace(config, model=TINY_MODEL, batch_size=8, eval_layouts=2, eval_steps=4)
+    if args.prediction_type:
+        model = replace(config.model, prediction_type=args.prediction_type)
+        config = replace(config, model=model)
+    overrides: dict[str, Any] = {}
+    if args.batch:
+        overrides["batch_size"] = args.batch
+    if args.lr:
+        overrides["learning_rate"] = args.lr
+    if args.eval_every is not None:
+        overrides["eval_every_minutes"] = args.eval_every
+    if args.eval_layouts is not None:
+        overrides["eval_layouts"] = args.eval_layouts
+    return new_state(replace(config, **overrides))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    state = build_state(args)
+    trainer = Trainer(state, args.out)
+    if args.export_only:
+        print(f"exported step {state.step} to {trainer.export(args.export_dir)}")
+        return 0
+    params = sum(p.numel() for _, p in state.trainable())
+    print(
+        f"training {params / 1e6:.2f}M parameters at step {state.step}, "
+        f"batch {state.config.batch_size}, for {args.minutes} min",
+        flush=True,
+    )
+    trainer.run(
+        args.minutes,
+        max_steps=args.max_steps,
+        compact_dir=args.compact_dir,
+        export_dir=args.export_dir,
+        evaluate=not args.no_eval,
+    )
+    print(f"done at step {state.step}; exported to {args.export_dir or args.out / 'shapes-t2i'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

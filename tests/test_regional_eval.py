@@ -1,0 +1,125 @@
+"""The regional eval: seeded layouts, end-to-end run on a tiny model, CLI contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pakati.evals.regional_eval import (
+    EvalLayout,
+    EvalRegion,
+    add_arguments,
+    judge_layout,
+    main,
+    run_regional_eval,
+    sample_layouts,
+)
+from pakati_engine.embedded import SHAPES_T2I, generation_settings, shapes_t2i_available
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.training.config import TINY_MODEL, TrainConfig
+from pakati_engine.training.state import new_state
+from pakati_engine.training.train_t2i import Trainer
+from pakati_engine.world.layout import sample_scene_spec
+from pakati_engine.world.render import render
+from pakati_engine.world.scene import pixel_cell
+
+KEYS = {
+    "accuracy_color",
+    "accuracy_shape",
+    "accuracy_both",
+    "accuracy_background",
+    "leakage",
+    "seconds_per_image",
+    "n_regions",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny model exported as the training script exports the real one."""
+    out = tmp_path_factory.mktemp("t2i")
+    trainer = Trainer(new_state(replace(TrainConfig(model=TINY_MODEL), seed=1)), out)
+    return trainer.export(out / "model", settings={"steps": 3, "guidance_scale": 2.0})
+
+
+def test_layouts_are_seeded_with_two_to_four_disjoint_regions() -> None:
+    layouts = sample_layouts(20, seed=5, size=128)
+    assert layouts == sample_layouts(20, seed=5, size=128)
+    assert layouts != sample_layouts(20, seed=6, size=128)
+    for layout in layouts:
+        assert 2 <= len(layout.regions) <= 4
+        assert layout.base_prompt.endswith(f"{layout.background} background")
+        boxes = [r.box for r in layout.regions]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                overlap_w = min(a[2], b[2]) - max(a[0], b[0])
+                overlap_h = min(a[3], b[3]) - max(a[1], b[1])
+                assert overlap_w <= 0 or overlap_h <= 0
+
+
+def test_judging_a_world_render_of_the_layout_is_right() -> None:
+    """The eval's layouts and the judge agree on the world's own pictures."""
+    rng = np.random.default_rng(0)
+    spec = sample_scene_spec(rng, 128, 128, 3)
+    images, _ = render([spec])
+
+    layout = EvalLayout(
+        128,
+        spec.background,
+        tuple(EvalRegion(pixel_cell(o), o.shape, o.color) for o in spec.objects),
+        0,
+    )
+    judgement = judge_layout(layout, images[0])
+    assert judgement.accuracy_both == 1.0
+    assert judgement.background_correct
+
+
+def test_eval_runs_end_to_end_on_a_tiny_model(tiny_folder: Path) -> None:
+    done: list[int] = []
+    result = run_regional_eval(
+        model=tiny_folder, n=2, seed=0, size=32, progress=lambda i, n: done.append(i)
+    )
+    assert set(result) >= KEYS
+    assert done == [1, 2]
+    assert result["n_images"] == 2
+    assert 4 <= result["n_regions"] <= 8
+    assert result["steps"] == 3  # from the folder's pakati.json
+    for key in ("accuracy_color", "accuracy_shape", "accuracy_both", "accuracy_background"):
+        assert 0.0 <= result[key] <= 1.0
+
+
+def test_latent_mode_is_a_clear_error(tiny_folder: Path) -> None:
+    with pytest.raises(InvalidInputError, match="not implemented yet"):
+        run_regional_eval(model=tiny_folder, n=1, mode="latent", size=32)
+
+
+def test_cli_prints_the_summary_as_the_last_line(
+    tiny_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--n", "1", "--size", "32", "--json", "--model", str(tiny_folder)])
+    assert main(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert set(json.loads(last)) >= KEYS
+
+
+@pytest.mark.skipif(not shapes_t2i_available(), reason="the embedded model is not shipped")
+def test_shipped_model_draws_the_asked_colours() -> None:
+    """8 fixed layouts with the shipped weights: the judge finds most regions' colours.
+
+    Measured when these weights were exported (step 3083): colour 0.52 on these 8 layouts
+    (0.50 on the eval's 200), chance about 0.14. The threshold sits well below, so it
+    guards against a broken model or engine, not against small changes of quality; raise it
+    when better-trained weights ship.
+    """
+    settings = generation_settings(SHAPES_T2I)
+    assert settings["width"] >= 128 and settings["height"] >= 128
+    result = run_regional_eval(n=8, seed=0, size=settings["width"])
+    assert result["accuracy_present"] >= 0.9
+    assert result["accuracy_color"] >= 0.3
