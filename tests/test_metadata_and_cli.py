@@ -154,3 +154,14 @@ def test_cli_schema_prints_the_layout_schema(capsys) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert {"width", "height", "regions", "seed", "base_prompt"} <= set(schema["properties"])
+
+
+def test_saved_files_get_the_usual_permissions(sd_bundle, tmp_path) -> None:
+    import os
+    import stat
+
+    result = PakatiCanvas(64, 64, model=sd_bundle, steps=1).generate(seed=0)
+    path = result.save(tmp_path / "perm.png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
