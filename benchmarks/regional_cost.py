@@ -43,11 +43,9 @@ CROP_SHARES = ("0.10", "0.25", "0.50")
 
 
 def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTokenizer
+    from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    from pakati_engine.tiny_models import clip_text_encoder, pakati_home
-    from pakati_engine.tokenizer_files import write_clip_tokenizer
+    from pakati_engine.tiny_models import clip_text_encoder, clip_tokenizer, sd_scheduler
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**sd15_unet_config()).eval()
@@ -59,23 +57,12 @@ def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
         layers_per_block=2,
     ).eval()
     text_encoder = clip_text_encoder(seed, hidden=768, layers=12, heads=12)  # SD1.5's shape
-    tokenizer_dir = pakati_home() / "clip_tokenizer"
-    if not (tokenizer_dir / "vocab.json").is_file():
-        write_clip_tokenizer(tokenizer_dir)
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
     return {
         "unet": unet,
         "vae": vae,
         "text_encoder": text_encoder,
-        "tokenizer": CLIPTokenizer.from_pretrained(str(tokenizer_dir)),
-        "scheduler": scheduler,
+        "tokenizer": clip_tokenizer(),
+        "scheduler": sd_scheduler(),
     }
 
 

@@ -77,7 +77,8 @@ def _vae(seed: int) -> Any:
     ).eval()
 
 
-def _tokenizer(tokenizer_dir: str | Path | None) -> Any:
+def clip_tokenizer(tokenizer_dir: str | Path | None = None) -> Any:
+    """The real CLIP tokenizer, written offline from open_clip's BPE table when needed."""
     from transformers import CLIPTokenizer
 
     folder = Path(tokenizer_dir) if tokenizer_dir else pakati_home() / "clip_tokenizer"
@@ -90,11 +91,24 @@ def _tokenizer(tokenizer_dir: str | Path | None) -> Any:
 
 def build_tiny_sd(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
     """Components of a tiny SD1.x-shaped model, cross-attention at both UNet levels."""
-    from diffusers import DDIMScheduler, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**TINY_UNET, cross_attention_dim=32, attention_head_dim=4).eval()
-    scheduler = DDIMScheduler(
+    return {
+        "unet": unet,
+        "vae": _vae(seed + 1),
+        "text_encoder": clip_text_encoder(seed + 2, 32),
+        "tokenizer": clip_tokenizer(tokenizer_dir),
+        "scheduler": sd_scheduler(),
+    }
+
+
+def sd_scheduler() -> Any:
+    """Stable Diffusion 1.x's DDIM schedule."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
@@ -102,13 +116,6 @@ def build_tiny_sd(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dic
         set_alpha_to_one=False,
         steps_offset=1,
     )
-    return {
-        "unet": unet,
-        "vae": _vae(seed + 1),
-        "text_encoder": clip_text_encoder(seed + 2, 32),
-        "tokenizer": _tokenizer(tokenizer_dir),
-        "scheduler": scheduler,
-    }
 
 
 def build_tiny_sdxl(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
@@ -133,7 +140,7 @@ def build_tiny_sdxl(seed: int = 0, tokenizer_dir: str | Path | None = None) -> d
         timestep_spacing="leading",
         steps_offset=1,
     )
-    tokenizer = _tokenizer(tokenizer_dir)
+    tokenizer = clip_tokenizer(tokenizer_dir)
     return {
         "unet": unet,
         "vae": _vae(seed + 1),
