@@ -3,8 +3,9 @@
 Each layout comes from the shapes world's layout sampler: a background colour and 2 to 4
 disjoint cells, each with a shape and a colour. The canvas gets the base prompt "a <colour>
 background" and one box region per cell with its object's caption ("a red circle"); the
-image is generated in one pass (attention mode) and :mod:`pakati.evals.judge` checks every
-region's object colour and shape, the background and colour leakage between regions.
+image is generated in attention mode (one pass) or latent mode (one UNet pass per region,
+blended), and :mod:`pakati.evals.judge` checks every region's object colour and shape, the
+background and colour leakage between regions.
 
 ``pakati eval regional --n 200 --seed 0 --json`` prints the summary as its last line.
 """
@@ -22,9 +23,12 @@ from typing import Any
 import numpy as np
 
 from pakati.evals.judge import ExpectedRegion, Judgement, judge
-from pakati_engine.embedded import SHAPES_T2I, generation_settings
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import ModelBundle
+from pakati_engine.models import (
+    EMBEDDED_MODEL,
+    ModelBundle,
+    load_model,
+)
 from pakati_engine.world.colors import article
 from pakati_engine.world.layout import sample_scene_spec
 from pakati_engine.world.scene import object_caption, pixel_cell
@@ -78,8 +82,9 @@ def generate_layout(
     model: str | ModelBundle,
     settings: dict[str, Any],
     steps: int | None = None,
+    mode: str = "attention",
 ) -> tuple[Any, float]:
-    """Generate one layout through ``PakatiCanvas`` (attention mode); image and seconds."""
+    """Generate one layout through ``PakatiCanvas`` in ``mode``; image and seconds."""
     from pakati.canvas import PakatiCanvas
 
     canvas = PakatiCanvas(
@@ -91,6 +96,7 @@ def generate_layout(
         guidance_scale=float(settings.get("guidance_scale", 3.0)),
         base_ratio=float(settings.get("base_ratio", 0.2)),
         scheduler=settings.get("scheduler"),
+        mode=mode,
     )
     for index, region in enumerate(layout.regions):
         canvas.create_region(box=region.box, name=f"object-{index + 1}")
@@ -145,30 +151,17 @@ def run_regional_eval(
     """
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "latent":
-        raise InvalidInputError(
-            "mode 'latent' (one UNet pass per region, blended) is not implemented yet; "
-            "use --mode attention"
-        )
     if n < 1:
         raise InvalidInputError(f"n must be at least 1, got {n}")
     if model is None:
-        if not (SHAPES_T2I / "model_index.json").is_file():
-            raise InvalidInputError(
-                f"the embedded model is missing at {SHAPES_T2I}; train and export it with "
-                "python -m pakati_engine.training.train_t2i, or pass --model"
-            )
-        model = SHAPES_T2I
-    chosen = dict(settings or {})
+        model = EMBEDDED_MODEL  # load_model explains how to get it when it is missing
     if not isinstance(model, ModelBundle):
-        chosen = {**generation_settings(model), **chosen}
-        from pakati_engine.models import load_model
-
         model = load_model(str(model))
+    chosen = {**model.recommended, **(settings or {})}
     judgements, seconds = [], []
     layouts = sample_layouts(n, seed, size)
     for index, layout in enumerate(layouts):
-        image, took = generate_layout(layout, model, chosen, steps)
+        image, took = generate_layout(layout, model, chosen, steps, mode)
         judgements.append(judge_layout(layout, image))
         seconds.append(took)
         if progress is not None:

@@ -223,9 +223,14 @@ def load_diffusers_folder(folder: Path, source: str) -> ModelBundle:
     return bundle
 
 
+def embedded_model_available() -> bool:
+    """Whether the trained embedded model (``pakati-shapes``) is installed."""
+    return (EMBEDDED_FOLDER / "model_index.json").is_file()
+
+
 def default_model_name() -> str:
     """The embedded trained model when installed, else the random-weight tiny model."""
-    return EMBEDDED_MODEL if (EMBEDDED_FOLDER / "model_index.json").is_file() else "tiny-random"
+    return EMBEDDED_MODEL if embedded_model_available() else "tiny-random"
 
 
 def read_recommendations(folder: Path) -> dict[str, Any]:

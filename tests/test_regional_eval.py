@@ -19,8 +19,13 @@ from pakati.evals.regional_eval import (
     run_regional_eval,
     sample_layouts,
 )
-from pakati_engine.embedded import SHAPES_T2I, generation_settings, shapes_t2i_available
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.models import (
+    EMBEDDED_MODEL,
+    embedded_model_available,
+    load_model,
+    model_recommendations,
+)
 from pakati_engine.training.config import TINY_MODEL, TrainConfig
 from pakati_engine.training.state import new_state
 from pakati_engine.training.train_t2i import Trainer
@@ -93,9 +98,26 @@ def test_eval_runs_end_to_end_on_a_tiny_model(tiny_folder: Path) -> None:
         assert 0.0 <= result[key] <= 1.0
 
 
-def test_latent_mode_is_a_clear_error(tiny_folder: Path) -> None:
-    with pytest.raises(InvalidInputError, match="not implemented yet"):
-        run_regional_eval(model=tiny_folder, n=1, mode="latent", size=32)
+def test_latent_mode_runs_one_unet_pass_per_region(tiny_folder: Path) -> None:
+    bundle = load_model(str(tiny_folder))
+    calls: list[int] = []
+    hook = bundle.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        run_regional_eval(model=bundle, n=1, seed=0, size=32)
+        attention_calls = len(calls)
+        calls.clear()
+        latent = run_regional_eval(model=bundle, n=1, seed=0, size=32, mode="latent")
+    finally:
+        hook.remove()
+    assert latent["mode"] == "latent" and set(latent) >= KEYS
+    regions = latent["n_regions"]
+    assert attention_calls == 3  # one pass per step (guidance batched)
+    assert len(calls) >= 3 * regions  # at least one pass per region per step
+
+
+def test_unknown_mode_is_a_clear_error(tiny_folder: Path) -> None:
+    with pytest.raises(InvalidInputError, match="unknown mode"):
+        run_regional_eval(model=tiny_folder, n=1, mode="pixel", size=32)
 
 
 def test_cli_prints_the_summary_as_the_last_line(
@@ -109,7 +131,7 @@ def test_cli_prints_the_summary_as_the_last_line(
     assert set(json.loads(last)) >= KEYS
 
 
-@pytest.mark.skipif(not shapes_t2i_available(), reason="the embedded model is not shipped")
+@pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not shipped")
 def test_shipped_model_draws_the_asked_colours() -> None:
     """8 fixed layouts with the shipped weights: the judge finds most regions' colours.
 
@@ -118,7 +140,7 @@ def test_shipped_model_draws_the_asked_colours() -> None:
     guards against a broken model or engine, not against small changes of quality; raise it
     when better-trained weights ship.
     """
-    settings = generation_settings(SHAPES_T2I)
+    settings = model_recommendations(EMBEDDED_MODEL)
     assert settings["width"] >= 128 and settings["height"] >= 128
     result = run_regional_eval(n=8, seed=0, size=settings["width"])
     assert result["accuracy_present"] >= 0.9

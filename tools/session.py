@@ -20,9 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from pakati_engine.errors import InvalidInputError
+from pakati_engine.errors import InvalidInputError, ModelNotFoundError
 from pakati_engine.layout import Layout
-from pakati_engine.models import ModelBundle, load_model
+from pakati_engine.models import (
+    ModelBundle,
+    default_model_name,
+    load_model,
+    model_recommendations,
+)
 
 if TYPE_CHECKING:
     from pakati.canvas import PakatiCanvas
@@ -33,18 +38,15 @@ ScorerFactory = Callable[[], Any]
 
 def default_model() -> str:
     """The embedded shapes model when it is installed, else the random ``tiny-random``."""
-    from pakati_engine.embedded import SHAPES_T2I, shapes_t2i_available
-
-    return str(SHAPES_T2I) if shapes_t2i_available() else "tiny-random"
+    return default_model_name()
 
 
 def model_settings(model: str | ModelBundle) -> dict[str, Any]:
-    """Generation settings a model folder recommends (its ``pakati.json``), else ``{}``."""
-    from pakati_engine.embedded import generation_settings
-
-    if isinstance(model, ModelBundle) or not Path(str(model)).is_dir():
+    """Generation settings a model recommends (its ``pakati.json``), else ``{}``."""
+    try:
+        return model_recommendations(model)
+    except ModelNotFoundError:  # reported, with its remedy, when the model is loaded
         return {}
-    return generation_settings(str(model))
 
 
 def default_scorer() -> Any:

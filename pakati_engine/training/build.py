@@ -20,12 +20,13 @@ BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
 
 
 def build_unet(config: ModelConfig, seed: int) -> Any:
-    """A pixel-space UNet: conv-only first level, cross-attention at the coarser levels."""
+    """A pixel-space UNet: cross-attention from ``config.attention_from_level`` down."""
     from diffusers import UNet2DConditionModel
 
     levels = len(config.block_out_channels)
-    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1)
-    up = ("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",)
+    plain = min(config.attention_from_level, levels)
+    down = ("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (levels - plain)
+    up = tuple(name.replace("Down", "Up") for name in reversed(down))
     torch.manual_seed(seed)
     return UNet2DConditionModel(
         sample_size=config.latent_size,

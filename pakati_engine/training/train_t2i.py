@@ -281,7 +281,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resume-from", type=Path, help="continue from this checkpoint folder (full or compact)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=None, help="batch size (default 32)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 64)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate")
     parser.add_argument(
         "--prediction-type",

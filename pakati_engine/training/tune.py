@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from pakati_engine.embedded import SETTINGS_FILE, generation_settings
+from pakati_engine.models import RECOMMENDATIONS_FILE, load_model
 
 
 def tune_guidance(
@@ -24,10 +24,9 @@ def tune_guidance(
 ) -> dict[str, Any]:
     """Judge ``n`` layouts per guidance scale; returns per-scale summaries and the best."""
     from pakati.evals.regional_eval import run_regional_eval
-    from pakati_engine.models import load_model
 
     bundle = load_model(str(folder))
-    settings = generation_settings(folder)
+    settings = bundle.recommended
     results = {}
     for scale in scales:
         summary = run_regional_eval(
@@ -56,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     tuned = tune_guidance(args.model, args.guidance, args.n, args.seed)
     if not args.dry_run:
-        path = args.model / SETTINGS_FILE
-        settings = generation_settings(args.model)
+        path = args.model / RECOMMENDATIONS_FILE
+        settings = json.loads(path.read_text()) if path.is_file() else {}  # with provenance
         settings["guidance_scale"] = tuned["best"]
         settings["tuning"] = {
             "layouts": args.n,
