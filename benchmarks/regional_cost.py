@@ -4,7 +4,7 @@ An SD1.5-shaped model with random weights (UNet, CLIP text encoder and VAE at th
 sizes) generates at a small latent size. Configurations are interleaved round by round and
 the median per configuration is kept, so load on the machine hits all of them alike.
 
-    python benchmarks/regional_cost.py [--latent 32] [--steps 3] [--rounds 3]
+    python benchmarks/regional_cost.py [--latent 32] [--steps 3] [--rounds 3] [--margin 16]
 
 The last line printed is one JSON object with
 
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from pakati.editing import DEFAULT_FEATHER
-from pakati_engine.cropping import run_edit
+from pakati_engine.cropping import DEFAULT_MARGIN, run_edit
 from pakati_engine.keeping import KeepSpec
 from pakati_engine.models import bundle_from_components
 from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline, RegionPrompt
@@ -82,6 +82,9 @@ def main() -> int:
     parser.add_argument("--latent", type=int, default=32, help="latent side (image = 8x)")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--margin", type=int, default=DEFAULT_MARGIN, help="crop context margin in pixels"
+    )
     parser.add_argument(
         "--parts", default="regions,crop,latent", help="comma list of regions, crop, latent"
     )
@@ -135,7 +138,7 @@ def main() -> int:
             regions=[RegionPrompt(mask, "a boat")], keep=KeepSpec(kept, mask, DEFAULT_FEATHER),
             kept_latents=kept_output.latents,
         )  # fmt: skip
-        return lambda: run_edit(ours, request)
+        return lambda: run_edit(ours, request, margin=args.margin)
 
     selected = set(args.parts.split(","))
     configs: dict[str, Callable[[], object]] = {"ours_0": run_regions(0)}
@@ -173,6 +176,7 @@ def main() -> int:
         "latent": args.latent,
         "steps": args.steps,
         "rounds": args.rounds,
+        "margin": args.margin,
         "threads": torch.get_num_threads(),
     }
     print(json.dumps(result))

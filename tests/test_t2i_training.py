@@ -110,6 +110,13 @@ def test_cli_trains_resumes_and_exports_a_loadable_model(tmp_path: Path) -> None
     assert result.unet_calls == 3  # one pass per step, with guidance batched
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a CUDA-less host")
+def test_asking_for_a_missing_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    args = ["--out", str(tmp_path / "run"), "--minutes", "1", "--tiny", "--no-eval"]
+    with pytest.raises(SystemExit, match="no CUDA device here; use --device cpu"):
+        main([*args, "--device", "cuda"])
+
+
 @pytest.mark.parametrize("prediction_type", ["sample", "v_prediction"])
 def test_high_noise_steps_keep_their_loss_weight(tmp_path: Path, prediction_type: str) -> None:
     """Plain min-SNR weights nearly zero at high noise left the first sampling steps untrained."""

@@ -44,7 +44,8 @@ class PromptEncoder:
         flat = [text for row in prompts for text in row]
         unique = list(dict.fromkeys(flat))
         index = {text: i for i, text in enumerate(unique)}
-        hidden = self.text_encoder(self.token_ids(unique))[0]  # (U, span, D)
-        gather = torch.tensor([index[text] for text in flat])
+        device = self.text_encoder.device
+        hidden = self.text_encoder(self.token_ids(unique).to(device))[0]  # (U, span, D)
+        gather = torch.tensor([index[text] for text in flat], device=device)
         spans = hidden[gather]  # (B * (N+1), span, D)
         return spans.reshape(batch, per_sample * self.span, -1)  # (B, (N+1)*span, D)

@@ -48,6 +48,20 @@ class TrainState:
         """Named trainable parameters in a fixed order (the optimizer's order)."""
         return _trainable(self.unet, self.text_encoder)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    def to(self, device: torch.device) -> TrainState:
+        """Move models, EMA copies and optimizer moments to ``device`` (in place)."""
+        for module in (self.unet, self.text_encoder, self.ema_unet, self.ema_text_encoder):
+            module.to(device)
+        for moments in self.optimizer.state.values():
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in moments:
+                    moments[key] = moments[key].to(device)
+        return self
+
     def ema_parameters(self) -> list[torch.Tensor]:
         return [p for _, p in _trainable(self.ema_unet, self.ema_text_encoder)]
 
@@ -107,15 +121,15 @@ def save_checkpoint(state: TrainState, folder: str | Path, compact: bool = False
     tensors: dict[str, torch.Tensor] = {}
     ema = dict(zip([n for n, _ in state.trainable()], state.ema_parameters(), strict=True))
     for index, (name, param) in enumerate(state.trainable()):
-        tensors[f"model/{name}"] = param.detach().float().contiguous()
-        tensors[f"ema/{name}"] = ema[name].to(torch.float16 if compact else torch.float32)
+        tensors[f"model/{name}"] = param.detach().float().cpu()
+        tensors[f"ema/{name}"] = ema[name].to("cpu", torch.float16 if compact else torch.float32)
         moments = state.optimizer.state.get(param, {})
         if "exp_avg_sq" in moments:
             tensors[f"adam_v/{index}"] = moments["exp_avg_sq"].to(
-                torch.bfloat16 if compact else torch.float32
+                "cpu", torch.bfloat16 if compact else torch.float32
             )
             if not compact:
-                tensors[f"adam_m/{index}"] = moments["exp_avg"].float()
+                tensors[f"adam_m/{index}"] = moments["exp_avg"].float().cpu()
     tensors["rng/torch"] = torch.get_rng_state()
     tensors = {k: v.contiguous() for k, v in tensors.items()}
     save_file(tensors, str(partial / TENSORS))
@@ -157,7 +171,7 @@ def has_checkpoint(folder: str | Path) -> bool:
 
 
 def load_checkpoint(folder: str | Path) -> TrainState:
-    """Rebuild a run from a checkpoint folder (full or compact)."""
+    """Rebuild a run from a checkpoint folder (full or compact), on the CPU."""
     folder = Path(folder)
     meta = json.loads((folder / STATE).read_text())
     config = TrainConfig.from_dict(meta["config"])

@@ -8,6 +8,7 @@ of 1 to 4 objects. The UNet runs with the engine's own
 scenes' layout cells, so it learns exactly what attention-mode regional prompting asks at
 inference: draw each region's object inside its region, and the base prompt elsewhere.
 
+Runs on the CPU (the recipe is sized for 2 cores) or, with ``--device cuda``, on a GPU.
 Seeded and resumable (``--resume``: model, EMA, optimizer, step and RNG from ``OUT/ckpt``);
 a JSONL log (``OUT/log.jsonl``) of loss and periodic judged evaluations of the EMA weights;
 periodic exports of a diffusers folder (``OUT/shapes-t2i``).
@@ -56,6 +57,7 @@ class Trainer:
     def __init__(self, state: TrainState, out: Path) -> None:
         self.state = state
         self.out = out
+        self.device = state.device
         config = state.config.model
         out.mkdir(parents=True, exist_ok=True)
         tokenizer_dir = out / "tokenizer"
@@ -66,7 +68,7 @@ class Trainer:
         self.vae = build_vae(config)
         self.noise = build_noise_scheduler(config)
         alphas = self.noise.alphas_cumprod  # (T,)
-        self.snr = alphas / (1.0 - alphas)  # (T,)
+        self.snr = (alphas / (1.0 - alphas)).to(self.device)  # (T,)
         self.log_path = out / "log.jsonl"
         # Import the eval's code now, so later edits to it cannot break a running run.
         for module in ("pakati.canvas", "pakati.evals.regional_eval"):
@@ -94,7 +96,7 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted training loss and the unweighted per-sample MSE, (B,)."""
         model = self.state.config.model
-        encoded: Any = self.vae.encode(batch.pixels)
+        encoded: Any = self.vae.encode(batch.pixels.to(self.device))
         latents = encoded.latent_dist.mode()  # (B, C, h, w)
         noisy = self.noise.add_noise(latents, noise, t)
         targets = {"sample": latents, "epsilon": noise}
@@ -102,8 +104,8 @@ class Trainer:
             targets["v_prediction"] = self.noise.get_velocity(latents, noise, t)
         target = targets[model.prediction_type]
         controller = RegionalAttentionController(
-            visible=batch.visible,
-            background=batch.background,
+            visible=batch.visible.to(self.device),
+            background=batch.background.to(self.device),
             tokens_per_prompt=self.encoder.span,
             latent_size=(model.latent_size, model.latent_size),
             base_ratio=base_ratio,
@@ -119,8 +121,8 @@ class Trainer:
         state, config = self.state, self.state.config
         batch = self.next_batch()
         shape = (config.batch_size, config.model.latent_channels, *(2 * [config.model.latent_size]))
-        noise = torch.randn(shape)  # (B, C, h, w)
-        t = torch.randint(0, config.model.train_timesteps, (config.batch_size,))
+        noise = torch.randn(shape, device=self.device)  # (B, C, h, w)
+        t = torch.randint(0, config.model.train_timesteps, (config.batch_size,), device=self.device)
         low, high = config.base_ratio_range
         loss, per_sample = self.batch_loss(batch, noise, t, float(state.rng.uniform(low, high)))
 
@@ -159,7 +161,7 @@ class Trainer:
             "scheduler": build_sampler(self.state.config.model),
         }
         bundle = bundle_from_components(parts, f"training-ema-step-{self.state.step}")
-        return bundle.to(torch.device("cpu"), torch.float32)
+        return bundle.to(self.device, torch.float32)  # where training runs: EMA stays put
 
     def evaluate(self) -> dict[str, Any]:
         """Judge EMA generations of a fixed set of layouts (the eval's own code path)."""
@@ -301,6 +303,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
+        "--device", default="cpu", help="cpu (default), cuda or cuda:N: where training runs"
+    )
+    parser.add_argument(
         "--export-only", action="store_true", help="export the checkpoint's EMA weights and stop"
     )
     return parser.parse_args(argv)
@@ -344,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     state = build_state(args)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit(f"--device {args.device}: no CUDA device here; use --device cpu")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    state.to(device)
     trainer = Trainer(state, args.out)
     if args.export_only:
         print(f"exported step {state.step} to {trainer.export(args.export_dir)}")
