@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+GOAL ?= a red circle on the left and a blue square on the right, on a white background
+
 run: setup
-	$(PY) -m pakati generate examples/layout.json --out outputs/example.png --overwrite
+	$(PY) -m pakati agent "$(GOAL)" --out outputs/agent.png --overwrite
 
 lint: setup
 	$(PY) -m ruff check pakati pakati_engine agents tools graphs evals tests benchmarks

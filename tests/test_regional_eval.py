@@ -135,13 +135,14 @@ def test_cli_prints_the_summary_as_the_last_line(
 def test_shipped_model_draws_the_asked_colours() -> None:
     """8 fixed layouts with the shipped weights: the judge finds most regions' colours.
 
-    Measured when these weights were exported (step 3083): colour 0.52 on these 8 layouts
-    (0.50 on the eval's 200), chance about 0.14. The threshold sits well below, so it
-    guards against a broken model or engine, not against small changes of quality; raise it
-    when better-trained weights ship.
+    Measured when these weights were exported (step 3642): on these 8 layouts present 0.74,
+    colour 0.70, background 1.0 (on the eval's 200: 0.84, 0.80, 1.0); colour by chance is
+    about 0.14. The thresholds sit well below, so this guards against a broken model or
+    engine, not against small changes of quality; raise them when better weights ship.
     """
     settings = model_recommendations(EMBEDDED_MODEL)
     assert settings["width"] >= 128 and settings["height"] >= 128
     result = run_regional_eval(n=8, seed=0, size=settings["width"])
-    assert result["accuracy_present"] >= 0.9
-    assert result["accuracy_color"] >= 0.3
+    assert result["accuracy_present"] >= 0.55
+    assert result["accuracy_color"] >= 0.5
+    assert result["accuracy_background"] >= 0.75

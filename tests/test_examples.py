@@ -1,0 +1,38 @@
+"""The example layouts that README points to are valid, and the shapes example draws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pakati.cli import main
+from pakati_engine.layout import load_layout
+from pakati_engine.models import embedded_model_available
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
+
+
+def test_there_are_examples() -> None:
+    assert {p.name for p in EXAMPLES} >= {"layout.json", "shapes.json"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_layouts_validate(path: Path) -> None:
+    layout = load_layout(path)
+    assert layout.regions
+
+
+@pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not shipped")
+def test_shapes_example_generates_with_the_embedded_model(tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "shapes.png"
+    assert main(["generate", str(EXAMPLES[[p.name for p in EXAMPLES].index("shapes.json")]),
+                 "--out", str(out)]) == 0  # fmt: skip
+    image = np.asarray(Image.open(out).convert("RGB"), dtype=np.float32)
+    assert image.shape == (128, 128, 3)
+    # The background prompt is white: most of the canvas is light, and not all of it is.
+    light = image.mean(axis=2) > 200
+    assert 0.3 < light.mean() < 0.98
