@@ -4,9 +4,10 @@ A checkpoint is a folder with ``tensors.safetensors`` and ``state.json``. The fr
 embedding is not stored: it is rebuilt from the seed, and a checksum guards that. Two forms:
 
 * full (``compact=False``): fp32 weights and both Adam moments, for exact resumption;
-* compact: fp32 weights, fp16 EMA and bf16 second moments (the first moment restarts at zero
-  and refills within tens of steps), about half the size; small enough to commit so a later
-  session continues the run.
+* compact: fp32 weights and fp16 EMA, about 40% of the full size; small enough to commit
+  (under 30 MB for the shipped recipe) so a later session continues the run. Adam restarts
+  from an empty state (its bias correction makes the first steps ordinary lr-sized steps,
+  and its moments refill within tens of steps).
 """
 
 from __future__ import annotations
@@ -124,12 +125,9 @@ def save_checkpoint(state: TrainState, folder: str | Path, compact: bool = False
         tensors[f"model/{name}"] = param.detach().float().cpu()
         tensors[f"ema/{name}"] = ema[name].to("cpu", torch.float16 if compact else torch.float32)
         moments = state.optimizer.state.get(param, {})
-        if "exp_avg_sq" in moments:
-            tensors[f"adam_v/{index}"] = moments["exp_avg_sq"].to(
-                "cpu", torch.bfloat16 if compact else torch.float32
-            )
-            if not compact:
-                tensors[f"adam_m/{index}"] = moments["exp_avg"].float().cpu()
+        if "exp_avg_sq" in moments and not compact:
+            tensors[f"adam_v/{index}"] = moments["exp_avg_sq"].float().cpu()
+            tensors[f"adam_m/{index}"] = moments["exp_avg"].float().cpu()
     tensors["rng/torch"] = torch.get_rng_state()
     tensors = {k: v.contiguous() for k, v in tensors.items()}
     save_file(tensors, str(partial / TENSORS))
@@ -187,13 +185,11 @@ def load_checkpoint(folder: str | Path) -> TrainState:
         for index, (name, param) in enumerate(state.trainable()):
             param.copy_(tensors[f"model/{name}"])
             ema[name].copy_(tensors[f"ema/{name}"].float())
-            if f"adam_v/{index}" in tensors:
-                v = tensors[f"adam_v/{index}"].float()
-                m = tensors.get(f"adam_m/{index}")
+            if f"adam_v/{index}" in tensors:  # full checkpoints; compact ones restart Adam
                 state.optimizer.state[param] = {
                     "step": torch.tensor(float(meta["step"])),
-                    "exp_avg": m.float() if m is not None else torch.zeros_like(v),
-                    "exp_avg_sq": v,
+                    "exp_avg": tensors[f"adam_m/{index}"],
+                    "exp_avg_sq": tensors[f"adam_v/{index}"],
                 }
     torch.set_rng_state(tensors["rng/torch"])
     state.rng.bit_generator.state = meta["numpy_rng"]
