@@ -11,7 +11,9 @@ import torch
 
 from pakati.canvas import PakatiCanvas
 from pakati_engine.models import load_model
-from pakati_engine.training.config import TINY_MODEL, TrainConfig
+from pakati_engine.schedulers import make_scheduler
+from pakati_engine.training.build import build_noise_scheduler, scheduler_config
+from pakati_engine.training.config import TINY_MODEL, ModelConfig, TrainConfig
 from pakati_engine.training.data import make_batch
 from pakati_engine.training.state import load_checkpoint, new_state, save_checkpoint
 from pakati_engine.training.train_t2i import Trainer, main
@@ -92,14 +94,21 @@ def test_cli_trains_resumes_and_exports_a_loadable_model(tmp_path: Path) -> None
     assert (out / "log.jsonl").is_file()
     with pytest.raises(SystemExit):
         main([*args, "--max-steps", "3"])  # an existing run needs --resume
-    assert main([*args, "--max-steps", "3", "--resume"]) == 0
-    assert load_checkpoint(out / "ckpt").step == 3
+    assert main([*args, "--max-steps", "3", "--resume", "--snr-shift", "2"]) == 0
+    state = load_checkpoint(out / "ckpt")
+    assert state.step == 3
+    assert state.config.model.snr_shift == 2.0  # switched on resume
 
     folder = out / "shapes-t2i"
     bundle = load_model(folder)
     assert bundle.unet.dtype == torch.float32  # fp16 storage, fp32 on the CPU
     assert bundle.vae_scale_factor == TINY_MODEL.patch_size
     assert bundle.tokenizer.model_max_length == TINY_MODEL.max_tokens
+    # Every sampler a user may pick runs on the schedule the model was trained on.
+    trained = build_noise_scheduler(state.config.model).alphas_cumprod
+    for name in (None, "euler", "ddim"):
+        scheduler = make_scheduler(bundle.scheduler, name)
+        assert torch.allclose(scheduler.alphas_cumprod, trained, rtol=1e-4, atol=0)
     canvas = PakatiCanvas(32, 32, model=str(folder), base_prompt="a white background", steps=3)
     canvas.create_region(box=(0, 0, 16, 32), name="left")
     canvas.apply_to_region("left", "a red circle")
@@ -124,3 +133,26 @@ def test_high_noise_steps_keep_their_loss_weight(tmp_path: Path, prediction_type
     trainer = Trainer(new_state(replace(TINY, model=model)), tmp_path)
     weights = trainer.loss_weight(torch.tensor([0, 500, 900, 999]))
     assert float(weights[2:].min()) >= 0.5
+
+
+def _snr(alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    alphas = alphas_cumprod.double()
+    return alphas / (1.0 - alphas)
+
+
+def test_shifted_schedule_divides_every_snr_by_the_shift_squared() -> None:
+    plain = _snr(build_noise_scheduler(replace(TINY_MODEL, snr_shift=1.0)).alphas_cumprod)
+    shifted = _snr(build_noise_scheduler(replace(TINY_MODEL, snr_shift=4.0)).alphas_cumprod)
+    t = torch.tensor([0, 10, 250, 500, 750, 900, 990])
+    assert torch.allclose(
+        shifted[t] / plain[t], torch.full((7,), 1 / 16, dtype=torch.float64), rtol=1e-3
+    )
+
+
+def test_checkpoints_from_before_the_shift_keep_the_plain_schedule() -> None:
+    values = ModelConfig().to_dict()
+    del values["snr_shift"], values["attention_from_level"]
+    old = ModelConfig.from_dict(values)
+    assert old.snr_shift == 1.0
+    assert "trained_betas" not in scheduler_config(old)
+    assert ModelConfig().snr_shift == 8.0  # the current recipe

@@ -7,6 +7,7 @@ through :func:`pakati_engine.models.load_model` like any Stable Diffusion folder
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +91,35 @@ def load_tokenizer(folder: str | Path) -> Any:
 
 
 def scheduler_config(config: ModelConfig) -> dict[str, Any]:
-    """Noise schedule shared by training (DDPM forward process) and sampling."""
-    return {
+    """Noise schedule shared by training (DDPM forward process) and sampling.
+
+    A shifted schedule is written out as ``trained_betas``, which every diffusers scheduler
+    accepts and keeps in its saved config, so the shipped folder samples with exactly the
+    schedule the model was trained on, whichever sampler the user picks.
+    """
+    values: dict[str, Any] = {
         "num_train_timesteps": config.train_timesteps,
         "beta_schedule": config.beta_schedule,
         "prediction_type": config.prediction_type,
     }
+    if config.snr_shift != 1.0:
+        values["trained_betas"] = shifted_betas(config)
+    return values
+
+
+def shifted_betas(config: ModelConfig) -> list[float]:
+    """Betas whose cumulative signal-to-noise ratio is the base schedule's / ``snr_shift**2``."""
+    from diffusers import DDPMScheduler
+
+    base = DDPMScheduler(
+        num_train_timesteps=config.train_timesteps, beta_schedule=config.beta_schedule
+    )
+    alpha_bar = base.alphas_cumprod.double()  # (T,)
+    log_snr = torch.log(alpha_bar) - torch.log1p(-alpha_bar) - 2.0 * math.log(config.snr_shift)
+    shifted = torch.sigmoid(log_snr)  # (T,) the shifted alpha-bar
+    previous = torch.cat([torch.ones(1, dtype=shifted.dtype), shifted[:-1]])
+    betas = (1.0 - shifted / previous).clamp(max=0.999)
+    return [float(b) for b in betas]
 
 
 def build_sampler(config: ModelConfig) -> Any:

@@ -290,6 +290,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("sample", "v_prediction", "epsilon"),
         help="UNet target (default sample); on --resume, switches the run's target",
     )
+    parser.add_argument(
+        "--snr-shift",
+        type=float,
+        help="noise-schedule shift (default 8; 1: plain cosine); on --resume, switches it",
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this step")
     parser.add_argument("--tiny", action="store_true", help="tiny model (tests, smoke runs)")
     parser.add_argument("--no-eval", action="store_true", help="skip evaluations")
@@ -319,20 +324,21 @@ def build_state(args: argparse.Namespace) -> TrainState:
             raise SystemExit(f"no checkpoint to resume in {source}")
         state = load_checkpoint(source)
         print(f"resumed from {source} at step {state.step}", flush=True)
-        if args.prediction_type and args.prediction_type != state.config.model.prediction_type:
-            # Switching the target keeps the learnt features; the output head re-learns.
-            model = replace(state.config.model, prediction_type=args.prediction_type)
+        # Switching the target or the schedule keeps the learnt features; the output head
+        # or the timestep embedding re-learns.
+        changes = _model_changes(args)
+        switched = {k: v for k, v in changes.items() if getattr(state.config.model, k) != v}
+        if switched:
+            model = replace(state.config.model, **switched)
             state.config = replace(state.config, model=model)
-            print(f"prediction type switched to {args.prediction_type}", flush=True)
+            print(f"switched {switched}", flush=True)
         return state
     if has_checkpoint(checkpoint):
         raise SystemExit(f"{checkpoint} exists: pass --resume to continue it, or a new --out")
     config = TrainConfig(seed=args.seed)
     if args.tiny:
         config = replace(config, model=TINY_MODEL, batch_size=8, eval_layouts=2, eval_steps=4)
-    if args.prediction_type:
-        model = replace(config.model, prediction_type=args.prediction_type)
-        config = replace(config, model=model)
+    config = replace(config, model=replace(config.model, **_model_changes(args)))
     overrides: dict[str, Any] = {}
     if args.batch:
         overrides["batch_size"] = args.batch
@@ -343,6 +349,16 @@ def build_state(args: argparse.Namespace) -> TrainState:
     if args.eval_layouts is not None:
         overrides["eval_layouts"] = args.eval_layouts
     return new_state(replace(config, **overrides))
+
+
+def _model_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The model fields the command line sets (prediction target, schedule shift)."""
+    changes: dict[str, Any] = {}
+    if args.prediction_type:
+        changes["prediction_type"] = args.prediction_type
+    if args.snr_shift is not None:
+        changes["snr_shift"] = args.snr_shift
+    return changes
 
 
 def main(argv: list[str] | None = None) -> int:
