@@ -43,9 +43,9 @@ from pakati.graphs import (
 )
 from pakati.graphs.graph import UpdateCallback
 from pakati.graphs.nodes import impose_settings
-from pakati.tools.session import CanvasSession, default_model, load_rgb
+from pakati.tools.session import CanvasSession, load_rgb
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import ModelBundle
+from pakati_engine.models import ModelBundle, default_model_name
 from pakati_engine.solver import Solver
 
 
@@ -109,7 +109,7 @@ def make_services(
     if llm is None:
         config = resolve_provider(context.provider, context.llm_model)
         llm, method = make_chat_model(config), structured_method(config)
-    chosen = model if model is not None else (context.model or default_model())
+    chosen = model if model is not None else (context.model or default_model_name())
     workdir = context.workdir or tempfile.mkdtemp(prefix="pakati-agent-")
     session = CanvasSession(workdir, model=chosen, scorer=scorer)
     settings = session.settings

@@ -16,6 +16,8 @@ from pakati.agents.offline import OfflinePlannerModel
 from pakati.cli_agent import add_agent_arguments, add_chat_arguments, run_agent, run_chat
 from pakati.orchestrator import Context, PakatiOrchestrator
 from pakati.tools import CanvasSession, make_tools, run_tool_calls
+from pakati_engine.layout import Layout
+from pakati_engine.models import EMBEDDED_MODEL, embedded_model_available
 from pakati_engine.solver import Solver
 from tests.agent_fakes import ScriptedScorer
 
@@ -156,3 +158,17 @@ def test_pakati_chat_edits_keep_untouched_regions_exactly(tmp_path, sd_bundle, c
     assert np.array_equal(images[0][square], images[1][square])
     assert np.array_equal(images[1][square], images[2][square])
     assert not np.array_equal(images[0][:, :20], images[1][:, :20])
+
+
+@pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not installed")
+def test_session_layouts_take_the_models_settings_only_where_they_set_none(tmp_path):
+    session = CanvasSession(tmp_path, model=EMBEDDED_MODEL, scorer=ScriptedScorer(default=0.25))
+    recommended = session.settings
+    assert recommended["scheduler"] and "base_ratio" in recommended
+    explicit = Layout(width=128, height=128, base_prompt="a white background", base_ratio=0.45)
+    canvas_id = session.create_canvas(explicit.model_copy(update={"scheduler": "ddim"}))
+    canvas = session.canvas(canvas_id)
+    assert (canvas.base_ratio, canvas.scheduler) == (0.45, "ddim")  # the layout's own values
+    session.set_layout(canvas_id, Layout(width=128, height=128, base_prompt="a white background"))
+    assert canvas.base_ratio == recommended["base_ratio"]  # None: the model's, again
+    assert canvas.scheduler == recommended["scheduler"]

@@ -24,7 +24,6 @@ from pakati_engine.errors import InvalidInputError, ModelNotFoundError
 from pakati_engine.layout import Layout
 from pakati_engine.models import (
     ModelBundle,
-    default_model_name,
     load_model,
     model_recommendations,
 )
@@ -34,11 +33,6 @@ if TYPE_CHECKING:
     from pakati.results import GenerationResult
 
 ScorerFactory = Callable[[], Any]
-
-
-def default_model() -> str:
-    """The embedded shapes model when it is installed, else the random ``tiny-random``."""
-    return default_model_name()
 
 
 def model_settings(model: str | ModelBundle) -> dict[str, Any]:
@@ -135,12 +129,15 @@ class CanvasSession:
         canvas.model = self.model_name
 
     def _with_model_settings(self, layout: Layout) -> Layout:
-        """Fill the sampler and base ratio the model recommends when the layout has none."""
+        """Fill the sampler and base ratio the model recommends where the layout has none.
+
+        "None: the model's" must hold on a canvas that already has a layout too, whose
+        own values the canvas would otherwise keep.
+        """
         update: dict[str, Any] = {}
-        if layout.scheduler is None and self.settings.get("scheduler"):
-            update["scheduler"] = self.settings["scheduler"]
-        if "base_ratio" in self.settings:
-            update["base_ratio"] = float(self.settings["base_ratio"])
+        for key in ("scheduler", "base_ratio"):
+            if getattr(layout, key) is None and self.settings.get(key) is not None:
+                update[key] = self.settings[key]
         return layout.model_copy(update=update) if update else layout
 
     # Generation ------------------------------------------------------------------------
