@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from pakati_engine.training.build import build_noise_scheduler, scheduler_config
 from pakati_engine.training.config import TINY_MODEL, ModelConfig, TrainConfig
 from pakati_engine.training.data import make_batch
 from pakati_engine.training.state import load_checkpoint, new_state, save_checkpoint
-from pakati_engine.training.train_t2i import Trainer, main
+from pakati_engine.training.train_t2i import COOLDOWN_FLOOR, Trainer, main
 
 TINY = replace(TrainConfig(model=TINY_MODEL), batch_size=4, warmup_steps=1, seed=3)
 
@@ -156,3 +158,15 @@ def test_checkpoints_from_before_the_shift_keep_the_plain_schedule() -> None:
     assert old.snr_shift == 1.0
     assert "trained_betas" not in scheduler_config(old)
     assert ModelConfig().snr_shift == 8.0  # the current recipe
+
+
+def test_cooldown_decays_the_learning_rate_to_the_floor(tmp_path: Path) -> None:
+    config = replace(TINY, log_every_steps=1)
+    trainer = Trainer(new_state(config), tmp_path)
+    trainer.run(minutes=0.15, evaluate=False, cooldown_minutes=0.15)
+    rates = [row["lr"] for row in map(json.loads, (tmp_path / "log.jsonl").open()) if "lr" in row]
+    assert len(rates) >= 3
+    assert all(b <= a for a, b in itertools.pairwise(rates))  # never back up
+    assert rates[-1] <= 0.2 * config.learning_rate  # near the 5% floor at the run's end
+    assert rates[-1] >= COOLDOWN_FLOOR * config.learning_rate
+    assert Trainer(new_state(config), tmp_path / "plain").learning_rate() == config.learning_rate

@@ -49,6 +49,8 @@ from pakati_engine.training.state import (
 )
 
 CHECKPOINT_EVERY_S = 300.0
+COOLDOWN_FLOOR = 0.05
+"""Share of the learning rate left at the end of a cool-down."""
 
 
 class Trainer:
@@ -70,13 +72,29 @@ class Trainer:
         alphas = self.noise.alphas_cumprod  # (T,)
         self.snr = (alphas / (1.0 - alphas)).to(self.device)  # (T,)
         self.log_path = out / "log.jsonl"
+        self._cooldown: tuple[float, float] | None = None
+        """(start, length) in ``perf_counter`` seconds of this run's learning-rate decay."""
         # Import the eval's code now, so later edits to it cannot break a running run.
         for module in ("pakati.canvas", "pakati.evals.regional_eval"):
             importlib.import_module(module)
 
     def learning_rate(self) -> float:
+        """Warm-up over the first steps, then constant, then the run's cool-down if any."""
         config = self.state.config
-        return config.learning_rate * min(1.0, (self.state.step + 1) / config.warmup_steps)
+        warmup = min(1.0, (self.state.step + 1) / config.warmup_steps)
+        return config.learning_rate * warmup * self.cooldown_factor()
+
+    def cooldown_factor(self, now: float | None = None) -> float:
+        """1 until the cool-down starts, then linear down to ``COOLDOWN_FLOOR`` at its end.
+
+        A constant rate keeps a run resumable for ever; decaying it over the last minutes
+        of a run before an export settles the weights (warm-up, stable, decay).
+        """
+        if self._cooldown is None:
+            return 1.0
+        start, length = self._cooldown
+        done = ((time.perf_counter() if now is None else now) - start) / length
+        return 1.0 - (1.0 - COOLDOWN_FLOOR) * min(1.0, max(0.0, done))
 
     def next_batch(self) -> TrainingBatch:
         config = self.state.config
@@ -208,9 +226,13 @@ class Trainer:
         compact_dir: Path | None = None,
         export_dir: Path | None = None,
         evaluate: bool = True,
+        cooldown_minutes: float = 0.0,
     ) -> None:
         state, config = self.state, self.state.config
         started = time.perf_counter()
+        if cooldown_minutes > 0:
+            length = min(cooldown_minutes, minutes) * 60
+            self._cooldown = (started + minutes * 60 - length, length)
         base_elapsed = state.elapsed_s
         last = {"eval": started, "export": started, "ckpt": started}
         losses: list[float] = []
@@ -306,6 +328,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--export-dir", type=Path, help="write exports here (default OUT/shapes-t2i)"
     )
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=0.0,
+        help="decay the learning rate linearly to 5%% over the last this many minutes",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
         "--device", default="cpu", help="cpu (default), cuda or cuda:N: where training runs"
@@ -388,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         compact_dir=args.compact_dir,
         export_dir=args.export_dir,
         evaluate=not args.no_eval,
+        cooldown_minutes=args.cooldown,
     )
     print(f"done at step {state.step}; exported to {args.export_dir or args.out / 'shapes-t2i'}")
     return 0
