@@ -43,6 +43,8 @@ class TrainingBatch:
     """(B, max_regions, H, W) region masks (cells), zero for empty regions."""
     background: torch.Tensor
     """(B, H, W) uncovered share: ``1 - visible.sum(1)``."""
+    specs: list[SceneSpec]
+    """The scenes drawn (ground truth of every object, in region order)."""
 
 
 def cell_masks(specs: list[SceneSpec], max_regions: int, size: int) -> NDArray[np.float32]:
@@ -114,4 +116,5 @@ def make_batch(
         prompts=prompts,
         visible=visible_t,
         background=(1.0 - visible_t.sum(dim=1)).clamp(0.0, 1.0),  # (B, H, W)
+        specs=specs,
     )

@@ -1,0 +1,46 @@
+"""The denoising probe: judged one-step clean-image estimates by noise level."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pakati_engine.models import EMBEDDED_MODEL, embedded_model_available
+from pakati_engine.training.build import build_noise_scheduler
+from pakati_engine.training.config import TINY_MODEL
+from pakati_engine.training.data import background_prompt
+from pakati_engine.training.denoise_probe import _x0, probe_batch, run_probe
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])
+def test_clean_estimate_inverts_every_prediction_type(kind: str) -> None:
+    scheduler = build_noise_scheduler(TINY_MODEL)
+    scheduler.register_to_config(prediction_type=kind)
+    clean, noise = torch.randn(3, 48, 8, 8), torch.randn(3, 48, 8, 8)
+    t = torch.tensor([10, 400, 900])
+    noisy = scheduler.add_noise(clean, noise, t)
+    target = {
+        "epsilon": noise,
+        "v_prediction": scheduler.get_velocity(clean, noise, t),
+        "sample": clean,
+    }[kind]
+    assert torch.allclose(_x0(scheduler, target, noisy, t), clean, atol=1e-3)
+
+
+def test_probe_batches_carry_their_ground_truth() -> None:
+    batch = probe_batch(6, 64, seed=1)
+    assert len(batch.specs) == 6
+    for spec, prompts, masks in zip(batch.specs, batch.prompts, batch.visible, strict=True):
+        assert prompts[0] == background_prompt(spec.background)
+        for k, obj in enumerate(spec.objects):
+            assert prompts[1 + k].endswith(f"{obj.color} {obj.shape}")
+            assert bool(masks[k].any())
+
+
+@pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not installed")
+def test_shipped_model_denoises_shapes_from_little_noise_better_than_from_much() -> None:
+    little, much = run_probe(EMBEDDED_MODEL, timesteps=(20, 950), n=6, seed=3)
+    assert little["snr"] > much["snr"]
+    assert little["accuracy_color"] >= 0.9
+    assert little["accuracy_both"] >= 0.6
+    assert little["accuracy_both"] > much["accuracy_both"]
