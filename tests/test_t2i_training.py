@@ -19,6 +19,7 @@ from pakati_engine.training.config import TINY_MODEL, ModelConfig, TrainConfig
 from pakati_engine.training.data import make_batch
 from pakati_engine.training.state import load_checkpoint, new_state, save_checkpoint
 from pakati_engine.training.train_t2i import COOLDOWN_FLOOR, Trainer, main
+from pakati_engine.training.tune import main as tune_main
 
 TINY = replace(TrainConfig(model=TINY_MODEL), batch_size=4, warmup_steps=1, seed=3)
 
@@ -170,3 +171,18 @@ def test_cooldown_decays_the_learning_rate_to_the_floor(tmp_path: Path) -> None:
     assert rates[-1] <= 0.2 * config.learning_rate  # near the 5% floor at the run's end
     assert rates[-1] >= COOLDOWN_FLOOR * config.learning_rate
     assert Trainer(new_state(config), tmp_path / "plain").learning_rate() == config.learning_rate
+
+
+def test_tuning_records_the_best_sampler_and_scale(tmp_path: Path) -> None:
+    trainer = Trainer(new_state(TINY), tmp_path / "run")
+    trainer.train_step()
+    folder = trainer.export(tmp_path / "model")
+    args = ["--model", str(folder), "--guidance", "1", "2", "--n", "1", "--threads", "2"]
+    assert tune_main([*args, "--schedulers", "ddim", "euler"]) == 0
+    settings = json.loads((folder / "pakati.json").read_text())
+    tried = settings["tuning"]["accuracy_both"]
+    assert sorted(tried) == ["ddim@1.0", "ddim@2.0", "euler@1.0", "euler@2.0"]
+    best = max(tried, key=lambda key: tried[key])
+    assert f"{settings['scheduler']}@{settings['guidance_scale']}" == best
+    with pytest.raises(SystemExit):
+        tune_main([*args, "--schedulers", "no-such-sampler"])
