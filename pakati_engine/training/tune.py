@@ -35,7 +35,7 @@ def tune_sampling(
 
     bundle = load_model(str(folder))
     settings = bundle.recommended
-    names: list[str | None] = list(schedulers or [settings.get("scheduler")])
+    names: list[str | None] = [*schedulers] if schedulers else [settings.get("scheduler")]
     results: dict[str, dict[str, Any]] = {}
     candidates: dict[str, dict[str, Any]] = {}
     for name in names:
