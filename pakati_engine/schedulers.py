@@ -18,6 +18,10 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+#: Samplers whose diffusers class cannot step a model that predicts the clean image.
+NO_SAMPLE_PREDICTION = frozenset({"euler_a", "pndm"})
+
+
 def make_scheduler(model_scheduler: Any, name: str | None = None) -> Any:
     """A fresh scheduler: the model's own (``name`` None) or the named one, from its config."""
     if name is None:
@@ -25,6 +29,12 @@ def make_scheduler(model_scheduler: Any, name: str | None = None) -> Any:
     if name not in SCHEDULERS:
         raise InvalidInputError(
             f"unknown scheduler {name!r}; choose one of {', '.join(sorted(SCHEDULERS))}"
+        )
+    if name in NO_SAMPLE_PREDICTION and model_scheduler.config.get("prediction_type") == "sample":
+        usable = sorted(set(SCHEDULERS) - NO_SAMPLE_PREDICTION)
+        raise InvalidInputError(
+            f"scheduler {name!r} cannot run this model, which predicts the clean image "
+            f"(prediction_type 'sample'); choose one of {', '.join(usable)}"
         )
     import diffusers
 

@@ -105,3 +105,16 @@ def test_step_callback_reports_progress(sd_bundle: ModelBundle) -> None:
     seen: list[tuple[int, int]] = []
     _canvas(sd_bundle).generate(seed=0, callback=lambda i, n: seen.append((i, n)))
     assert seen == [(0, 4), (1, 4), (2, 4), (3, 4)]
+
+
+def test_a_sampler_that_cannot_step_clean_image_predictions_is_a_clear_error() -> None:
+    from pakati_engine.schedulers import make_scheduler
+    from pakati_engine.training.build import build_sampler
+    from pakati_engine.training.config import TINY_MODEL
+
+    model_scheduler = build_sampler(TINY_MODEL)  # predicts the clean image ("sample")
+    for name in ("euler_a", "pndm"):
+        with pytest.raises(InvalidInputError, match="choose one of ddim, dpmpp_2m, euler"):
+            make_scheduler(model_scheduler, name)
+    for name in ("ddim", "dpmpp_2m", "euler", "lms", "unipc"):
+        make_scheduler(model_scheduler, name).set_timesteps(4)

@@ -2,7 +2,7 @@
 
 ``python -m pakati_engine.training.tune --model DIR --guidance 1.5 2 3 4 --n 24`` judges the
 same regional layouts at each guidance scale (attention mode, the model's sampler; add
-``--schedulers dpmpp_2m euler_a`` to try samplers too) and writes the candidate with the
+``--schedulers dpmpp_2m ddim`` to try samplers too) and writes the candidate with the
 highest ``accuracy_both`` to ``DIR/pakati.json``, with the figures measured for every
 candidate under ``"tuning"`` (keys ``sampler@scale``).
 """
