@@ -44,30 +44,40 @@ def probe_batch(n: int, size: int, seed: int) -> TrainingBatch:
     )
 
 
-def predict_clean(bundle: ModelBundle, batch: TrainingBatch, timestep: int, seed: int) -> Any:
-    """Images (B, H, W, 3) uint8 of the UNet's one-step x0 estimate from ``timestep``."""
+def predict_clean(
+    bundle: ModelBundle, batch: TrainingBatch, timesteps: tuple[int, ...], seed: int
+) -> dict[int, Any]:
+    """Per timestep, images (B, H, W, 3) uint8 of the UNet's one-step x0 estimate.
+
+    The clean latents, the noise, the prompt embeddings and the routing are the same at every
+    timestep, so they are computed once.
+    """
     encoder = PromptEncoder(bundle.tokenizer, bundle.text_encoder)
     scale = float(getattr(bundle.vae.config, "scaling_factor", 1.0))
-    latents = bundle.vae.encode(batch.pixels).latent_dist.mode() * scale  # (B, C, h, w)
-    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed))
-    t = torch.full((latents.shape[0],), timestep, dtype=torch.long)
-    # The forward process by hand: multistep samplers' add_noise indexes their sampling
-    # steps, not training timesteps.
-    alpha = bundle.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1).to(latents.dtype)
-    noisy = alpha.sqrt() * latents + (1 - alpha).sqrt() * noise
     controller = RegionalAttentionController(
         visible=batch.visible,
         background=batch.background,
         tokens_per_prompt=encoder.span,
-        latent_size=tuple(latents.shape[-2:]),
+        latent_size=(batch.pixels.shape[-2] // bundle.vae_scale_factor,) * 2,
         base_ratio=float(bundle.recommended.get("base_ratio", 0.2)),
     )
+    images: dict[int, Any] = {}
     with torch.no_grad(), regional_attention(bundle.unet, controller):
-        output = bundle.unet(noisy, t, encoder_hidden_states=encoder(batch.prompts)).sample
-        clean = _x0(bundle.scheduler, output, noisy, t)
-        images = bundle.vae.decode(clean / scale).sample  # (B, 3, H, W) in [-1, 1]
-    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return pixels.permute(0, 2, 3, 1).numpy()
+        latents = bundle.vae.encode(batch.pixels).latent_dist.mode() * scale  # (B, C, h, w)
+        noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed))
+        embeddings = encoder(batch.prompts)
+        for timestep in timesteps:
+            t = torch.full((latents.shape[0],), timestep, dtype=torch.long)
+            # The forward process by hand: multistep samplers' add_noise indexes their
+            # sampling steps, not training timesteps.
+            alpha = bundle.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1).to(latents.dtype)
+            noisy = alpha.sqrt() * latents + (1 - alpha).sqrt() * noise
+            output = bundle.unet(noisy, t, encoder_hidden_states=embeddings).sample
+            clean = _x0(bundle.scheduler, output, noisy, t)
+            decoded = bundle.vae.decode(clean / scale).sample  # (B, 3, H, W) in [-1, 1]
+            pixels = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            images[timestep] = pixels.permute(0, 2, 3, 1).numpy()
+    return images
 
 
 def _x0(scheduler: Any, output: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -115,9 +125,8 @@ def run_probe(
     size = int(bundle.recommended.get("width", 128))
     batch = probe_batch(n, size, seed)
     rows = []
-    for timestep in timesteps:
+    for timestep, images in predict_clean(bundle, batch, timesteps, seed).items():
         alpha = float(bundle.scheduler.alphas_cumprod[timestep])
-        images = predict_clean(bundle, batch, timestep, seed)
         row = {"timestep": timestep, "snr": alpha / (1.0 - alpha), **judge_batch(images, batch)}
         rows.append(row)
     return rows

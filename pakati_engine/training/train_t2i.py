@@ -84,7 +84,7 @@ class Trainer:
         warmup = min(1.0, (self.state.step + 1) / config.warmup_steps)
         return config.learning_rate * warmup * self.cooldown_factor()
 
-    def cooldown_factor(self, now: float | None = None) -> float:
+    def cooldown_factor(self) -> float:
         """1 until the cool-down starts, then linear down to ``COOLDOWN_FLOOR`` at its end.
 
         A constant rate keeps a run resumable for ever; decaying it over the last minutes
@@ -93,7 +93,7 @@ class Trainer:
         if self._cooldown is None:
             return 1.0
         start, length = self._cooldown
-        done = ((time.perf_counter() if now is None else now) - start) / length
+        done = (time.perf_counter() - start) / length
         return 1.0 - (1.0 - COOLDOWN_FLOOR) * min(1.0, max(0.0, done))
 
     def next_batch(self) -> TrainingBatch:
