@@ -14,9 +14,8 @@ Method, in order:
 3. Colour: median colour of the object's core (the component eroded by one pixel, which drops
    anti-aliased edge pixels that mix object and background), matched in CIELAB.
 4. Shape: from a soft coverage map (each pixel's position between background and object
-   colour), the fill ratio of its bounding box: a square fills 1, a circle pi/4, a triangle 1/2,
-   which anti-aliasing and small sizes barely change. Near a decision boundary, polygon
-   corners and circularity decide. Solidity (convexity) is reported.
+   colour), the world shape whose template, matched to the object's centroid and second
+   moments, overlaps it best (see :mod:`pakati.evals.shape_geometry`).
 5. Leakage: among a region's clean-coloured core foreground pixels, the fraction whose colour
    is expected by another region and not by this one (``leakage``); and, per region, the
    share of its expected colour's clean pixels that lie outside it (``leakage_out``).
@@ -32,21 +31,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 from scipy import ndimage
-from skimage import measure
 
+from pakati.evals.shape_geometry import ShapeFeatures, classify_shape, shape_features
 from pakati_engine.world.colors import COLOR_LAB, COLOR_NAMES, nearest_color, rgb_to_lab
 
 FOREGROUND_DELTA_E = 15.0
 """Half the smallest distance between two canonical colours (blue and purple, 30)."""
 CLEAN_DELTA_E = 12.0
 """A pixel within this distance of a canonical colour has that colour for leakage counts."""
-SQUARE_FILL, TRIANGLE_FILL = 0.89, 0.64
-"""Fill-ratio boundaries between square and circle, and circle and triangle."""
-AMBIGUOUS = 0.05
-"""Half-width of the bands around those boundaries where outline features decide."""
-TRIANGLE_OFFSET = 0.08
-"""Centroid offset (fraction of height) above which a shape is bottom-heavy: a triangle."""
-
 PixelBox = tuple[int, int, int, int]
 
 
@@ -82,22 +74,6 @@ class ExpectedRegion:
         mask = np.zeros((height, width), dtype=bool)
         mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
         return mask
-
-
-@dataclass(frozen=True)
-class ShapeFeatures:
-    """Geometry of one detected object."""
-
-    fill_ratio: float
-    """Soft area over soft bounding-box area: square 1, circle 0.785, triangle 0.5."""
-    circularity: float
-    """4 pi area / perimeter^2 of the thresholded object: 1 for a disc."""
-    solidity: float
-    """Area over convex-hull area: 1 for a convex object."""
-    corners: int
-    """Vertices of a polygon approximation of the outline (0 if too small to tell)."""
-    centroid_offset: float
-    """(centroid y - box centre y) / box height: 1/6 for an upright triangle, 0 if symmetric."""
 
 
 @dataclass(frozen=True)
@@ -179,52 +155,6 @@ def estimate_background(
     mode = int(np.bincount(labels, minlength=len(COLOR_NAMES)).argmax())
     observed = np.median(lab[border][labels == mode], axis=0)
     return COLOR_NAMES[mode], observed
-
-
-def shape_features(coverage: NDArray[np.float64]) -> ShapeFeatures:
-    """Geometry of an object from its soft coverage map (values in [0, 1])."""
-    width = float(coverage.max(axis=0).sum())
-    row_max = coverage.max(axis=1)
-    height = float(row_max.sum())
-    total = float(coverage.sum())
-    fill = total / max(width * height, 1e-9)
-    rows = np.flatnonzero(row_max > 0.05)
-    offset = 0.0
-    if rows.size and total > 0:
-        ys = np.arange(coverage.shape[0]) + 0.5
-        centroid = float((coverage.sum(axis=1) * ys).sum()) / total
-        top, bottom = float(rows[0]), float(rows[-1] + 1)
-        offset = (centroid - (top + bottom) / 2) / max(bottom - top, 1e-9)
-    binary = ndimage.binary_fill_holes(coverage >= 0.5)
-    props = measure.regionprops(binary.astype(np.uint8))
-    if not props:
-        return ShapeFeatures(fill, 0.0, 0.0, 0, offset)
-    p = props[0]
-    circularity = float(4 * np.pi * p.area / max(p.perimeter, 1e-9) ** 2)
-    contours = measure.find_contours(np.pad(binary, 1).astype(float), 0.5)
-    corners = 0
-    if contours and p.area >= 30:
-        outline = max(contours, key=len)
-        polygon = measure.approximate_polygon(outline, tolerance=0.08 * np.sqrt(p.area))
-        corners = max(0, len(polygon) - 1)
-    return ShapeFeatures(fill, circularity, float(p.solidity), corners, offset)
-
-
-def classify_shape(f: ShapeFeatures) -> str:
-    """Circle, square or triangle from features.
-
-    The fill ratio separates the three shapes at any size above a few pixels. Between square
-    and circle, polygon corners and circularity decide near the boundary; between circle and
-    triangle (small triangles fill more than 1/2, as their apex rows are thin), a
-    bottom-heavy centroid marks the triangle.
-    """
-    if f.fill_ratio >= SQUARE_FILL + AMBIGUOUS:
-        return "square"
-    if f.fill_ratio >= SQUARE_FILL - AMBIGUOUS:
-        return "square" if f.corners == 4 or f.circularity < 0.84 else "circle"
-    if f.fill_ratio < TRIANGLE_FILL - AMBIGUOUS:
-        return "triangle"
-    return "triangle" if f.centroid_offset > TRIANGLE_OFFSET else "circle"
 
 
 def _coverage(
