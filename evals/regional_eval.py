@@ -7,7 +7,8 @@ image is generated in attention mode (one pass) or latent mode (one UNet pass pe
 blended), and :mod:`pakati.evals.judge` checks every region's object colour and shape, the
 background and colour leakage between regions.
 
-``pakati eval regional --n 200 --seed 0 --json`` prints the summary as its last line.
+``pakati eval regional --n 200 --seed 0 --json`` prints the summary as its last line;
+``--save DIR`` also keeps every image with its layout and verdicts, for looking at failures.
 """
 
 from __future__ import annotations
@@ -112,6 +113,49 @@ def judge_layout(layout: EvalLayout, image: Any) -> Judgement:
     return judge(image, expected, layout.background)
 
 
+def verdict_record(layout: EvalLayout, judgement: Judgement) -> dict[str, Any]:
+    """A JSON-ready record of one layout and what the judge found in its image."""
+    regions = []
+    for region, verdict in zip(layout.regions, judgement.regions, strict=True):
+        features = verdict.features
+        regions.append(
+            {
+                "box": list(region.box),
+                "prompt": region.prompt,
+                "present": verdict.present,
+                "color": verdict.color,
+                "shape": verdict.shape,
+                "color_correct": verdict.color_correct,
+                "shape_correct": verdict.shape_correct,
+                "leakage": round(verdict.leakage, 4),
+                "template_iou": (
+                    {k: round(v, 3) for k, v in features.template_iou.items()}
+                    if features is not None
+                    else None
+                ),
+            }
+        )
+    return {
+        "seed": layout.seed,
+        "base_prompt": layout.base_prompt,
+        "background": judgement.background,
+        "background_correct": judgement.background_correct,
+        "regions": regions,
+    }
+
+
+def prepare_save_dir(path: str | Path) -> Path:
+    """The folder ``--save`` writes to: new or empty, so no earlier run is overwritten."""
+    folder = Path(path)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InvalidInputError(
+            f"--save folder {folder} already exists and is not empty; "
+            "give a new folder (or remove this one) so no earlier eval is overwritten"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def summarize(judgements: list[Judgement], seconds: list[float]) -> dict[str, Any]:
     """Region-level accuracies (every region counts once), background and leakage."""
     verdicts = [v for j in judgements for v in j.regions]
@@ -143,11 +187,14 @@ def run_regional_eval(
     steps: int | None = None,
     progress: Progress | None = None,
     settings: dict[str, Any] | None = None,
+    save_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Generate and judge ``n`` layouts; returns the summary (see :func:`summarize`).
 
     ``model`` defaults to the shipped shapes-world model; ``settings`` (guidance_scale,
-    base_ratio, scheduler, steps) default to the model folder's ``pakati.json``.
+    base_ratio, scheduler, steps) default to the model folder's ``pakati.json``. With
+    ``save_dir`` (new or empty), image ``i`` is written as ``NNN.png`` with ``NNN.json``
+    (layout and verdicts) beside it, and the summary as ``summary.json``.
     """
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -155,6 +202,7 @@ def run_regional_eval(
         raise InvalidInputError(f"n must be at least 1, got {n}")
     if model is None:
         model = EMBEDDED_MODEL  # load_model explains how to get it when it is missing
+    folder = prepare_save_dir(save_dir) if save_dir is not None else None
     if not isinstance(model, ModelBundle):
         model = load_model(str(model))
     chosen = {**model.recommended, **(settings or {})}
@@ -162,8 +210,13 @@ def run_regional_eval(
     layouts = sample_layouts(n, seed, size)
     for index, layout in enumerate(layouts):
         image, took = generate_layout(layout, model, chosen, steps, mode)
-        judgements.append(judge_layout(layout, image))
+        judgement = judge_layout(layout, image)
+        judgements.append(judgement)
         seconds.append(took)
+        if folder is not None:
+            image.save(folder / f"{index:03d}.png")
+            record = verdict_record(layout, judgement)
+            (folder / f"{index:03d}.json").write_text(json.dumps(record, indent=1))
         if progress is not None:
             progress(index + 1, len(layouts))
     summary = summarize(judgements, seconds)
@@ -177,6 +230,8 @@ def run_regional_eval(
             "model": model.source,
         }
     )
+    if folder is not None:
+        (folder / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
@@ -190,6 +245,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=None, help="override guidance")
     parser.add_argument("--model", default=None, help="model (default: the embedded model)")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument(
+        "--save",
+        metavar="DIR",
+        default=None,
+        help="keep every image (NNN.png) with its layout and verdicts (NNN.json) in DIR "
+        "(new or empty)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -209,6 +271,7 @@ def main(args: argparse.Namespace) -> int:
         steps=args.steps,
         progress=report,
         settings=settings,
+        save_dir=args.save,
     )
     print(json.dumps(summary))
     return 0

@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")
+    # diffusers' schedulers turn torch tensors into numpy arrays the way numpy 2 deprecates;
+    # nothing a user can act on, so it is not shown.
+    warnings.filterwarnings(
+        "ignore", message="__array__ implementation doesn't accept", category=DeprecationWarning
+    )
     try:
         if args.command == "schema":
             from pakati_engine.layout import Layout

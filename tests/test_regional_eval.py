@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pakati.evals.regional_eval import (
     EvalLayout,
@@ -131,12 +132,41 @@ def test_cli_prints_the_summary_as_the_last_line(
     assert set(json.loads(last)) >= KEYS
 
 
+def test_save_keeps_each_image_with_its_verdicts_and_never_overwrites(
+    tiny_folder: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "eval"
+    summary = run_regional_eval(model=tiny_folder, n=2, seed=3, size=32, save_dir=folder)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "000.json",
+        "000.png",
+        "001.json",
+        "001.png",
+        "summary.json",
+    ]
+    assert json.loads((folder / "summary.json").read_text()) == summary
+    layouts = sample_layouts(2, seed=3, size=32)
+    for index, layout in enumerate(layouts):
+        record = json.loads((folder / f"{index:03d}.json").read_text())
+        assert record["seed"] == layout.seed
+        assert [r["prompt"] for r in record["regions"]] == [r.prompt for r in layout.regions]
+        # The saved image, judged again, gives the saved verdicts.
+        again = judge_layout(layout, Image.open(folder / f"{index:03d}.png"))
+        assert [r["shape_correct"] for r in record["regions"]] == [
+            v.shape_correct for v in again.regions
+        ]
+    before = (folder / "000.png").read_bytes()
+    with pytest.raises(InvalidInputError, match="not empty"):
+        run_regional_eval(model=tiny_folder, n=1, seed=3, size=32, save_dir=folder)
+    assert (folder / "000.png").read_bytes() == before
+
+
 @pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not shipped")
 def test_shipped_model_draws_the_asked_objects() -> None:
     """8 fixed layouts with the shipped weights: the judge finds most regions' objects right.
 
     Measured when these weights were exported (step 9615): on these 8 layouts present,
-    colour, shape and both 1.0, background 1.0 (on the eval's 200: 0.997, 0.997, 0.84, 0.84,
+    colour, shape and both 1.0, background 1.0 (on the eval's 200: 0.997, 0.997, 0.96, 0.96,
     1.0); by chance colour is about 0.14 and both about 0.05. The thresholds sit below, so
     this guards against a broken model or engine, not against small changes of quality;
     raise them when better weights ship.
@@ -146,5 +176,5 @@ def test_shipped_model_draws_the_asked_objects() -> None:
     result = run_regional_eval(n=8, seed=0, size=settings["width"])
     assert result["accuracy_present"] >= 0.9
     assert result["accuracy_color"] >= 0.9
-    assert result["accuracy_both"] >= 0.7
+    assert result["accuracy_both"] >= 0.85
     assert result["accuracy_background"] >= 0.9
