@@ -352,21 +352,36 @@ class RegionalDiffusionPipeline:
         pooled = pool_masks(masks, latent_size)  # (N+1, h, w), sums to 1
         pooled = pooled.to(device=self.bundle.device, dtype=self.bundle.dtype)
 
-        def spans(index: int) -> torch.Tensor:
-            positive = embeddings.positive[:, index * span : (index + 1) * span]  # (1, L, D)
-            negative = embeddings.negative[:, index * span : (index + 1) * span]
-            return torch.cat([negative, positive]) if do_cfg else positive  # (B, L, D)
+        def spans(*indices: int) -> torch.Tensor:
+            """The prompts' token spans, concatenated: (2 or 1, L * len(indices), D)."""
+            parts = [slice(i * span, (i + 1) * span) for i in indices]
+            positive = torch.cat([embeddings.positive[:, p] for p in parts], dim=1)
+            negative = torch.cat([embeddings.negative[:, p] for p in parts], dim=1)
+            return torch.cat([negative, positive]) if do_cfg else positive
+
+        def own_routing(k: int, region: Any) -> RegionalAttentionController:
+            """Region ``k``'s prompt inside its visible mask, the base prompt elsewhere."""
+            visible = torch.from_numpy(stacked.visible[k : k + 1])  # (1, H, W)
+            return RegionalAttentionController(
+                visible=visible[None],  # (1, 1, H, W)
+                background=1.0 - visible,  # (1, H, W)
+                tokens_per_prompt=span,
+                latent_size=latent_size,
+                base_ratio=request.base_ratio,
+                weights=[region.weight],
+            )
 
         passes = [
             RegionPass(
                 weight=pooled[k + 1][None, None],  # (1, 1, h, w)
-                embeds=spans(k + 1),
+                embeds=spans(0, k + 1),
                 guidance_scale=(
                     region.guidance_scale
                     if region.guidance_scale is not None
                     else request.guidance_scale
                 ),
                 window=region.step_window,
+                routing=own_routing(k, region),
             )
             for k, region in enumerate(request.regions)
         ]

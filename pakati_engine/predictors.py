@@ -7,16 +7,24 @@ active step window, and blends the noise predictions by the regions' visible mas
 latent resolution (Bar-Tal et al. 2023, "MultiDiffusion: Fusing Diffusion Paths for
 Controlled Image Generation"). Latent mode costs N + 1 passes; it exists for per-region
 settings that one pass cannot express.
+
+A region's pass is itself regionally routed: its prompt inside its own mask, the base
+prompt outside. A pass that saw only "a red boat" would paint a whole canvas of it, with
+its own idea of the background and of where the boat goes, and the blend would then cut a
+window out of that picture; routed, the pass knows where its object belongs and what
+surrounds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from pakati_engine.attention import RegionalAttentionController, regional_attention
 from pakati_engine.models import ModelBundle
 
 
@@ -62,9 +70,11 @@ class RegionPass:
     """One region's pass in latent mode."""
 
     weight: torch.Tensor  # (1, 1, h, w) visible share at latent resolution
-    embeds: torch.Tensor  # (2 or 1, L, D): its (negative, positive) prompt span
+    embeds: torch.Tensor  # (2 or 1, 2L, D): (negative, positive) base span then region span
     guidance_scale: float
     window: tuple[float, float]  # active for steps with start <= i / steps < end
+    routing: RegionalAttentionController | None = None
+    """Routes the region's span inside its mask and the base span outside; None: unrouted."""
 
 
 class LatentModePredictor:
@@ -98,11 +108,17 @@ class LatentModePredictor:
         for region in self.passes:
             start, end = region.window
             if start <= progress < end:
-                prediction = self._call(latents, t, region.embeds, region.guidance_scale)
+                with self._routed(region.routing):
+                    prediction = self._call(latents, t, region.embeds, region.guidance_scale)
             else:
                 prediction = base  # outside its window a region follows the base prompt
             blended = blended + region.weight * prediction
         return blended
+
+    def _routed(
+        self, routing: RegionalAttentionController | None
+    ) -> AbstractContextManager[object]:
+        return regional_attention(self.bundle.unet, routing) if routing else nullcontext()
 
     def _call(
         self, latents: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, guidance: float

@@ -12,6 +12,7 @@ import torch
 
 from pakati import InvalidInputError, PakatiCanvas
 from pakati.cli import main
+from pakati_engine.attention import RegionalAttentionController, regional_attention
 from pakati_engine.cropping import plan_crop
 from pakati_engine.keeping import KeepSpec
 from pakati_engine.masks import stack_masks
@@ -176,11 +177,21 @@ def test_latent_mode_makes_one_pass_per_region_and_blends_by_mask(
     latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     t = scheduler.timesteps[0]
     blended = predictor(latents, t, 0)
+    # Region a's pass: "a red apple" routed inside a's mask, "a table" outside it.
     span = embeddings.tokens_per_prompt
+    table_and_a = torch.cat([embeddings.negative, embeddings.positive])[:, : 2 * span]
+    visible_a = torch.from_numpy(stacked.visible[:1])  # (1, H, W)
+    routing = RegionalAttentionController(
+        visible_a[None], 1.0 - visible_a, span, (8, 8), base_ratio=request.base_ratio
+    )
+    with regional_attention(sd_bundle.unet, routing):
+        routed = unet_guided(sd_bundle, latents, t, table_and_a, 3.0, conditioning, scheduler)
+    assert torch.allclose(blended[..., :4], routed[..., :4], atol=1e-5)
+    assert not torch.allclose(blended[..., 4:], routed[..., 4:], atol=1e-3)
+    # ... which is not what a pass that sees "a red apple" alone predicts.
     only_a = torch.cat([embeddings.negative, embeddings.positive])[:, span : 2 * span]
     alone = unet_guided(sd_bundle, latents, t, only_a, 3.0, conditioning, scheduler)
-    assert torch.allclose(blended[..., :4], alone[..., :4], atol=1e-5)
-    assert not torch.allclose(blended[..., 4:], alone[..., 4:], atol=1e-3)
+    assert not torch.allclose(blended[..., :4], alone[..., :4], atol=1e-3)
 
 
 def test_per_region_settings_need_latent_mode(sd_bundle: ModelBundle) -> None:
