@@ -65,21 +65,29 @@ def shape_template(
     return inside.reshape(h, SUPERSAMPLE, w, SUPERSAMPLE).mean(axis=(1, 3))
 
 
-def template_ious(coverage: NDArray[np.float64]) -> dict[str, float]:
-    """Soft IoU of ``coverage`` with each shape's template of matching centroid and moments.
-
-    Width and height from the variances: a rectangle has var = w^2 / 12, an ellipse
-    var = w^2 / 16, an upright triangle var_x = w^2 / 24 and var_y = h^2 / 18.
-    """
+def _moments(coverage: NDArray[np.float64]) -> tuple[float, float, float, float, float]:
+    """Mass, centroid (x, y) and variances (x, y) of a coverage map, in pixel units."""
     total = float(coverage.sum())
     if total <= 0:
-        return {name: 0.0 for name in SHAPE_NAMES}
+        return 0.0, 0.0, 0.0, 0.0, 0.0
     ys = np.arange(coverage.shape[0]) + 0.5
     xs = np.arange(coverage.shape[1]) + 0.5
     rows, cols = coverage.sum(axis=1), coverage.sum(axis=0)
     cy, cx = float(rows @ ys) / total, float(cols @ xs) / total
     var_y = float(rows @ (ys - cy) ** 2) / total
     var_x = float(cols @ (xs - cx) ** 2) / total
+    return total, cx, cy, var_x, var_y
+
+
+def template_ious(coverage: NDArray[np.float64]) -> dict[str, float]:
+    """Soft IoU of ``coverage`` with each shape's template of matching centroid and moments.
+
+    Width and height from the variances: a rectangle has var = w^2 / 12, an ellipse
+    var = w^2 / 16, an upright triangle var_x = w^2 / 24 and var_y = h^2 / 18.
+    """
+    total, cx, cy, var_x, var_y = _moments(coverage)
+    if total <= 0:
+        return {name: 0.0 for name in SHAPE_NAMES}
     sizes = {
         "circle": (np.sqrt(16 * var_x), np.sqrt(16 * var_y)),
         "square": (np.sqrt(12 * var_x), np.sqrt(12 * var_y)),
@@ -100,13 +108,11 @@ def shape_features(coverage: NDArray[np.float64]) -> ShapeFeatures:
     width = float(coverage.max(axis=0).sum())
     row_max = coverage.max(axis=1)
     height = float(row_max.sum())
-    total = float(coverage.sum())
+    total, _, centroid, _, _ = _moments(coverage)
     fill = total / max(width * height, 1e-9)
     rows = np.flatnonzero(row_max > 0.05)
     offset = 0.0
     if rows.size and total > 0:
-        ys = np.arange(coverage.shape[0]) + 0.5
-        centroid = float((coverage.sum(axis=1) * ys).sum()) / total
         top, bottom = float(rows[0]), float(rows[-1] + 1)
         offset = (centroid - (top + bottom) / 2) / max(bottom - top, 1e-9)
     ious = template_ious(coverage)

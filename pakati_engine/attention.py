@@ -13,8 +13,9 @@ attends only to the tokens of what covers it there:
 
 Because a pixel outside region k gives exactly zero weight to region k's tokens, changing
 region k's prompt cannot change that pixel's attention output: routing is exact, not
-approximate. The processors are installed with ``unet.set_attn_processor`` inside
-:func:`regional_attention`, which restores the model's own processors afterwards.
+approximate. The processors are installed on the cross-attention layers inside
+:func:`regional_attention` (or a reusable :class:`RegionalRouting`, which latent mode enters
+once per region pass), which restores the model's own processors afterwards.
 """
 
 from __future__ import annotations
@@ -221,13 +222,48 @@ class RegionalCrossAttnProcessor:
         return out / attn.rescale_output_factor
 
 
-def cross_attention_names(unet: Any) -> list[str]:
-    """Processor names (as in ``unet.attn_processors``) of the cross-attention layers."""
+def cross_attention_layers(unet: Any) -> list[tuple[str, Attention]]:
+    """(processor name as in ``unet.attn_processors``, layer) of the cross-attention layers."""
     return [
-        f"{name}.processor"
+        (f"{name}.processor", module)
         for name, module in unet.named_modules()
         if isinstance(module, Attention) and module.is_cross_attention
     ]
+
+
+def cross_attention_names(unet: Any) -> list[str]:
+    """Processor names (as in ``unet.attn_processors``) of the cross-attention layers."""
+    return [name for name, _ in cross_attention_layers(unet)]
+
+
+class RegionalRouting:
+    """Regional processors for one controller, built once and swapped in as a context.
+
+    Finding the layers walks the whole UNet; swapping processors only touches the
+    cross-attention layers, and the processors keep their cached prompt projections between
+    entries. Entering returns the installed processors by name; leaving restores the
+    layers' own.
+    """
+
+    def __init__(self, unet: Any, controller: RegionalAttentionController) -> None:
+        self.layers = sorted(cross_attention_layers(unet), key=lambda pair: pair[0])
+        if not self.layers:
+            raise ValueError("this UNet has no cross-attention layers to route")
+        self.processors = {
+            name: RegionalCrossAttnProcessor(controller, name) for name, _ in self.layers
+        }
+        self._original: list[Any] = []
+
+    def __enter__(self) -> dict[str, RegionalCrossAttnProcessor]:
+        self._original = [layer.processor for _, layer in self.layers]
+        for name, layer in self.layers:
+            layer.set_processor(self.processors[name])
+        return self.processors
+
+    def __exit__(self, *exc: object) -> None:
+        for (_, layer), original in zip(self.layers, self._original, strict=True):
+            layer.set_processor(original)
+        self._original = []
 
 
 @contextmanager
@@ -235,13 +271,5 @@ def regional_attention(
     unet: Any, controller: RegionalAttentionController
 ) -> Iterator[dict[str, RegionalCrossAttnProcessor]]:
     """Install regional processors on every cross-attention layer; restore on exit."""
-    original = dict(unet.attn_processors)
-    cross = set(cross_attention_names(unet))
-    if not cross:
-        raise ValueError("this UNet has no cross-attention layers to route")
-    installed = {name: RegionalCrossAttnProcessor(controller, name) for name in sorted(cross)}
-    unet.set_attn_processor({**original, **installed})
-    try:
+    with RegionalRouting(unet, controller) as installed:
         yield installed
-    finally:
-        unet.set_attn_processor(original)

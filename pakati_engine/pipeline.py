@@ -25,7 +25,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pakati_engine.attention import RegionalAttentionController, regional_attention
+from pakati_engine.attention import (
+    RegionalAttentionController,
+    RegionalRouting,
+    regional_attention,
+)
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.keeping import KeepSpec, composite, image_to_tensor, latent_edit_mask
 from pakati_engine.masks import StackedMasks, pool_masks, stack_masks
@@ -359,10 +363,10 @@ class RegionalDiffusionPipeline:
             negative = torch.cat([embeddings.negative[:, p] for p in parts], dim=1)
             return torch.cat([negative, positive]) if do_cfg else positive
 
-        def own_routing(k: int, region: Any) -> RegionalAttentionController:
+        def own_routing(k: int, region: Any) -> RegionalRouting:
             """Region ``k``'s prompt inside its visible mask, the base prompt elsewhere."""
             visible = torch.from_numpy(stacked.visible[k : k + 1])  # (1, H, W)
-            return RegionalAttentionController(
+            controller = RegionalAttentionController(
                 visible=visible[None],  # (1, 1, H, W)
                 background=1.0 - visible,  # (1, H, W)
                 tokens_per_prompt=span,
@@ -370,6 +374,7 @@ class RegionalDiffusionPipeline:
                 base_ratio=request.base_ratio,
                 weights=[region.weight],
             )
+            return RegionalRouting(self.bundle.unet, controller)
 
         passes = [
             RegionPass(

@@ -18,13 +18,13 @@ surrounds it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from pakati_engine.attention import RegionalAttentionController, regional_attention
+from pakati_engine.attention import RegionalRouting
 from pakati_engine.models import ModelBundle
 
 
@@ -73,7 +73,7 @@ class RegionPass:
     embeds: torch.Tensor  # (2 or 1, 2L, D): (negative, positive) base span then region span
     guidance_scale: float
     window: tuple[float, float]  # active for steps with start <= i / steps < end
-    routing: RegionalAttentionController | None = None
+    routing: RegionalRouting | None = None
     """Routes the region's span inside its mask and the base span outside; None: unrouted."""
 
 
@@ -108,17 +108,12 @@ class LatentModePredictor:
         for region in self.passes:
             start, end = region.window
             if start <= progress < end:
-                with self._routed(region.routing):
+                with region.routing or nullcontext():
                     prediction = self._call(latents, t, region.embeds, region.guidance_scale)
             else:
                 prediction = base  # outside its window a region follows the base prompt
             blended = blended + region.weight * prediction
         return blended
-
-    def _routed(
-        self, routing: RegionalAttentionController | None
-    ) -> AbstractContextManager[object]:
-        return regional_attention(self.bundle.unet, routing) if routing else nullcontext()
 
     def _call(
         self, latents: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, guidance: float
