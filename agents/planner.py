@@ -13,7 +13,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pakati.agents import prompts
 from pakati.agents.schemas import Plan, new_id
 from pakati.agents.structured import DEFAULT_RETRIES, invoke_structured
-from pakati_engine.world.layout import spatial_phrase, spatial_word
+from pakati_engine.world.sampling import spatial_phrase, spatial_word
 
 DEFAULT_CANVAS = (128, 128)
 

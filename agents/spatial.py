@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pakati_engine.solver import RegionSpec, Relation, solve_layout
 from pakati_engine.world.colors import COLOR_NAMES, article
-from pakati_engine.world.layout import SHAPES
+from pakati_engine.world.sampling import SHAPES
 
 ANCHORS: dict[str, tuple[float, float]] = {
     "top left": (0.25, 0.25),

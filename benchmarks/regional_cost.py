@@ -32,11 +32,15 @@ import numpy as np
 import torch
 
 from pakati.editing import DEFAULT_FEATHER
-from pakati_engine.cropping import DEFAULT_MARGIN, run_edit
-from pakati_engine.keeping import KeepSpec
-from pakati_engine.models import bundle_from_components
-from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline, RegionPrompt
-from pakati_engine.tiny_models import sd15_unet_config
+from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit
+from pakati_engine.diffusion.keeping import KeepSpec
+from pakati_engine.diffusion.pipeline import (
+    GenerationRequest,
+    RegionalDiffusionPipeline,
+    RegionPrompt,
+)
+from pakati_engine.models.loading import bundle_from_components
+from pakati_engine.models.tiny_models import sd15_unet_config
 
 REGION_COUNTS = (1, 2, 4, 8)
 CROP_SHARES = ("0.10", "0.25", "0.50")
@@ -45,7 +49,7 @@ CROP_SHARES = ("0.10", "0.25", "0.50")
 def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    from pakati_engine.tiny_models import clip_text_encoder, clip_tokenizer, sd_scheduler
+    from pakati_engine.models.tiny_models import clip_text_encoder, clip_tokenizer, sd_scheduler
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**sd15_unet_config()).eval()

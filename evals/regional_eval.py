@@ -4,7 +4,7 @@ Each layout comes from the shapes world's layout sampler: a background colour an
 disjoint cells, each with a shape and a colour. The canvas gets the base prompt "a <colour>
 background" and one box region per cell with its object's caption ("a red circle"); the
 image is generated in attention mode (one pass) or latent mode (one UNet pass per region,
-blended), and :mod:`pakati.evals.judge` checks every region's object colour and shape, the
+blended), and :mod:`pakati_engine.world.judge` checks every region's object colour and shape, the
 background and colour leakage between regions.
 
 ``pakati eval regional --n 200 --seed 0 --json`` prints the summary as its last line;
@@ -23,15 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from pakati.evals.judge import ExpectedRegion, Judgement, judge
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import (
-    EMBEDDED_MODEL,
-    ModelBundle,
-    load_model,
-)
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.catalog import EMBEDDED_MODEL
+from pakati_engine.models.loading import load_model
 from pakati_engine.world.colors import article
-from pakati_engine.world.layout import sample_scene_spec
+from pakati_engine.world.judge import ExpectedRegion, Judgement, judge
+from pakati_engine.world.sampling import sample_scene_spec
 from pakati_engine.world.scene import object_caption, pixel_cell
 
 MODES = ("attention", "latent")

@@ -14,10 +14,10 @@ __version__ = "0.1.0"
 from pakati.canvas import PakatiCanvas
 from pakati.enhanced import EnhancedPakatiCanvas, ReferenceDelta
 from pakati.results import GenerationResult
+from pakati_engine.analysis.references import ReferenceImage
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError, PakatiError
 from pakati_engine.layout import Layout, RegionSpec, load_layout
-from pakati_engine.references import ReferenceImage
-from pakati_engine.regions import Region
+from pakati_engine.regions.region import Region
 
 
 def __getattr__(name: str) -> object:

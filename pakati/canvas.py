@@ -14,6 +14,12 @@ from PIL import Image
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
 from pakati.results import GenerationResult
+from pakati_engine.diffusion.pipeline import (
+    GenerationRequest,
+    RegionalDiffusionPipeline,
+    RegionPrompt,
+    StepCallback,
+)
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.layout import (
     Layout,
@@ -22,21 +28,12 @@ from pakati_engine.layout import (
     encode_mask_png,
     parse_layout,
 )
-from pakati_engine.masks import stacking_order
 from pakati_engine.metadata import read_png_metadata
-from pakati_engine.models import (
-    ModelBundle,
-    default_model_name,
-    load_model,
-    model_recommendations,
-)
-from pakati_engine.pipeline import (
-    GenerationRequest,
-    RegionalDiffusionPipeline,
-    RegionPrompt,
-    StepCallback,
-)
-from pakati_engine.regions import (
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.catalog import default_model_name, model_recommendations
+from pakati_engine.models.loading import load_model
+from pakati_engine.regions.masks import stacking_order
+from pakati_engine.regions.region import (
     Region,
     make_box_region,
     make_mask_region,

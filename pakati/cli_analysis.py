@@ -15,7 +15,7 @@ def analyze(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from pakati_engine.analysis import analyze_deltas
-    from pakati_engine.references import ReferenceImage
+    from pakati_engine.analysis.references import ReferenceImage
 
     image = ReferenceImage(args.image)  # the same validation as references get
     reference = ReferenceImage(args.reference)
@@ -52,7 +52,7 @@ def _region_mask(args: argparse.Namespace, width: int, height: int) -> np.ndarra
 
 
 def _box_mask(text: str, width: int, height: int) -> np.ndarray:
-    from pakati_engine.regions import make_box_region
+    from pakati_engine.regions.region import make_box_region
 
     try:
         box = [float(v) for v in text.split(",")]

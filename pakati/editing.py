@@ -2,7 +2,7 @@
 
 Mixed into ``PakatiCanvas``. A regeneration keeps every pixel outside the edited regions'
 mask plus a feather band, and every pixel of a locked region, byte for byte; it denoises
-only a crop around the edit when that is cheaper (see ``pakati_engine.cropping``). Each
+only a crop around the edit when that is cheaper (see ``pakati_engine.diffusion.edits``). Each
 step is a history entry (see ``pakati.history``), so it can be undone, redone, saved in a
 project and reproduced.
 """
@@ -18,20 +18,20 @@ from PIL import Image
 
 from pakati.history import Action, History, HistoryEntry, image_sha256
 from pakati.results import GenerationResult
-from pakati_engine.cropping import DEFAULT_MARGIN, run_edit
-from pakati_engine.errors import InvalidInputError
-from pakati_engine.keeping import KeepSpec
-from pakati_engine.layout import Layout, parse_layout
-from pakati_engine.pipeline import (
+from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit
+from pakati_engine.diffusion.keeping import KeepSpec
+from pakati_engine.diffusion.pipeline import (
     GenerationOutput,
     GenerationRequest,
     RegionalDiffusionPipeline,
     StepCallback,
 )
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.layout import Layout, parse_layout
 
 if TYPE_CHECKING:
-    from pakati_engine.models import ModelBundle
-    from pakati_engine.regions import Region
+    from pakati_engine.models.bundle import ModelBundle
+    from pakati_engine.regions.region import Region
 
 IMAGE_ACTIONS = ("generate", "regenerate", "refine")
 DEFAULT_FEATHER = 8

@@ -13,10 +13,10 @@ from PIL import Image
 from pakati.canvas import PakatiCanvas
 from pakati.templates import Template, load_template, save_template_file
 from pakati_engine.analysis import AspectDelta, analyze_deltas
+from pakati_engine.analysis.references import ReferenceImage
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import ModelBundle
-from pakati_engine.references import ReferenceImage
-from pakati_engine.regions import Region
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.regions.region import Region
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ from pakati.graphs.graph import UpdateCallback
 from pakati.graphs.nodes import impose_settings
 from pakati.tools.session import CanvasSession, load_rgb
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import ModelBundle, default_model_name
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.catalog import default_model_name
 from pakati_engine.solver import Solver
 
 

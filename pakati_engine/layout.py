@@ -33,7 +33,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import default_model_name
+from pakati_engine.models.catalog import default_model_name
 
 LAYOUT_VERSION = 1
 

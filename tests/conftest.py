@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from pakati_engine.models import ModelBundle, bundle_from_components
-from pakati_engine.tiny_models import build_tiny_sd, build_tiny_sdxl, save_tiny_model
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.loading import bundle_from_components
+from pakati_engine.models.tiny_models import build_tiny_sd, build_tiny_sdxl, save_tiny_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKENIZER_DIR = FIXTURES / "clip_tokenizer"

@@ -17,7 +17,7 @@ from pakati.cli_agent import add_agent_arguments, add_chat_arguments, run_agent,
 from pakati.orchestrator import Context, PakatiOrchestrator
 from pakati.tools import CanvasSession, make_tools, run_tool_calls
 from pakati_engine.layout import Layout
-from pakati_engine.models import EMBEDDED_MODEL, embedded_model_available
+from pakati_engine.models.catalog import EMBEDDED_MODEL, embedded_model_available
 from pakati_engine.solver import Solver
 from tests.agent_fakes import ScriptedScorer
 

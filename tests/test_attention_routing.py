@@ -6,17 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from pakati_engine.attention import (
+from pakati_engine.diffusion.attention import (
     RegionalAttentionController,
     RegionalCrossAttnProcessor,
     cross_attention_names,
     regional_attention,
 )
-from pakati_engine.masks import pool_masks, stack_masks
-from pakati_engine.models import ModelBundle
-from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline, RegionPrompt
-from pakati_engine.regions import make_box_region, make_polygon_region
-from pakati_engine.text_encoding import encode_prompts
+from pakati_engine.diffusion.pipeline import (
+    GenerationRequest,
+    RegionalDiffusionPipeline,
+    RegionPrompt,
+)
+from pakati_engine.diffusion.text_encoding import encode_prompts
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.regions.masks import pool_masks, stack_masks
+from pakati_engine.regions.region import make_box_region, make_polygon_region
 
 SIZE = 64  # pixels; latent 8x8, attention at 8x8 and 4x4
 

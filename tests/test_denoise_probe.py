@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pakati_engine.models import EMBEDDED_MODEL, embedded_model_available
+from pakati_engine.models.catalog import EMBEDDED_MODEL, embedded_model_available
 from pakati_engine.training.build import build_noise_scheduler
 from pakati_engine.training.config import TINY_MODEL
 from pakati_engine.training.data import background_prompt

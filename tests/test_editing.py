@@ -12,15 +12,20 @@ import torch
 
 from pakati import InvalidInputError, PakatiCanvas
 from pakati.cli import main
-from pakati_engine.attention import RegionalAttentionController, regional_attention
-from pakati_engine.cropping import plan_crop
-from pakati_engine.keeping import KeepSpec
-from pakati_engine.masks import stack_masks
-from pakati_engine.models import ModelBundle, bundle_from_components
-from pakati_engine.noise import owned_cells, seeded_noise
-from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline, RegionPrompt
-from pakati_engine.regions import make_box_region, make_polygon_region
-from pakati_engine.tiny_models import build_tiny_sd
+from pakati_engine.diffusion.attention import RegionalAttentionController, regional_attention
+from pakati_engine.diffusion.edits import plan_crop
+from pakati_engine.diffusion.keeping import KeepSpec
+from pakati_engine.diffusion.noise import owned_cells, seeded_noise
+from pakati_engine.diffusion.pipeline import (
+    GenerationRequest,
+    RegionalDiffusionPipeline,
+    RegionPrompt,
+)
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.loading import bundle_from_components
+from pakati_engine.models.tiny_models import build_tiny_sd
+from pakati_engine.regions.masks import stack_masks
+from pakati_engine.regions.region import make_box_region, make_polygon_region
 from tests.conftest import TOKENIZER_DIR, make_bundle
 
 SIZE = 128
@@ -162,13 +167,13 @@ def test_latent_mode_makes_one_pass_per_region_and_blends_by_mask(
     output = pipe(request)
     assert output.unet_calls == 4 * 1 + 2 * 3  # base always; b only in its window
 
-    from pakati_engine.text_encoding import encode_prompts
+    from pakati_engine.diffusion.text_encoding import encode_prompts
 
     embeddings = encode_prompts(sd_bundle, ["a table", "a red apple", "a blue cup"], [""] * 3)
     stacked = stack_masks([a, b.rasterize()])
     scheduler = sd_bundle.scheduler.__class__.from_config(sd_bundle.scheduler.config)
     scheduler.set_timesteps(4)
-    from pakati_engine.predictors import Conditioning, unet_guided
+    from pakati_engine.diffusion.predictors import Conditioning, unet_guided
 
     conditioning = Conditioning(added=None, inpaint=None)
     predictor = pipe.prepare_latent_mode(

@@ -13,7 +13,7 @@ from PIL import Image
 from pakati import EnhancedPakatiCanvas, InvalidInputError
 from pakati.cli import main
 from pakati.templates import load_template
-from pakati_engine.models import ModelBundle
+from pakati_engine.models.bundle import ModelBundle
 
 
 def _image(path: Path, colour: tuple[int, int, int], size=(64, 64)) -> Path:

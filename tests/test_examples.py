@@ -9,7 +9,7 @@ import pytest
 
 from pakati.cli import main
 from pakati_engine.layout import load_layout
-from pakati_engine.models import embedded_model_available
+from pakati_engine.models.catalog import embedded_model_available
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pakati.evals.judge import ExpectedRegion, judge, judge_scene
-from pakati.evals.shape_geometry import shape_template, template_ious
 from pakati_engine.world import COLORS, Scene, make_scene
+from pakati_engine.world.judge import ExpectedRegion, judge, judge_scene
 from pakati_engine.world.render import render
 from pakati_engine.world.scene import build_scene
+from pakati_engine.world.shape_geometry import shape_template, template_ious
 
 
 @pytest.mark.parametrize("size", [128, 64])

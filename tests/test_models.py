@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from pakati import ModelNotFoundError, PakatiCanvas
-from pakati_engine.devices import select_device, select_dtype
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import load_model, resolve_model
-from pakati_engine.tiny_models import save_tiny_model
+from pakati_engine.models.catalog import resolve_model
+from pakati_engine.models.devices import select_device, select_dtype
+from pakati_engine.models.loading import load_model
+from pakati_engine.models.tiny_models import save_tiny_model
 from tests.conftest import TOKENIZER_DIR
 
 
@@ -135,7 +136,7 @@ def test_model_recommendations_fill_unset_settings(sd_folder, tmp_path) -> None:
 
 
 def test_embedded_model_name_explains_when_it_is_missing(monkeypatch, tmp_path) -> None:
-    import pakati_engine.models as models
+    import pakati_engine.models.catalog as models
 
     monkeypatch.setattr(models, "EMBEDDED_FOLDER", tmp_path / "absent")
     assert models.default_model_name() == "tiny-random"

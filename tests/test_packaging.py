@@ -34,7 +34,7 @@ def test_engine_imports_without_any_llm_package() -> None:
     import sys
 
     code = (
-        "import sys, pakati_engine.pipeline, pakati_engine.models, pakati_engine.attention;"
+        "import sys, pakati_engine.diffusion.pipeline, pakati_engine.models.loading;"
         "bad=[m for m in sys.modules if m.split('.')[0] in "
         "('langchain_core','langgraph','langchain_openai','langchain_anthropic','openai',"
         "'anthropic')]; print(bad); sys.exit(1 if bad else 0)"

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from pakati import InvalidInputError, PakatiCanvas
-from pakati_engine.models import ModelBundle
-from pakati_engine.pipeline import GenerationRequest, RegionalDiffusionPipeline
-from pakati_engine.text_encoding import encode_prompts
+from pakati_engine.diffusion.pipeline import GenerationRequest, RegionalDiffusionPipeline
+from pakati_engine.diffusion.text_encoding import encode_prompts
+from pakati_engine.models.bundle import ModelBundle
 
 
 def _canvas(bundle: ModelBundle, **kwargs) -> PakatiCanvas:
@@ -108,7 +108,7 @@ def test_step_callback_reports_progress(sd_bundle: ModelBundle) -> None:
 
 
 def test_a_sampler_that_cannot_step_clean_image_predictions_is_a_clear_error() -> None:
-    from pakati_engine.schedulers import make_scheduler
+    from pakati_engine.diffusion.schedulers import make_scheduler
     from pakati_engine.training.build import build_sampler
     from pakati_engine.training.config import TINY_MODEL
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pakati_engine.analysis.references import ReferenceImage
 from pakati_engine.errors import InvalidInputError, PakatiError
-from pakati_engine.references import ReferenceImage
 
 
 def _png(

@@ -21,17 +21,17 @@ from pakati.evals.regional_eval import (
     sample_layouts,
 )
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.models import (
+from pakati_engine.models.catalog import (
     EMBEDDED_MODEL,
     embedded_model_available,
-    load_model,
     model_recommendations,
 )
+from pakati_engine.models.loading import load_model
 from pakati_engine.training.config import TINY_MODEL, TrainConfig
 from pakati_engine.training.state import new_state
 from pakati_engine.training.train_t2i import Trainer
-from pakati_engine.world.layout import sample_scene_spec
 from pakati_engine.world.render import render
+from pakati_engine.world.sampling import sample_scene_spec
 from pakati_engine.world.scene import pixel_cell
 
 KEYS = {

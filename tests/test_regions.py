@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from pakati import InvalidInputError, PakatiCanvas
-from pakati_engine.masks import attention_sizes, pool_masks, stack_masks, stacking_order
-from pakati_engine.regions import (
+from pakati_engine.regions.masks import attention_sizes, pool_masks, stack_masks, stacking_order
+from pakati_engine.regions.region import (
     clip_polygon_to_rect,
     make_box_region,
     make_mask_region,

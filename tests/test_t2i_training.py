@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from pakati.canvas import PakatiCanvas
-from pakati_engine.models import load_model
-from pakati_engine.schedulers import make_scheduler
+from pakati_engine.diffusion.schedulers import make_scheduler
+from pakati_engine.models.loading import load_model
 from pakati_engine.training.build import build_noise_scheduler, scheduler_config
 from pakati_engine.training.config import TINY_MODEL, ModelConfig, TrainConfig
 from pakati_engine.training.data import make_batch

@@ -22,11 +22,9 @@ from PIL import Image
 
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError
 from pakati_engine.layout import Layout
-from pakati_engine.models import (
-    ModelBundle,
-    load_model,
-    model_recommendations,
-)
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.catalog import model_recommendations
+from pakati_engine.models.loading import load_model
 
 if TYPE_CHECKING:
     from pakati.canvas import PakatiCanvas

@@ -70,7 +70,7 @@ def to_rgb_array(image: ImageInput) -> NDArray[np.uint8]:
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
     if isinstance(image, (str, os.PathLike)):
-        from pakati_engine.references import ReferenceImage
+        from pakati_engine.analysis.references import ReferenceImage
 
         return ReferenceImage(Path(image)).to_array()
     if hasattr(image, "to_array") and not isinstance(image, np.ndarray):

@@ -19,8 +19,8 @@ from numpy.typing import NDArray
 from pakati_engine.clip.scoring import crop_region
 from pakati_engine.world.batch import generate_batch
 from pakati_engine.world.colors import COLOR_NAMES, COLOR_RGB, article
-from pakati_engine.world.layout import SHAPES, SceneSpec
 from pakati_engine.world.render import render
+from pakati_engine.world.sampling import SHAPES, SceneSpec
 from pakati_engine.world.scene import object_caption, pixel_cell, spec_caption
 
 # open_clip's default (OpenAI) normalisation, which the model config keeps.

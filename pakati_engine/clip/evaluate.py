@@ -30,8 +30,8 @@ from pakati_engine.clip.data import scene_negatives
 from pakati_engine.clip.model import load_clip
 from pakati_engine.clip.scoring import OBJECT_CAPTIONS, ClipScorer, crop_region
 from pakati_engine.world.colors import COLOR_NAMES, COLOR_RGB
-from pakati_engine.world.layout import SHAPES, SceneSpec, sample_scene_spec
 from pakati_engine.world.render import render
+from pakati_engine.world.sampling import SHAPES, SceneSpec, sample_scene_spec
 from pakati_engine.world.scene import Scene, build_scene
 
 EVAL_SEED = 1_000_000_007

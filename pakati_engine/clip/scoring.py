@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from pakati_engine.world.colors import COLOR_NAMES
-from pakati_engine.world.layout import SHAPES
+from pakati_engine.world.sampling import SHAPES
 from pakati_engine.world.scene import object_caption
 
 ImageLike = Image.Image | NDArray[np.uint8]

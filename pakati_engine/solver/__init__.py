@@ -21,8 +21,6 @@ from pakati_engine.solver.blending import (
 )
 from pakati_engine.solver.core import PROBLEM_TYPES, Solver
 from pakati_engine.solver.generic import solve_linear, solve_nonlinear
-from pakati_engine.solver.layout import solve_layout
-from pakati_engine.solver.layout_types import Box, LayoutResult, RegionSpec, Relation
 from pakati_engine.solver.palette import PaletteResult, harmonize_palettes
 from pakati_engine.solver.parameters import (
     DEFAULT_SPACE,
@@ -30,6 +28,8 @@ from pakati_engine.solver.parameters import (
     ParameterSpec,
     search_parameters,
 )
+from pakati_engine.solver.placement import solve_layout
+from pakati_engine.solver.placement_types import Box, LayoutResult, RegionSpec, Relation
 from pakati_engine.solver.types import ResultMapping, SolveResult
 
 __all__ = [

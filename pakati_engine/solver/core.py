@@ -26,10 +26,10 @@ from typing import Any, Literal, overload
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.solver.blending import FeatherResult, solve_feather, solve_feathers
 from pakati_engine.solver.generic import solve_linear, solve_nonlinear
-from pakati_engine.solver.layout import solve_layout
-from pakati_engine.solver.layout_types import LayoutResult
 from pakati_engine.solver.palette import PaletteResult, harmonize_palettes
 from pakati_engine.solver.parameters import ParameterSearchResult, search_parameters
+from pakati_engine.solver.placement import solve_layout
+from pakati_engine.solver.placement_types import LayoutResult
 from pakati_engine.solver.types import ResultMapping, SolveResult
 
 ProblemType = Literal["linear", "nonlinear", "layout", "color", "blending", "parameters"]

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from pakati_engine.pixel_vae import PixelUnshuffleVAE
-from pakati_engine.tokenizer_files import VOCAB_SIZE, write_clip_tokenizer
+from pakati_engine.models.pixel_vae import PixelUnshuffleVAE
+from pakati_engine.models.tokenizer_files import VOCAB_SIZE, write_clip_tokenizer
 from pakati_engine.training.config import ModelConfig
 
 BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from pakati_engine.world import generate_batch
 from pakati_engine.world.colors import article
-from pakati_engine.world.layout import SceneSpec
+from pakati_engine.world.sampling import SceneSpec
 from pakati_engine.world.scene import pixel_cell
 
 

@@ -1,7 +1,7 @@
 """Writing the EMA weights as a standard diffusers folder the engine loads unchanged.
 
 The folder holds ``model_index.json``, ``unet/``, ``vae/`` (the parameter-free
-:class:`~pakati_engine.pixel_vae.PixelUnshuffleVAE`), ``text_encoder/``, ``tokenizer/``,
+:class:`~pakati_engine.models.pixel_vae.PixelUnshuffleVAE`), ``text_encoder/``, ``tokenizer/``,
 ``scheduler/`` and ``pakati.json`` (the generation settings measured for the model).
 Weights are stored in fp16 to keep the package small; the loader casts them to the run
 dtype (fp32 on a CPU).
@@ -36,7 +36,7 @@ def model_index(diffusers_version: str) -> dict[str, Any]:
         "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": diffusers_version,
         "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["pakati_engine.pixel_vae", "PixelUnshuffleVAE"],
+        "vae": ["pakati_engine.models.pixel_vae", "PixelUnshuffleVAE"],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
         "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],

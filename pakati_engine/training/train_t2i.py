@@ -3,8 +3,8 @@
 Recipe (see ``config.py`` for the numbers): diffusion training (v-prediction, cosine
 schedule, min-SNR weighting) of a pixel-space UNet on pixel-unshuffled shapes-world scenes
 of 1 to 4 objects. The UNet runs with the engine's own
-:class:`~pakati_engine.attention.RegionalCrossAttnProcessor` installed, routed by a
-:class:`~pakati_engine.attention.RegionalAttentionController` built per batch from the
+:class:`~pakati_engine.diffusion.attention.RegionalCrossAttnProcessor` installed, routed by a
+:class:`~pakati_engine.diffusion.attention.RegionalAttentionController` built per batch from the
 scenes' layout cells, so it learns exactly what attention-mode regional prompting asks at
 inference: draw each region's object inside its region, and the base prompt elsewhere.
 
@@ -27,8 +27,9 @@ from typing import Any
 
 import torch
 
-from pakati_engine.attention import RegionalAttentionController, regional_attention
-from pakati_engine.models import ModelBundle, bundle_from_components
+from pakati_engine.diffusion.attention import RegionalAttentionController, regional_attention
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.loading import bundle_from_components
 from pakati_engine.training.build import (
     build_noise_scheduler,
     build_sampler,

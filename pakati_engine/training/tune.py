@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from pakati_engine.models import RECOMMENDATIONS_FILE, load_model
-from pakati_engine.schedulers import SCHEDULERS
+from pakati_engine.diffusion.schedulers import SCHEDULERS
+from pakati_engine.models.catalog import RECOMMENDATIONS_FILE
+from pakati_engine.models.loading import load_model
 
 
 def tune_sampling(

@@ -6,7 +6,7 @@ names a colour imports it from ``pakati_engine.world.colors``.
 
 from pakati_engine.world.batch import SceneBatch, generate_batch, images_per_second
 from pakati_engine.world.colors import COLOR_NAMES, COLORS, nearest_color, rgb_to_lab
-from pakati_engine.world.layout import SHAPES, SPATIAL_WORDS, spatial_phrase, spatial_word
+from pakati_engine.world.sampling import SHAPES, SPATIAL_WORDS, spatial_phrase, spatial_word
 from pakati_engine.world.scene import (
     LayoutRegion,
     Scene,

@@ -14,8 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pakati_engine.world.colors import COLOR_NAMES
-from pakati_engine.world.layout import SHAPES, SceneSpec, sample_scene_spec
 from pakati_engine.world.render import MAX_OBJECTS, render
+from pakati_engine.world.sampling import SHAPES, SceneSpec, sample_scene_spec
 from pakati_engine.world.scene import Scene, build_scene, object_caption, pixel_cell, spec_caption
 
 

@@ -8,7 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pakati_engine.world.colors import article
-from pakati_engine.world.layout import (
+from pakati_engine.world.render import render
+from pakati_engine.world.sampling import (
     SPATIAL_WORDS,
     ObjectSpec,
     SceneSpec,
@@ -16,7 +17,6 @@ from pakati_engine.world.layout import (
     spatial_phrase,
     spatial_word,
 )
-from pakati_engine.world.render import render
 
 PixelBox = tuple[int, int, int, int]
 """(x0, y0, x1, y1) in pixels; x1 and y1 are exclusive, so the box is image[y0:y1, x0:x1]."""

@@ -2,9 +2,9 @@
 
 Every prompt (the base prompt first, then one per region) is encoded to a fixed-length span
 of ``tokenizer.model_max_length`` tokens; spans are concatenated on the token axis in that
-order, which is the layout :mod:`pakati_engine.attention` routes over. Negative prompts get
-the same layout, so each region can have its own negative prompt under classifier-free
-guidance.
+order, which is the layout :mod:`pakati_engine.diffusion.attention` routes over.
+Negative prompts get the same layout, so each region can have its own negative prompt
+under classifier-free guidance.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pakati_engine.models import ModelBundle
+from pakati_engine.models.bundle import ModelBundle
 
 
 @dataclass(frozen=True)

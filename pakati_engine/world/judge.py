@@ -15,7 +15,7 @@ Method, in order:
    anti-aliased edge pixels that mix object and background), matched in CIELAB.
 4. Shape: from a soft coverage map (each pixel's position between background and object
    colour), the world shape whose template, matched to the object's centroid and second
-   moments, overlaps it best (see :mod:`pakati.evals.shape_geometry`).
+   moments, overlaps it best (see :mod:`pakati_engine.world.shape_geometry`).
 5. Leakage: among a region's clean-coloured core foreground pixels, the fraction whose colour
    is expected by another region and not by this one (``leakage``); and, per region, the
    share of its expected colour's clean pixels that lie outside it (``leakage_out``).
@@ -32,8 +32,8 @@ from numpy.typing import NDArray
 from PIL import Image
 from scipy import ndimage
 
-from pakati.evals.shape_geometry import ShapeFeatures, classify_shape, shape_features
 from pakati_engine.world.colors import COLOR_LAB, COLOR_NAMES, nearest_color, rgb_to_lab
+from pakati_engine.world.shape_geometry import ShapeFeatures, classify_shape, shape_features
 
 FOREGROUND_DELTA_E = 15.0
 """Half the smallest distance between two canonical colours (blue and purple, 30)."""

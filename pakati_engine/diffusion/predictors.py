@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from pakati_engine.attention import RegionalRouting
-from pakati_engine.models import ModelBundle
+from pakati_engine.diffusion.attention import RegionalRouting
+from pakati_engine.models.bundle import ModelBundle
 
 
 @dataclass

@@ -5,7 +5,7 @@ RGB pixels becomes 3 r^2 channels at 1/r the resolution). Packaged as a diffuser
 with the VAE's interface (``encode(...).latent_dist.mode()``, ``decode(...).sample``,
 ``config.scaling_factor``), such a model is a standard diffusers folder that the same
 loader and pipeline handle as Stable Diffusion; ``model_index.json`` names it as
-``["pakati_engine.pixel_vae", "PixelUnshuffleVAE"]``.
+``["pakati_engine.models.pixel_vae", "PixelUnshuffleVAE"]``.
 """
 
 from __future__ import annotations

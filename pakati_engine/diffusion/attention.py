@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
-from pakati_engine.masks import attention_sizes, pool_masks
+from pakati_engine.regions.masks import attention_sizes, pool_masks
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pakati_engine.regions import MIN_COVERAGE, Region
+from pakati_engine.regions.region import MIN_COVERAGE, Region
 
 
 @dataclass(frozen=True)

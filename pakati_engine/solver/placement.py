@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.solver.layout_constraints import (
+from pakati_engine.solver.placement_constraints import (
     MAX_RELAX_ROUNDS,
     PENALTY,
     SIDES,
@@ -51,7 +51,7 @@ from pakati_engine.solver.layout_constraints import (
     evaluate_rows,
     rows_jacobian,
 )
-from pakati_engine.solver.layout_types import Box, LayoutResult, RegionSpec, Relation
+from pakati_engine.solver.placement_types import Box, LayoutResult, RegionSpec, Relation
 
 
 def _solve_once(

@@ -25,19 +25,24 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pakati_engine.attention import (
+from pakati_engine.diffusion.attention import (
     RegionalAttentionController,
     RegionalRouting,
     regional_attention,
 )
+from pakati_engine.diffusion.keeping import KeepSpec, composite, image_to_tensor, latent_edit_mask
+from pakati_engine.diffusion.noise import owned_cells, seeded_noise
+from pakati_engine.diffusion.predictors import (
+    Conditioning,
+    LatentModePredictor,
+    RegionPass,
+    unet_guided,
+)
+from pakati_engine.diffusion.schedulers import make_scheduler
+from pakati_engine.diffusion.text_encoding import PromptEmbeddings, encode_prompts
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.keeping import KeepSpec, composite, image_to_tensor, latent_edit_mask
-from pakati_engine.masks import StackedMasks, pool_masks, stack_masks
-from pakati_engine.models import ModelBundle
-from pakati_engine.noise import owned_cells, seeded_noise
-from pakati_engine.predictors import Conditioning, LatentModePredictor, RegionPass, unet_guided
-from pakati_engine.schedulers import make_scheduler
-from pakati_engine.text_encoding import PromptEmbeddings, encode_prompts
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.regions.masks import StackedMasks, pool_masks, stack_masks
 
 #: Called after every denoising step with (step index, number of steps).
 StepCallback = Callable[[int, int], None]

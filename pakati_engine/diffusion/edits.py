@@ -15,14 +15,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pakati_engine.masks import stack_masks
-from pakati_engine.noise import owned_cells, seeded_noise
-from pakati_engine.pipeline import (
+from pakati_engine.diffusion.noise import owned_cells, seeded_noise
+from pakati_engine.diffusion.pipeline import (
     GenerationOutput,
     GenerationRequest,
     RegionalDiffusionPipeline,
     StepCallback,
 )
+from pakati_engine.regions.masks import stack_masks
 
 #: Crops larger than this fraction of the canvas fall back to whole-canvas denoising (a crop
 #: also saves encoding the rest of the kept image, so it pays off up to nearly the whole canvas).

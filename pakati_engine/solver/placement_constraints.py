@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.solver.layout_types import RegionSpec, Relation
+from pakati_engine.solver.placement_types import RegionSpec, Relation
 
 PENALTY = 100.0
 SIZE_WEIGHT = 2.0

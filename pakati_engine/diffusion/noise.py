@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pakati_engine.masks import pool_masks
+from pakati_engine.regions.masks import pool_masks
 
 
 def owned_cells(visible: np.ndarray, background: np.ndarray, size: tuple[int, int]) -> torch.Tensor:

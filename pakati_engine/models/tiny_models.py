@@ -15,7 +15,12 @@ from typing import Any
 
 import torch
 
-from pakati_engine.tokenizer_files import END_TOKEN, START_TOKEN, VOCAB_SIZE, write_clip_tokenizer
+from pakati_engine.models.tokenizer_files import (
+    END_TOKEN,
+    START_TOKEN,
+    VOCAB_SIZE,
+    write_clip_tokenizer,
+)
 
 BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
 

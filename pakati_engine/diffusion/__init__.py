@@ -1,0 +1,2 @@
+"""Denoising: the regional pipeline, attention processors, predictors, text encoding,
+noise, samplers, and edits that keep pixels exactly."""

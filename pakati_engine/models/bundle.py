@@ -1,0 +1,54 @@
+"""``ModelBundle``: the parts of a text-to-image model that the regional pipeline uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+ModelKind = Literal["sd", "sdxl"]
+
+
+@dataclass
+class ModelBundle:
+    """The parts of a text-to-image model the regional pipeline uses.
+
+    ``vae`` is None for a pixel-space model: latents are then the image itself in [-1, 1].
+    ``text_encoder_2``/``tokenizer_2`` are set for SDXL.
+    """
+
+    kind: ModelKind
+    unet: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    scheduler: Any
+    source: str
+    device: torch.device
+    dtype: torch.dtype
+    text_encoder_2: Any = None
+    tokenizer_2: Any = None
+    force_zeros_for_empty_prompt: bool = False
+    #: Generation settings the model was measured best with (its ``pakati.json``).
+    recommended: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        if self.vae is None:
+            return 1
+        own = getattr(self.vae, "scale_factor", None)  # e.g. PixelUnshuffleVAE's patch size
+        if own is not None:
+            return int(own)
+        return int(2 ** (len(self.vae.config.block_out_channels) - 1))
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> ModelBundle:
+        for module in (self.unet, self.vae, self.text_encoder, self.text_encoder_2):
+            if module is not None:
+                if module.dtype != dtype:
+                    module.to(dtype=dtype)
+                module.to(device=device)
+                module.eval()
+                module.requires_grad_(False)
+        self.device, self.dtype = device, dtype
+        return self
