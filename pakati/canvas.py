@@ -1,67 +1,69 @@
-"""``PakatiCanvas``: regions with their own prompts on one canvas, generated in one pass."""
+"""``PakatiCanvas``: regions with their own prompts on one canvas, generated in one pass.
+
+The canvas holds one :class:`~pakati_engine.layout.Layout`, the single source of truth of
+what it will draw (size, model, sampling settings, base prompt, every region's shape and
+prompt), plus a cache of the layout's regions rasterised. Its settings (``canvas.steps``,
+``canvas.base_prompt``, ...) read and write that layout; a generation hands it, as it is,
+to :func:`pakati_engine.generation.request_from_layout`.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 from PIL import Image
+from pydantic import ValidationError
 
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
 from pakati.results import GenerationResult
-from pakati_engine.diffusion.pipeline import (
-    GenerationRequest,
-    RegionalDiffusionPipeline,
-    RegionPrompt,
-    StepCallback,
-)
+from pakati_engine.diffusion.pipeline import RegionalDiffusionPipeline, StepCallback
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.generation import (
+    GENERAL_DEFAULTS,
+    region_from_spec,
+    region_id,
+    request_from_layout,
+)
 from pakati_engine.layout import (
     Layout,
     RegionSpec,
-    decode_mask_png,
     encode_mask_png,
+    format_validation_error,
     parse_layout,
 )
 from pakati_engine.metadata import read_png_metadata
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name, model_recommendations
 from pakati_engine.models.loading import load_model
-from pakati_engine.regions.masks import stacking_order
-from pakati_engine.regions.region import (
-    Region,
-    make_box_region,
-    make_mask_region,
-    make_polygon_region,
+from pakati_engine.regions.region import Region, load_mask_array
+
+#: Canvas settings that live in the layout; ``canvas.<name>`` reads and writes them.
+LAYOUT_SETTINGS = (
+    "base_prompt",
+    "negative_prompt",
+    "steps",
+    "guidance_scale",
+    "base_ratio",
+    "scheduler",
+    "mode",
+    "seed",
+    "clip_to_canvas",
 )
 
-#: Settings used when neither the caller nor the model's recommendations give them.
-GENERAL_DEFAULTS = {
-    "width": 512,
-    "height": 512,
-    "steps": 30,
-    "guidance_scale": 7.5,
-    "base_ratio": 0.2,
-    "scheduler": None,
-}
 
+def _layout_setting(name: str) -> property:
+    def get(canvas: PakatiCanvas) -> Any:
+        return getattr(canvas._layout, name)
 
-@dataclass
-class RegionPrompting:
-    """What a region should show; set by :meth:`PakatiCanvas.apply_to_region`."""
+    def set_(canvas: PakatiCanvas, value: Any) -> None:
+        canvas._update_layout(**{name: value})
 
-    prompt: str
-    negative_prompt: str = ""
-    weight: float = 1.0
-    model: str | None = None
-    seed: int | None = None
-    guidance_scale: float | None = None
-    step_window: tuple[float, float] = (0.0, 1.0)
+    return property(get, set_, doc=f"The layout's ``{name}``.")
 
 
 class PakatiCanvas(EditingMixin):
@@ -85,6 +87,16 @@ class PakatiCanvas(EditingMixin):
     Editing (lock, regenerate, refine, undo, redo, projects) comes from ``EditingMixin``.
     """
 
+    base_prompt = _layout_setting("base_prompt")
+    negative_prompt = _layout_setting("negative_prompt")
+    steps = _layout_setting("steps")
+    guidance_scale = _layout_setting("guidance_scale")
+    base_ratio = _layout_setting("base_ratio")
+    scheduler = _layout_setting("scheduler")
+    mode = _layout_setting("mode")
+    seed = _layout_setting("seed")
+    clip_to_canvas = _layout_setting("clip_to_canvas")
+
     def __init__(
         self,
         width: int | None = None,
@@ -106,29 +118,61 @@ class PakatiCanvas(EditingMixin):
         model = default_model_name() if model is None else model
         self.inpaint_model = inpaint_model
         self._bundle = model if isinstance(model, ModelBundle) else None
-        self.model = model.source if isinstance(model, ModelBundle) else str(model)
-        # Settings not given follow the model's recommendations, then Pakati's defaults.
-        recommended = {**GENERAL_DEFAULTS, **model_recommendations(model)}
-        self.width = int(width if width is not None else recommended["width"])
-        self.height = int(height if height is not None else recommended["height"])
-        if self.width <= 0 or self.height <= 0:
-            raise InvalidInputError(f"canvas size must be positive, got {width}x{height}")
-        self.base_prompt = base_prompt
-        self.negative_prompt = negative_prompt
-        self.steps = int(steps if steps is not None else recommended["steps"])
-        self.guidance_scale = float(
-            guidance_scale if guidance_scale is not None else recommended["guidance_scale"]
-        )
-        self.base_ratio = float(base_ratio if base_ratio is not None else recommended["base_ratio"])
-        self.scheduler = scheduler if scheduler is not None else recommended.get("scheduler")
-        self.mode = mode
         self.device = device
         self.dtype = dtype
-        self.clip_to_canvas = clip_to_canvas
+        # Settings not given follow the model's recommendations, then Pakati's defaults.
+        recommended = {**GENERAL_DEFAULTS, **model_recommendations(model)}
+
+        def pick(value: Any, key: str) -> Any:
+            return value if value is not None else recommended.get(key)
+
+        size = (pick(width, "width"), pick(height, "height"))
+        if int(size[0]) <= 0 or int(size[1]) <= 0:
+            raise InvalidInputError(f"canvas size must be positive, got {width}x{height}")
+        self._layout = _validated(
+            {
+                "width": int(size[0]),
+                "height": int(size[1]),
+                "model": model.source if isinstance(model, ModelBundle) else str(model),
+                "mode": mode,
+                "steps": pick(steps, "steps"),
+                "guidance_scale": pick(guidance_scale, "guidance_scale"),
+                "base_ratio": pick(base_ratio, "base_ratio"),
+                "scheduler": pick(scheduler, "scheduler"),
+                "base_prompt": base_prompt,
+                "negative_prompt": negative_prompt,
+                "clip_to_canvas": clip_to_canvas,
+            },
+            "canvas settings",
+        )
+        #: The layout's regions rasterised, in layout order (a cache; the layout rules).
         self._regions: list[Region] = []
-        self._prompting: dict[str, RegionPrompting] = {}
-        self._counter = 0
+        #: Names of regions created but not yet given a prompt.
+        self._unprompted: set[str] = set()
         self._init_editing()
+
+    # The layout ------------------------------------------------------------------------
+
+    @property
+    def width(self) -> int:
+        return self._layout.width
+
+    @property
+    def height(self) -> int:
+        return self._layout.height
+
+    @property
+    def model(self) -> str:
+        """Name of the model the canvas draws with (as recorded in its layout)."""
+        return self._layout.model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self._update_layout(model=value)
+
+    def _update_layout(self, **changes: Any) -> None:
+        data = {**self._layout.model_dump(), **changes}
+        self._layout = _validated(data, "canvas settings")
 
     # Regions ---------------------------------------------------------------------------
 
@@ -151,24 +195,26 @@ class PakatiCanvas(EditingMixin):
                 "create_region needs exactly one of: polygon points, box=(x0, y0, x1, y1), "
                 "or mask= (array, image or file)"
             )
-        self._counter += 1
-        region_id = f"region-{self._counter}"
-        name = name or region_id
+        index = len(self._regions)
+        name = name or region_id(index)
         if any(r.name == name for r in self._regions):
             raise InvalidInputError(f"a region named {name!r} already exists on this canvas")
-        size = (self.width, self.height)
+        shape: dict[str, Any]
         if points is not None:
-            region = make_polygon_region(
-                points, *size, region_id=region_id, name=name, z=z, clip=self.clip_to_canvas
-            )
+            shape = {"polygon": [tuple(point) for point in points]}
         elif box is not None:
-            region = make_box_region(
-                box, *size, region_id=region_id, name=name, z=z, clip=self.clip_to_canvas
-            )
+            shape = {"box": tuple(box)}
         else:
             assert mask is not None
-            region = make_mask_region(mask, *size, region_id=region_id, name=name, z=z)
+            shape = {"mask_png": encode_mask_png(load_mask_array(mask, name))}
+        spec = _validated_region({"name": name, "prompt": "", "z": z, **shape}, name)
+        region = region_from_spec(spec, index, self.width, self.height, self.clip_to_canvas)
+        if region.kind == "polygon" and spec.polygon is not None:
+            # Keep what was rasterised (clipping may have changed the vertices).
+            spec = spec.model_copy(update={"polygon": list(region.polygon or ())})
+        self._layout = self._layout.model_copy(update={"regions": [*self._layout.regions, spec]})
         self._regions.append(region)
+        self._unprompted.add(name)
         return region
 
     def apply_to_region(
@@ -189,12 +235,19 @@ class PakatiCanvas(EditingMixin):
         per-region settings of latent mode.
         """
         target = self.region(region)
-        start, end = (float(v) for v in step_window)
         if weight < 0:
             raise InvalidInputError(f"region {target.label!r}: weight must be >= 0, got {weight}")
-        self._prompting[target.id] = RegionPrompting(
-            prompt, negative_prompt, weight, model, seed, guidance_scale, (start, end)
+        self._update_region(
+            target,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            weight=weight,
+            model=model,
+            seed=seed,
+            guidance_scale=guidance_scale,
+            step_window=tuple(float(v) for v in step_window),
         )
+        self._unprompted.discard(target.name or "")
         return target
 
     def region(self, key: Region | str) -> Region:
@@ -206,9 +259,23 @@ class PakatiCanvas(EditingMixin):
         known = ", ".join(r.label for r in self._regions) or "none yet"
         raise InvalidInputError(f"no region {wanted!r} on this canvas (regions: {known})")
 
+    def region_spec(self, key: Region | str) -> RegionSpec:
+        """The layout entry of a region: its shape, prompts and settings (a copy)."""
+        return self._layout.regions[self._index(key)].model_copy(deep=True)
+
     @property
     def regions(self) -> list[Region]:
         return list(self._regions)
+
+    def _index(self, key: Region | str) -> int:
+        return self._regions.index(self.region(key))
+
+    def _update_region(self, key: Region | str, **changes: Any) -> None:
+        index = self._index(key)
+        specs = list(self._layout.regions)
+        label = self._regions[index].label
+        specs[index] = _validated_region({**specs[index].model_dump(), **changes}, label)
+        self._layout = self._layout.model_copy(update={"regions": specs})
 
     # Generation ------------------------------------------------------------------------
 
@@ -222,63 +289,32 @@ class PakatiCanvas(EditingMixin):
         callback: StepCallback | None = None,
     ) -> GenerationResult:
         """Generate the whole canvas in one pass; the same seed gives the same pixels."""
-        if steps is not None:
-            self.steps = steps
-        if guidance_scale is not None:
-            self.guidance_scale = guidance_scale
-        if base_ratio is not None:
-            self.base_ratio = base_ratio
-        self.seed = secrets.randbelow(2**32) if seed is None else seed
+        changes = {
+            key: value
+            for key, value in (
+                ("steps", steps),
+                ("guidance_scale", guidance_scale),
+                ("base_ratio", base_ratio),
+            )
+            if value is not None
+        }
+        changes["seed"] = secrets.randbelow(2**32) if seed is None else seed
+        self._update_layout(**changes)
         layout = self.to_layout()
-        output = RegionalDiffusionPipeline(self.load())(self._request(layout), callback)
+        bundle = self.load()
+        request = request_from_layout(layout, bundle.recommended, self._regions)
+        output = RegionalDiffusionPipeline(bundle)(request, callback)
         return self._record("generate", layout, output)
 
     def to_layout(self) -> Layout:
         """The canvas as a layout (masks inlined), e.g. to save or to reproduce."""
-        specs = []
-        for region in self._regions:
-            prompting = self._prompting.get(region.id)
-            if prompting is None:
-                raise InvalidInputError(
-                    f"region {region.label!r} has no prompt; call "
-                    f"apply_to_region({region.label!r}, prompt=...) or remove it"
-                )
-            shape: dict[str, Any]
-            if region.kind == "polygon":
-                shape = {"polygon": list(region.polygon or ())}
-            elif region.kind == "box":
-                shape = {"box": region.box}
-            else:
-                shape = {"mask_png": encode_mask_png(region.rasterize())}
-            specs.append(
-                RegionSpec(
-                    name=region.name,
-                    prompt=prompting.prompt,
-                    negative_prompt=prompting.negative_prompt,
-                    weight=prompting.weight,
-                    z=region.z,
-                    model=prompting.model,
-                    seed=prompting.seed,
-                    guidance_scale=prompting.guidance_scale,
-                    step_window=prompting.step_window,
-                    **shape,
-                )
+        if self._unprompted:
+            label = next(r.label for r in self._regions if r.name in self._unprompted)
+            raise InvalidInputError(
+                f"region {label!r} has no prompt; call "
+                f"apply_to_region({label!r}, prompt=...) or remove it"
             )
-        return Layout(
-            width=self.width,
-            height=self.height,
-            model=self.model,
-            mode=self.mode,  # type: ignore[arg-type]
-            steps=self.steps,
-            guidance_scale=self.guidance_scale,
-            seed=self.seed,
-            base_prompt=self.base_prompt,
-            negative_prompt=self.negative_prompt,
-            base_ratio=self.base_ratio,
-            scheduler=self.scheduler,
-            clip_to_canvas=self.clip_to_canvas,
-            regions=specs,
-        )
+        return self._layout.model_copy(deep=True)
 
     @classmethod
     def from_layout(
@@ -301,45 +337,37 @@ class PakatiCanvas(EditingMixin):
         return canvas
 
     def set_layout(self, layout: Layout) -> None:
-        """Replace settings, regions and prompts by those of ``layout`` (size must match)."""
+        """Replace settings, regions and prompts by those of ``layout`` (size must match).
+
+        Settings the layout leaves as None keep the canvas's values; the canvas keeps its
+        model. Regions whose shape did not change keep their rasterised masks.
+        """
         if (layout.width, layout.height) != (self.width, self.height):
             raise InvalidInputError(
                 f"layout is {layout.width}x{layout.height}, canvas is {self.width}x{self.height}"
             )
-        self.base_prompt, self.negative_prompt = layout.base_prompt, layout.negative_prompt
-        if layout.steps is not None:
-            self.steps = layout.steps
-        if layout.guidance_scale is not None:
-            self.guidance_scale = layout.guidance_scale
-        if layout.base_ratio is not None:
-            self.base_ratio = layout.base_ratio
-        if layout.scheduler is not None:
-            self.scheduler = layout.scheduler
-        self.mode = layout.mode
-        self.clip_to_canvas, self.seed = layout.clip_to_canvas, layout.seed
-        self._regions, self._prompting, self._counter = [], {}, 0
+        update = layout.model_dump(exclude={"regions", "model", "version"})
+        for key in ("steps", "guidance_scale", "base_ratio", "scheduler"):
+            if update[key] is None:
+                update[key] = getattr(self._layout, key)
+        new = _validated({**self._layout.model_dump(), **update, "regions": []}, "layout")
+        cached = {
+            _shape_key(s): r for s, r in zip(self._layout.regions, self._regions, strict=True)
+        }
+        regions: list[Region] = []
         for index, spec in enumerate(layout.regions):
-            label = spec.name or f"region {index + 1}"
-            if spec.polygon is not None:
-                region = self.create_region(spec.polygon, name=spec.name, z=spec.z)
-            elif spec.box is not None:
-                region = self.create_region(box=spec.box, name=spec.name, z=spec.z)
-            elif spec.mask is not None:
-                region = self.create_region(mask=spec.mask, name=spec.name, z=spec.z)
-            else:
-                assert spec.mask_png is not None
-                mask = decode_mask_png(spec.mask_png, label)
-                region = self.create_region(mask=mask, name=spec.name, z=spec.z)
-            self.apply_to_region(
-                region,
-                spec.prompt,
-                spec.negative_prompt,
-                weight=spec.weight,
-                model=spec.model,
-                seed=spec.seed,
-                guidance_scale=spec.guidance_scale,
-                step_window=spec.step_window,
-            )
+            region = cached.get(_shape_key(spec))
+            if region is None or region.id != region_id(index):
+                region = region_from_spec(
+                    spec, index, self.width, self.height, layout.clip_to_canvas
+                )
+            regions.append(region)
+        specs = [
+            _inlined(spec, region) for spec, region in zip(layout.regions, regions, strict=True)
+        ]
+        self._layout = new.model_copy(update={"regions": specs})
+        self._regions = regions
+        self._unprompted = set()
 
     def load(self) -> ModelBundle:
         """Load the model now (otherwise the first generation does it)."""
@@ -356,45 +384,6 @@ class PakatiCanvas(EditingMixin):
                 self.inpaint_model, device=self.device, dtype=self.dtype
             )
         return self.inpaint_model
-
-    def _request(self, layout: Layout) -> GenerationRequest:
-        for spec in layout.regions:
-            if spec.model is not None and spec.model != layout.model:
-                raise InvalidInputError(
-                    f"region {spec.name!r} asks for model {spec.model!r}, but every region "
-                    f"is drawn with the canvas model {layout.model!r} (one latent space); "
-                    "drop the region's model= or change the canvas model"
-                )
-        assert layout.seed is not None
-        order = stacking_order(self._regions)
-        return GenerationRequest(
-            width=layout.width,
-            height=layout.height,
-            prompt=layout.base_prompt,
-            negative_prompt=layout.negative_prompt,
-            regions=[self._region_prompt(self._regions[i]) for i in order],
-            steps=layout.steps if layout.steps is not None else self.steps,
-            guidance_scale=(
-                layout.guidance_scale if layout.guidance_scale is not None else self.guidance_scale
-            ),
-            seed=layout.seed,
-            base_ratio=layout.base_ratio if layout.base_ratio is not None else self.base_ratio,
-            scheduler=layout.scheduler,
-            mode=layout.mode,
-        )
-
-    def _region_prompt(self, region: Region) -> RegionPrompt:
-        prompting = self._prompting[region.id]
-        return RegionPrompt(
-            mask=region.rasterize(),
-            prompt=prompting.prompt,
-            negative_prompt=prompting.negative_prompt,
-            weight=prompting.weight,
-            label=region.label,
-            seed=prompting.seed,
-            guidance_scale=prompting.guidance_scale,
-            step_window=prompting.step_window,
-        )
 
     def _model_info(self) -> dict[str, str]:
         bundle = self.load()
@@ -440,3 +429,30 @@ class PakatiCanvas(EditingMixin):
         canvas._locked = list(steps[-1].get("locked", []))
         canvas._image = image
         return canvas
+
+
+def _validated(data: dict[str, Any], source: str) -> Layout:
+    try:
+        return Layout.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInputError(format_validation_error(error, source)) from error
+
+
+def _validated_region(data: dict[str, Any], label: str) -> RegionSpec:
+    try:
+        return RegionSpec.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInputError(format_validation_error(error, f"region {label!r}")) from error
+
+
+def _inlined(spec: RegionSpec, region: Region) -> RegionSpec:
+    """``spec`` named as its region, a mask file inlined (a layout must stand on its own)."""
+    update: dict[str, Any] = {"name": region.name}
+    if spec.mask is not None:
+        update.update(mask=None, mask_png=encode_mask_png(region.rasterize()))
+    return spec.model_copy(update=update)
+
+
+def _shape_key(spec: RegionSpec) -> str:
+    """What a region's rasterised mask depends on (its name too: it is the region's label)."""
+    return spec.model_dump_json(include={"name", "polygon", "box", "mask", "mask_png", "z"})

@@ -22,11 +22,11 @@ from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit
 from pakati_engine.diffusion.keeping import KeepSpec
 from pakati_engine.diffusion.pipeline import (
     GenerationOutput,
-    GenerationRequest,
     RegionalDiffusionPipeline,
     StepCallback,
 )
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.generation import request_from_layout
 from pakati_engine.layout import Layout, parse_layout
 
 if TYPE_CHECKING:
@@ -41,28 +41,26 @@ class EditingMixin:
     """Locking, regeneration, refinement, history and projects for ``PakatiCanvas``."""
 
     if TYPE_CHECKING:  # provided by PakatiCanvas
-        width: int
-        height: int
         seed: int | None
+        _regions: list[Region]
 
         def region(self, key: Region | str) -> Region: ...
         def to_layout(self) -> Layout: ...
         def set_layout(self, layout: Layout) -> None: ...
         def load(self) -> ModelBundle: ...
         def load_for_edits(self) -> ModelBundle: ...
-        def apply_to_region(
-            self, region: Region | str, prompt: str, *args: Any, **kwargs: Any
-        ) -> Region: ...
-        def _request(self, layout: Layout) -> GenerationRequest: ...
+        def generate(self, seed: int | None = None) -> GenerationResult: ...
+        def _update_region(self, key: Region | str, **changes: Any) -> None: ...
         def _model_info(self) -> dict[str, str]: ...
         @property
         def regions(self) -> list[Region]: ...
-
-        _prompting: dict[str, Any]
+        @property
+        def width(self) -> int: ...
+        @property
+        def height(self) -> int: ...
 
     def _init_editing(self) -> None:
         self.history = History()
-        self.seed: int | None = None
         self._image: Image.Image | None = None
         self._locked: list[str] = []
 
@@ -109,7 +107,7 @@ class EditingMixin:
         """
         if seed is not None:
             for region in regions:
-                self._prompting[self.region(region).id].seed = seed
+                self._update_region(region, seed=seed)
         return self._edit("regenerate", regions, 1.0, feather, crop, margin, callback)
 
     def refine(
@@ -152,12 +150,13 @@ class EditingMixin:
             )
         layout = self.to_layout()
         keep = self._keep_spec(targets, feather)
-        request = self._request(layout)
+        bundle = self.load_for_edits()
+        request = request_from_layout(layout, bundle.recommended, self._regions)
         request.keep, request.strength = keep, strength
         current = self.history.current
         if reuse_latents and current is not None and current.image is self._image:
             request.kept_latents = current.latents
-        pipe = RegionalDiffusionPipeline(self.load_for_edits())
+        pipe = RegionalDiffusionPipeline(bundle)
         output = run_edit(pipe, request, callback, crop, margin)
         params = {
             "strength": strength,
@@ -281,7 +280,7 @@ class EditingMixin:
             raise InvalidInputError("the history is empty: nothing to reproduce")
         steps = [e.step() for e in chain if e.action in IMAGE_ACTIONS]
         replica = type(self)(self.width, self.height, model=self.load())  # type: ignore[call-arg]
-        image = replay_steps(replica, steps).image
+        image = replica.replay(steps).image
         if image_sha256(image) != chain[-1].image_sha256:
             raise InvalidInputError(
                 f"step {chain[-1].id} did not reproduce identically (model or library "
@@ -289,29 +288,32 @@ class EditingMixin:
             )
         return image
 
+    def replay(self, steps: Sequence[dict[str, Any]]) -> GenerationResult:
+        """Apply recorded steps (a generation, then edits) to this canvas; the last result.
 
-def replay_steps(canvas: Any, steps: Sequence[dict[str, Any]]) -> GenerationResult:
-    """Apply recorded steps (first a generation, then edits) to ``canvas``; the last result."""
-    if not steps or steps[0].get("action") != "generate":
-        raise InvalidInputError("recorded steps must start with a generation")
-    result: GenerationResult | None = None
-    for step in steps:
-        layout = parse_layout(step.get("layout"), source="recorded step")
-        canvas.set_layout(layout)
-        canvas._locked = list(step.get("locked", []))
-        if step["action"] == "generate":
-            result = canvas.generate(seed=layout.seed)
-            continue
-        params = step.get("params", {})
-        result = canvas._edit(
-            step["action"],
-            step.get("targets", []),
-            params.get("strength", 1.0),
-            params.get("feather", DEFAULT_FEATHER),
-            params.get("crop", True),
-            params.get("margin", DEFAULT_MARGIN),
-            None,
-            params.get("reuse_latents", False),
-        )
-    assert result is not None
-    return result
+        ``steps`` are what a Pakati PNG's metadata records, so replaying them on a fresh
+        canvas with the same model reproduces that image exactly.
+        """
+        if not steps or steps[0].get("action") != "generate":
+            raise InvalidInputError("recorded steps must start with a generation")
+        result: GenerationResult | None = None
+        for step in steps:
+            layout = parse_layout(step.get("layout"), source="recorded step")
+            self.set_layout(layout)
+            self._locked = list(step.get("locked", []))
+            if step["action"] == "generate":
+                result = self.generate(seed=layout.seed)
+                continue
+            params = step.get("params", {})
+            result = self._edit(
+                step["action"],
+                step.get("targets", []),
+                params.get("strength", 1.0),
+                params.get("feather", DEFAULT_FEATHER),
+                params.get("crop", True),
+                params.get("margin", DEFAULT_MARGIN),
+                None,
+                params.get("reuse_latents", False),
+            )
+        assert result is not None
+        return result

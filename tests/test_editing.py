@@ -248,7 +248,7 @@ def test_history_undo_redo_and_reproduce(sd_bundle: ModelBundle) -> None:
     canvas.redo()
     canvas.redo()
     assert np.array_equal(np.asarray(canvas.image), second)
-    assert canvas._prompting[canvas.region(lake).id].prompt == "a misty lake"
+    assert canvas.region_spec(lake).prompt == "a misty lake"
     assert np.array_equal(np.asarray(canvas.reproduce()), second)
     assert np.array_equal(np.asarray(canvas.reproduce("e1")), first)
 
