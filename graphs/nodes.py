@@ -8,7 +8,7 @@ from a checkpoint behaves as if it had never stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -39,7 +39,6 @@ class Services:
     """Denoising steps imposed on every plan (None: the planner's choice)."""
     guidance_scale: float | None = None
     """Guidance scale imposed on every plan (None: the planner's choice)."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_node(services: Services, state: AgentState) -> dict[str, Any]:
@@ -57,7 +56,7 @@ def plan_node(services: Services, state: AgentState) -> dict[str, Any]:
         "plan": plan.model_dump(mode="json"),
         "plans": [plan.id],
         "pass_number": 0,
-        "pending": {"full": True, "regenerate": []},
+        "pending": executor.Redraw().to_state(),
         "timings": {"planning": time.perf_counter() - start},
     }
 
@@ -73,19 +72,15 @@ def impose_settings(plan: Plan, services: Services) -> Plan:
 
 
 def execute_node(services: Services, state: AgentState) -> dict[str, Any]:
+    """One pass through ``executor.run_pass``: the whole plan, or what the refiner named."""
     session = services.session
     before = session.timings["generating"]
     plan = Plan.model_validate(state["plan"])
     number = state.get("pass_number", 0) + 1
-    pending = state.get("pending") or {"full": True}
-    out = f"pass-{number}.png"
     images = state.get("images") or []
-    if pending.get("full", True) or not images:
-        path = executor.execute_plan(session, plan, out)
-    else:
-        path = executor.regenerate_failing(
-            session, plan, images[-1], pending["regenerate"], out, pending.get("vacated")
-        )
+    redraw = executor.Redraw.from_state(state.get("pending"))
+    previous = images[-1] if images else None
+    path = executor.run_pass(session, plan, redraw, previous, f"pass-{number}.png")
     return {
         "images": [str(path)],
         "pass_number": number,
@@ -143,11 +138,7 @@ def refine_node(services: Services, state: AgentState) -> dict[str, Any]:
     return {
         "plan": decided.plan.model_dump(mode="json"),
         "plans": [decided.plan.id],
-        "pending": {
-            "full": decided.full,
-            "regenerate": decided.regenerate,
-            "vacated": {k: list(v) for k, v in decided.vacated.items()},
-        },
+        "pending": decided.redraw.to_state(),
         "changes": [decided.changes],
         "timings": {"planning": time.perf_counter() - start},
     }

@@ -12,7 +12,9 @@ The product description's interface, step by step::
         result = orchestrator.execute_plan(better.id)
     result.save("out.png")
 
-or all at once with ``orchestrator.run()`` (the LangGraph loop of ``pakati.graphs``).
+or all at once with ``orchestrator.run()`` (the LangGraph loop of ``pakati.graphs``), which
+``pakati agent`` uses; ``edit_plan`` is what ``pakati chat`` uses for each instruction. Every
+pass, whichever way it is asked for, is drawn by ``pakati.agents.executor.run_pass``.
 Scores are CLIP cosines (see ``pakati.agents.critic``): about 0.3 and above is a good match
 for the shapes-world CLIP, so thresholds such as 0.8 from other scales are out of reach.
 """
@@ -36,6 +38,7 @@ from pakati.graphs import (
     AgentState,
     Services,
     build_graph,
+    has_unfinished_run,
     initial_state,
     open_checkpointer,
     run_agent_graph,
@@ -47,7 +50,6 @@ from pakati.tools.session import CanvasSession, load_rgb
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name
-from pakati_engine.solver import Solver
 
 
 class Context(BaseModel):
@@ -137,10 +139,9 @@ class PakatiOrchestrator:
     ) -> None:
         self.context = context
         self.services = make_services(context, llm, model, scorer, steps)
-        self.solver = Solver()
         self.plans: dict[str, Plan] = {}
         self._images: dict[str, Path] = {}
-        self._pending: dict[str, refiner.Refinement] = {}
+        self._pending: dict[str, executor.Redraw] = {}
         self._parents: dict[str, str] = {}
         self._critiques: dict[str, Critique] = {}
 
@@ -167,19 +168,28 @@ class PakatiOrchestrator:
         return self.plans[plan_id]
 
     def execute_plan(self, plan_id: str) -> OrchestratorResult:
-        """Generate a plan; a refined plan regenerates only its failing regions."""
+        """Generate a plan; a refined or edited plan redraws only what changed."""
         plan = self.plan(plan_id)
-        out = f"{plan.id}.png"
-        pending = self._pending.get(plan_id)
+        redraw = self._pending.get(plan_id, executor.Redraw())
         parent_image = self._images.get(self._parents.get(plan_id, ""))
-        if pending is not None and not pending.full and parent_image is not None:
-            path = executor.regenerate_failing(
-                self.session, plan, parent_image, pending.regenerate, out, pending.vacated
-            )
-        else:
-            path = executor.execute_plan(self.session, plan, out)
+        path = executor.run_pass(self.session, plan, redraw, parent_image, f"{plan.id}.png")
         self._images[plan_id] = path
         return OrchestratorResult(load_rgb(path), path, plan_id)
+
+    def edit_plan(self, plan_id: str, instruction: str) -> Plan:
+        """A new plan: ``plan_id`` changed as ``instruction`` says ("make the circle green").
+
+        Executing it redraws only the regions the edit changed (``executor.diff_plans``).
+        """
+        plan = self.plan(plan_id)
+        new = planner.edit_plan(
+            self.services.llm,
+            plan,
+            instruction,
+            method=self.services.method,
+            retries=self.services.retries,
+        )
+        return self._derive(plan_id, impose_settings(new, self.services), None)
 
     def check_alignment(
         self, image: Image.Image | str | Path, text: str, plan_id: str | None = None
@@ -209,10 +219,18 @@ class PakatiOrchestrator:
             self.services.llm, plan, review, number, method=self.services.method
         )
         decided = refiner.apply_actions(plan, review, actions)
-        new = self._remember(decided.plan)
-        self._pending[new.id] = decided
-        self._parents[new.id] = plan_id
-        return new
+        return self._derive(plan_id, decided.plan, decided.redraw)
+
+    def thread_status(self, thread_id: str, checkpoint: str | Path | None) -> str:
+        """ "new", "unfinished" (``run`` resumes it) or "finished" (``run`` returns it)."""
+        if checkpoint is None or not Path(checkpoint).is_file():
+            return "new"
+        with open_checkpointer(checkpoint) as saver:
+            graph = build_graph(self.services, saver)
+            config = run_config(thread_id, self.context.max_passes)
+            if has_unfinished_run(graph, config):
+                return "unfinished"
+            return "finished" if graph.get_state(config).values else "new"
 
     def run(
         self,
@@ -222,18 +240,32 @@ class PakatiOrchestrator:
         checkpoint: str | Path | None = None,
         on_update: UpdateCallback | None = None,
     ) -> AgentState:
-        """The whole loop (plan, execute, check, refine) as a LangGraph run."""
+        """The whole loop (plan, execute, check, refine) as a LangGraph run.
+
+        With a ``checkpoint`` file, a thread that stopped part-way resumes where it stopped
+        (finished passes are not redone) and a finished thread returns its final state.
+        """
+        status = self.thread_status(thread_id, checkpoint)
         with open_checkpointer(checkpoint) as saver:
             graph = build_graph(self.services, saver)
-            state = initial_state(
-                goal or self.context.primary_goal,
-                self.context.target,
-                self.context.max_passes,
-                self.context.width,
-                self.context.height,
-            )
             config = run_config(thread_id, self.context.max_passes)
+            state = None
+            if status == "new":
+                state = initial_state(
+                    goal or self.context.primary_goal,
+                    self.context.target,
+                    self.context.max_passes,
+                    self.context.width,
+                    self.context.height,
+                )
             return run_agent_graph(graph, state, config, on_update)
+
+    def _derive(self, parent_id: str, plan: Plan, redraw: executor.Redraw | None) -> Plan:
+        """Remember ``plan`` as a child of ``parent_id`` and what executing it redraws."""
+        new = self._remember(plan)
+        self._pending[new.id] = redraw or executor.diff_plans(self.plan(parent_id), new)
+        self._parents[new.id] = parent_id
+        return new
 
     def _remember(self, plan: Plan) -> Plan:
         self.plans[plan.id] = plan

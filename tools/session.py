@@ -1,14 +1,11 @@
-"""``CanvasSession``: the engine operations that the tools (and the agent's executor) call.
+"""``CanvasSession``: the canvas operations that the tools and the agent's passes call.
 
-A session owns the canvases of one agent run, keyed by id, the model they draw with (a
-name, or an already loaded ``ModelBundle`` shared by every canvas), the CLIP scorer
-(loaded on first use), and the folder where images are written. Images leave a session as
-PNG paths so that they can live in checkpointed graph state.
-
-The canvas class is ``pakati.canvas.PakatiCanvas`` (locking, regeneration and history live
-there). It is imported inside the methods that need it, so importing this module never
-imports the ``pakati`` package, whose ``__init__`` in turn exports the orchestrator that
-builds on these tools: the import graph stays acyclic.
+A session owns the canvases of one run, keyed by id (the agent keeps one, see
+``agents.executor``), the model they draw with (a name, or an already loaded
+``ModelBundle`` shared by every canvas), the CLIP scorer (loaded on first use), and the
+folder where images are written. Images leave a session as PNG paths so that they can live
+in checkpointed graph state; the session remembers which PNG each canvas wrote last, so a
+caller can tell whether a canvas in memory still holds that image.
 """
 
 from __future__ import annotations
@@ -16,19 +13,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
+from pakati.canvas import PakatiCanvas
+from pakati.results import GenerationResult
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError
 from pakati_engine.layout import Layout
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import model_recommendations
 from pakati_engine.models.loading import load_model
-
-if TYPE_CHECKING:
-    from pakati.canvas import PakatiCanvas
-    from pakati.results import GenerationResult
 
 ScorerFactory = Callable[[], Any]
 
@@ -72,6 +67,7 @@ class CanvasSession:
         self._scorer_factory = scorer_factory
         self.settings = model_settings(model)
         self.canvases: dict[str, PakatiCanvas] = {}
+        self._outputs: dict[str, Path] = {}
         self.timings: dict[str, float] = {"generating": 0.0, "scoring": 0.0}
 
     @property
@@ -103,21 +99,39 @@ class CanvasSession:
         return self.canvases[canvas_id]
 
     def create_canvas(self, layout: Layout, canvas_id: str | None = None) -> str:
-        """A canvas holding ``layout`` (its regions and prompts); returns its id."""
-        from pakati.canvas import PakatiCanvas
+        """A canvas holding ``layout`` (its regions and prompts); returns its id.
 
-        canvas_id = canvas_id or f"canvas-{len(self.canvases) + 1}"
+        An existing canvas of the same id is replaced (and released).
+        """
         canvas = PakatiCanvas(layout.width, layout.height, model=self.bundle())
         canvas.set_layout(self._with_model_settings(layout))
-        self.canvases[canvas_id] = canvas
-        return canvas_id
+        return self._keep(canvas, canvas_id)
 
     def open_image(self, path: str | Path, canvas_id: str | None = None) -> str:
         """A canvas continuing from a PNG this session (or Pakati) wrote."""
-        from pakati.canvas import PakatiCanvas
+        canvas = PakatiCanvas.from_image(self.resolve(path), model=self.bundle())
+        canvas_id = self._keep(canvas, canvas_id)
+        self._outputs[canvas_id] = self.resolve(path)
+        return canvas_id
 
+    def close(self, canvas_id: str) -> None:
+        """Release a canvas (its history and images)."""
+        self.canvases.pop(canvas_id, None)
+        self._outputs.pop(canvas_id, None)
+
+    def last_output(self, canvas_id: str) -> Path | None:
+        """The PNG holding the canvas's current image, or None (no canvas, or not saved)."""
+        return self._outputs.get(canvas_id) if canvas_id in self.canvases else None
+
+    def resolve(self, path: str | Path) -> Path:
+        """``path`` made absolute; relative paths are inside the session folder."""
+        path = Path(path)
+        return (path if path.is_absolute() else self.workdir / path).resolve()
+
+    def _keep(self, canvas: PakatiCanvas, canvas_id: str | None) -> str:
         canvas_id = canvas_id or f"canvas-{len(self.canvases) + 1}"
-        self.canvases[canvas_id] = PakatiCanvas.from_image(path, model=self.bundle())
+        self.close(canvas_id)
+        self.canvases[canvas_id] = canvas
         return canvas_id
 
     def set_layout(self, canvas_id: str, layout: Layout) -> None:
@@ -141,15 +155,15 @@ class CanvasSession:
     # Generation ------------------------------------------------------------------------
 
     def generate(self, canvas_id: str, seed: int | None, out: str | Path) -> Path:
-        return self._timed_save(lambda: self.canvas(canvas_id).generate(seed=seed), out)
+        return self._timed_save(canvas_id, lambda c: c.generate(seed=seed), out)
 
     def regenerate(
         self, canvas_id: str, regions: Sequence[str], out: str | Path, seed: int | None = None
     ) -> Path:
-        return self._timed_save(lambda: self.canvas(canvas_id).regenerate(*regions, seed=seed), out)
+        return self._timed_save(canvas_id, lambda c: c.regenerate(*regions, seed=seed), out)
 
     def refine(self, canvas_id: str, region: str, strength: float, out: str | Path) -> Path:
-        return self._timed_save(lambda: self.canvas(canvas_id).refine(region, strength), out)
+        return self._timed_save(canvas_id, lambda c: c.refine(region, strength), out)
 
     def lock(self, canvas_id: str, regions: Sequence[str], locked: bool = True) -> list[str]:
         canvas = self.canvas(canvas_id)
@@ -157,11 +171,17 @@ class CanvasSession:
             (canvas.lock if locked else canvas.unlock)(name)
         return canvas.locked
 
-    def _timed_save(self, make: Callable[[], GenerationResult], out: str | Path) -> Path:
+    def _timed_save(
+        self,
+        canvas_id: str,
+        make: Callable[[PakatiCanvas], GenerationResult],
+        out: str | Path,
+    ) -> Path:
         start = time.perf_counter()
-        result = make()
-        path = self.workdir / out if not Path(out).is_absolute() else Path(out)
+        result = make(self.canvas(canvas_id))
+        path = self.resolve(out)
         result.save(path, overwrite=True)
+        self._outputs[canvas_id] = path
         self.timings["generating"] += time.perf_counter() - start
         return path
 
