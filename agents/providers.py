@@ -117,7 +117,11 @@ def resolve_provider(
 
 
 def make_chat_model(config: ProviderConfig) -> BaseChatModel:
-    """The LangChain chat model for a resolved provider (no network until it is invoked)."""
+    """The LangChain chat model for a resolved provider (no network until it is invoked).
+
+    Each provider's client is imported only when that provider is chosen: the others may
+    be slow to import, and none is needed offline.
+    """
     if config.provider == "offline":
         from pakati.agents.offline import OfflinePlannerModel
 

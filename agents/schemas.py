@@ -14,11 +14,23 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pakati_engine.layout import Layout
-from pakati_engine.layout import RegionSpec as LayoutRegion
 
 TaskType = Literal["generation", "inpainting", "refinement"]
 ActionKind = Literal["rephrase", "reseed", "guidance", "steps", "weight", "move", "resize"]
 BoxTuple = tuple[float, float, float, float]
+
+
+LAYOUT_FIELDS = (
+    "width",
+    "height",
+    "base_prompt",
+    "negative_prompt",
+    "steps",
+    "guidance_scale",
+    "seed",
+    "regions",
+)
+"""Plan fields that are layout fields of the same name (``Plan.to_layout``)."""
 
 
 def new_id(prefix: str) -> str:
@@ -171,30 +183,13 @@ class Plan(BaseModel):
         raise KeyError(f"no region {name!r} in plan (regions: {[r.name for r in self.regions]})")
 
     def to_layout(self, model: str) -> Layout:
-        """The engine's layout for this plan (the canvas model draws every region)."""
-        specs = [
-            LayoutRegion(
-                name=r.name,
-                box=r.box,
-                polygon=r.polygon,
-                prompt=r.prompt,
-                negative_prompt=r.negative_prompt,
-                weight=r.weight,
-                seed=r.seed,
-            )
-            for r in self.regions
-        ]
-        return Layout(
-            width=self.width,
-            height=self.height,
-            model=model,
-            steps=self.steps,
-            guidance_scale=self.guidance_scale,
-            seed=self.seed,
-            base_prompt=self.base_prompt,
-            negative_prompt=self.negative_prompt,
-            regions=specs,
-        )
+        """The engine's layout for this plan, validated by the layout schema itself.
+
+        The canvas fields and every region field share their names with the layout's, so
+        the plan is dumped and validated as a layout rather than copied field by field.
+        """
+        data = self.model_dump(mode="json", include=set(LAYOUT_FIELDS))
+        return Layout.model_validate({**data, "model": model})
 
     def summary(self) -> str:
         lines = [f"plan {self.id}: {self.width}x{self.height}, base {self.base_prompt!r}"]

@@ -50,6 +50,7 @@ from pakati.tools.session import CanvasSession, load_rgb
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name
+from pakati_engine.solver import Solver
 
 
 class Context(BaseModel):
@@ -139,6 +140,9 @@ class PakatiOrchestrator:
     ) -> None:
         self.context = context
         self.services = make_services(context, llm, model, scorer, steps)
+        #: The classical solver, as the product description's interface offers it
+        #: (``orchestrator.solver.solve(problem_type="nonlinear", ...)``).
+        self.solver = Solver()
         self.plans: dict[str, Plan] = {}
         self._images: dict[str, Path] = {}
         self._pending: dict[str, executor.Redraw] = {}

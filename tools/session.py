@@ -38,6 +38,7 @@ def model_settings(model: str | ModelBundle) -> dict[str, Any]:
 
 def default_scorer() -> Any:
     """The shipped shapes-world CLIP (``pakati_engine.clip``) as a ``ClipScorer``."""
+    # Imported here: open_clip takes seconds to import, and many sessions never score.
     from pakati_engine.clip import ClipScorer, load_clip
 
     model, preprocess, tokenizer = load_clip()
@@ -194,10 +195,13 @@ class CanvasSession:
         boxes: Sequence[tuple[int, int, int, int]] = (),
         captions: Sequence[str] = (),
     ) -> tuple[float, list[float]]:
-        """Cosine of the image with ``text`` and of each box's crop with its caption."""
+        """Cosine of the image with ``text`` and of each box's crop with its caption.
+
+        A relative image path is inside the session folder, as the generation tools' are.
+        """
         start = time.perf_counter()
         scorer = self.scorer
-        picture = load_rgb(image)
+        picture = load_rgb(image if isinstance(image, Image.Image) else self.resolve(image))
         overall = float(scorer.similarity([picture], [text])[0][0])
         regional = (
             [float(v) for v in scorer.region_similarity(picture, list(boxes), list(captions))]

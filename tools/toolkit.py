@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
@@ -143,15 +144,14 @@ def make_tools(session: CanvasSession) -> list[BaseTool]:
 
     def deltas(**kw: Any) -> str:
         args = AnalyzeArgs(**kw)
-        image = load_rgb(args.image)
+        image = load_rgb(session.resolve(args.image))
         mask = None
         if args.box is not None:
-            import numpy as np
-
             mask = np.zeros((image.height, image.width), bool)
             x0, y0, x1, y1 = args.box
             mask[y0:y1, x0:x1] = True
-        report = analyze_deltas(image, load_rgb(args.reference), args.aspects, mask=mask)
+        reference = load_rgb(session.resolve(args.reference))
+        report = analyze_deltas(image, reference, args.aspects, mask=mask)
         return json.dumps(
             {
                 name: {"similarity": d.similarity, "findings": list(d.findings)}
