@@ -28,6 +28,7 @@ from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.loading import load_model
 from pakati_engine.training.conditioning import PromptEncoder
 from pakati_engine.training.data import TrainingBatch, make_batch
+from pakati_engine.world.judge import ExpectedRegion, judge
 from pakati_engine.world.scene import pixel_cell
 
 DEFAULT_TIMESTEPS = (100, 300, 500, 700, 900)
@@ -96,8 +97,6 @@ def _x0(scheduler: Any, output: torch.Tensor, noisy: torch.Tensor, t: torch.Tens
 
 def judge_batch(images: Any, batch: TrainingBatch) -> dict[str, float]:
     """Colour, shape and both-right rates over every object of the batch."""
-    from pakati_engine.world.judge import ExpectedRegion, judge  # the judge lives in evals/
-
     color, shape = [], []
     for image, spec in zip(images, batch.specs, strict=True):
         expected = [

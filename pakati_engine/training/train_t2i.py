@@ -17,7 +17,6 @@ periodic exports of a diffusers folder (``OUT/shapes-t2i``).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -48,6 +47,7 @@ from pakati_engine.training.state import (
     new_state,
     save_checkpoint,
 )
+from pakati_engine.world.regional_benchmark import run_regional_eval
 
 CHECKPOINT_EVERY_S = 300.0
 COOLDOWN_FLOOR = 0.05
@@ -75,9 +75,6 @@ class Trainer:
         self.log_path = out / "log.jsonl"
         self._cooldown: tuple[float, float] | None = None
         """(start, length) in ``perf_counter`` seconds of this run's learning-rate decay."""
-        # Import the eval's code now, so later edits to it cannot break a running run.
-        for module in ("pakati.canvas", "pakati.evals.regional_eval"):
-            importlib.import_module(module)
 
     def learning_rate(self) -> float:
         """Warm-up over the first steps, then constant, then the run's cool-down if any."""
@@ -184,8 +181,6 @@ class Trainer:
 
     def evaluate(self) -> dict[str, Any]:
         """Judge EMA generations of a fixed set of layouts (the eval's own code path)."""
-        from pakati.evals.regional_eval import run_regional_eval  # judge lives in evals/
-
         config = self.state.config
         started = time.perf_counter()
         result = run_regional_eval(

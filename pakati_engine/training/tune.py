@@ -20,6 +20,7 @@ import torch
 from pakati_engine.diffusion.schedulers import SCHEDULERS
 from pakati_engine.models.catalog import RECOMMENDATIONS_FILE
 from pakati_engine.models.loading import load_model
+from pakati_engine.world.regional_benchmark import run_regional_eval
 
 
 def tune_sampling(
@@ -32,8 +33,6 @@ def tune_sampling(
 ) -> dict[str, Any]:
     """Judge ``n`` layouts per (sampler, guidance scale); summaries by ``sampler@scale``
     and the best candidate as ``{"scheduler": ..., "guidance_scale": ...}``."""
-    from pakati.evals.regional_eval import run_regional_eval
-
     bundle = load_model(str(folder))
     settings = bundle.recommended
     names: list[str | None] = [*schedulers] if schedulers else [settings.get("scheduler")]

@@ -77,7 +77,7 @@ class ExpectedRegion:
 
 
 @dataclass(frozen=True)
-class RegionVerdict:
+class RegionJudgement:
     """The judge's findings for one region."""
 
     expected_shape: str | None
@@ -111,14 +111,14 @@ class RegionVerdict:
 class Judgement:
     """Per-region verdicts and aggregates for one image."""
 
-    regions: tuple[RegionVerdict, ...]
+    regions: tuple[RegionJudgement, ...]
     background: str
     expected_background: str | None
     accuracy_color: float
     accuracy_shape: float
     accuracy_both: float
     leakage: float
-    """Mean over regions of ``RegionVerdict.leakage``."""
+    """Mean over regions of ``RegionJudgement.leakage``."""
     leakage_out: float
 
     @property
@@ -203,14 +203,14 @@ def _judge_region(
     leak: float,
     leak_out: float,
     min_area_fraction: float,
-) -> RegionVerdict:
+) -> RegionJudgement:
     """Find the region's object (largest foreground component) and describe it."""
     area = max(int(mask.sum()), 1)
     components, n = ndimage.label(foreground & mask, structure=np.ones((3, 3)))
     sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
     obj_area = int(sizes.max()) if n else 0
     if n == 0 or obj_area < max(4, min_area_fraction * area):
-        return RegionVerdict(
+        return RegionJudgement(
             expected_shape=region.shape, expected_color=region.color, present=False,
             color=None, color_distance=0.0, shape=None, features=None, object_box=None,
             area_fraction=obj_area / area, leakage=leak, leakage_out=leak_out,
@@ -222,7 +222,7 @@ def _judge_region(
     color, color_distance = nearest_color(median)
     features = shape_features(_coverage(rgb, component, median, bg_rgb))
     ys, xs = np.nonzero(component)
-    return RegionVerdict(
+    return RegionJudgement(
         expected_shape=region.shape,
         expected_color=region.color,
         present=True,
