@@ -233,25 +233,6 @@ def run_regional_eval(
     return summary
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``pakati eval regional``."""
-    parser.add_argument("--n", type=int, default=200, help="number of layouts (default 200)")
-    parser.add_argument("--seed", type=int, default=0, help="layout seed (default 0)")
-    parser.add_argument("--mode", choices=MODES, default="attention", help="regional mode")
-    parser.add_argument("--size", type=int, default=128, help="canvas side in pixels")
-    parser.add_argument("--steps", type=int, default=None, help="override the model's steps")
-    parser.add_argument("--guidance", type=float, default=None, help="override guidance")
-    parser.add_argument("--model", default=None, help="model (default: the embedded model)")
-    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
-    parser.add_argument(
-        "--save",
-        metavar="DIR",
-        default=None,
-        help="keep every image (NNN.png) with its layout and verdicts (NNN.json) in DIR "
-        "(new or empty)",
-    )
-
-
 def main(args: argparse.Namespace) -> int:
     """Run the eval; the last printed line is the JSON summary."""
     settings = {} if args.guidance is None else {"guidance_scale": args.guidance}
@@ -276,6 +257,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    from pakati.cli.evaluate import add_regional_arguments
+
     cli = argparse.ArgumentParser(prog="python -m pakati.evals.regional_eval")
-    add_arguments(cli)
+    add_regional_arguments(cli)  # the CLI owns the arguments
     raise SystemExit(main(cli.parse_args()))

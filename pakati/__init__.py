@@ -9,24 +9,53 @@ Different prompts on different regions of one canvas, generated in one pass::
     canvas.generate(seed=42).save("out.png")
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from pakati.canvas import PakatiCanvas
-from pakati.enhanced import EnhancedPakatiCanvas, ReferenceDelta
-from pakati.results import GenerationResult
-from pakati_engine.analysis.references import ReferenceImage
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from pakati.version import __version__
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError, PakatiError
-from pakati_engine.layout import Layout, RegionSpec, load_layout
-from pakati_engine.regions.region import Region
+
+if TYPE_CHECKING:
+    from pakati.canvas import PakatiCanvas
+    from pakati.enhanced import EnhancedPakatiCanvas, ReferenceDelta
+    from pakati.orchestrator import Context, PakatiOrchestrator
+    from pakati.results import GenerationResult
+    from pakati_engine.analysis.references import ReferenceImage
+    from pakati_engine.layout import Layout, RegionSpec, load_layout
+    from pakati_engine.regions.region import Region
+
+# The public names below are imported on first use, not with the package: every submodule
+# (pakati.cli first of all) imports this package, and the canvas pulls in torch and
+# diffusers, the orchestrator LangChain and LangGraph, the regions and references scipy.
+# Loading them lazily is what keeps `pakati --help` and `import pakati.cli` free of torch.
+_LAZY: dict[str, str] = {
+    "PakatiCanvas": "pakati.canvas",
+    "EnhancedPakatiCanvas": "pakati.enhanced",
+    "ReferenceDelta": "pakati.enhanced",
+    "GenerationResult": "pakati.results",
+    "Layout": "pakati_engine.layout",
+    "RegionSpec": "pakati_engine.layout",
+    "load_layout": "pakati_engine.layout",
+    "ReferenceImage": "pakati_engine.analysis.references",
+    "Region": "pakati_engine.regions.region",
+    "Context": "pakati.orchestrator",
+    "PakatiOrchestrator": "pakati.orchestrator",
+}
 
 
 def __getattr__(name: str) -> object:
-    # The orchestrator imports LangChain/LangGraph: load it only when it is asked for.
-    if name in ("Context", "PakatiOrchestrator"):
-        from pakati import orchestrator
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pakati' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
-        return getattr(orchestrator, name)
-    raise AttributeError(f"module 'pakati' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

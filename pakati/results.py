@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from pakati import __version__
+from pakati.version import __version__
 from pakati_engine.layout import Layout
 from pakati_engine.metadata import save_png_with_metadata
 

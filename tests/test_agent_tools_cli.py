@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage
 from PIL import Image
 
 from pakati.agents.offline import OfflinePlannerModel
-from pakati.cli_agent import add_agent_arguments, add_chat_arguments, run_agent, run_chat
+from pakati.cli.agent import add_agent_arguments, add_chat_arguments, run_agent, run_chat
 from pakati.orchestrator import Context, PakatiOrchestrator
 from pakati.tools import CanvasSession, make_tools, run_tool_calls
 from pakati_engine.layout import Layout

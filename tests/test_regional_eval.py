@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pakati.cli.evaluate import add_regional_arguments
 from pakati.evals.regional_eval import (
     EvalLayout,
     EvalRegion,
-    add_arguments,
     judge_layout,
     main,
     run_regional_eval,
@@ -125,7 +125,7 @@ def test_cli_prints_the_summary_as_the_last_line(
     tiny_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_regional_arguments(parser)
     args = parser.parse_args(["--n", "1", "--size", "32", "--json", "--model", str(tiny_folder)])
     assert main(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]

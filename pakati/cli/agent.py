@@ -14,6 +14,9 @@ The agent's modules (LangChain, LangGraph, the engine) are imported when a comma
 not when the parser is built, so other ``pakati`` commands start as fast as before.
 """
 
+# LangChain, LangGraph and the engine are imported inside the commands, not here, so that
+# building the parser and `pakati --help` import neither them nor torch.
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pakati.agents.providers import PROVIDERS
+from pakati.cli.common import parse_size
 
 if TYPE_CHECKING:
     from pakati.agents.schemas import Critique, Plan
@@ -39,6 +43,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     parser.add_argument("--target", type=float, default=0.30, help="score to reach (cosine)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``agent`` and ``chat`` to the ``pakati`` subcommands."""
+    agent = commands.add_parser("agent", help="plan, generate, check and refine toward a goal")
+    add_agent_arguments(agent)
+    agent.set_defaults(run=run_agent)
+    chat = commands.add_parser("chat", help="multi-turn editing, one instruction per stdin line")
+    add_chat_arguments(chat)
+    chat.set_defaults(run=run_chat)
 
 
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,18 +70,10 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", type=Path, default=Path("pakati-chat"), help="images go here")
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise SystemExit(f"error: --size must look like 128x128, got {text!r}") from None
-    return width, height
-
-
 def _context(args: argparse.Namespace, goal: str, workdir: Path) -> Context:
     from pakati.orchestrator import Context
 
-    width, height = _size(args.size)
+    width, height = parse_size(args.size)
     return Context(
         primary_goal=goal,
         width=width,
@@ -281,8 +287,8 @@ def _changed_regions(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pakati.cli_agent agent|chat ...`` (the same as ``pakati agent|chat``)."""
-    parser = argparse.ArgumentParser(prog="python -m pakati.cli_agent")
+    """``python -m pakati.cli.agent agent|chat ...`` (the same as ``pakati agent|chat``)."""
+    parser = argparse.ArgumentParser(prog="python -m pakati.cli.agent")
     commands = parser.add_subparsers(dest="command", required=True)
     add_agent_arguments(commands.add_parser("agent", help="goal -> refined image"))
     add_chat_arguments(commands.add_parser("chat", help="multi-turn editing from stdin"))

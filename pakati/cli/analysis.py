@@ -1,14 +1,55 @@
 """``pakati analyze`` and ``pakati template``: the measuring half of the command line."""
 
+# numpy, PIL, the analysers and the canvas are imported inside the commands, not here, so
+# that building the parser and `pakati --help` stay instant.
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from pakati.cli.common import refuse_overwrite, report
 from pakati_engine.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``analyze`` and ``template`` to the ``pakati`` subcommands."""
+    analyze_parser = commands.add_parser(
+        "analyze",
+        help="compare an image (or a region of it) with a reference, aspect by aspect",
+    )
+    analyze_parser.add_argument("image", type=Path)
+    analyze_parser.add_argument("--reference", type=Path, required=True, help="reference image")
+    where = analyze_parser.add_mutually_exclusive_group()
+    where.add_argument("--region", help="a region named in the image's Pakati metadata")
+    where.add_argument("--box", help="x0,y0,x1,y1 in pixels")
+    analyze_parser.add_argument(
+        "--aspect", action="append", help="color, texture, lighting, composition, style, general"
+    )
+    analyze_parser.add_argument("--json", action="store_true", help="print JSON as the last line")
+    analyze_parser.set_defaults(run=analyze)
+
+    template_parser = commands.add_parser("template", help="list, show or apply saved templates")
+    actions = template_parser.add_subparsers(dest="template_command", required=True)
+    listing = actions.add_parser("list", help="templates in a folder")
+    listing.add_argument("folder", type=Path, nargs="?", default=Path("templates"))
+    show = actions.add_parser("show", help="print a template")
+    show.add_argument("path", type=Path)
+    apply = actions.add_parser("apply", help="generate an image from a template")
+    apply.add_argument("path", type=Path)
+    apply.add_argument("--out", type=Path, required=True)
+    apply.add_argument("--seed", type=int)
+    apply.add_argument("--model")
+    apply.add_argument("--overwrite", action="store_true")
+    apply.add_argument("--no-progress", action="store_true")
+    apply.add_argument("--json", action="store_true")
+    template_parser.set_defaults(run=template)
 
 
 def analyze(args: argparse.Namespace) -> int:
@@ -84,14 +125,13 @@ def template(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from pakati.cli import _refuse_overwrite, _report
     from pakati.enhanced import EnhancedPakatiCanvas
 
-    _refuse_overwrite(args.out, args.overwrite)
+    refuse_overwrite(args.out, args.overwrite)
     canvas = EnhancedPakatiCanvas.load_template(args.path, model=args.model)
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
     result = canvas.generate(seed=args.seed)
     result.save(args.out, overwrite=args.overwrite)
-    _report(args, result, args.out)
+    report(result, args.out, as_json=args.json)
     return 0

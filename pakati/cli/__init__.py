@@ -1,0 +1,50 @@
+"""The ``pakati`` command line: one module per command group.
+
+- :mod:`pakati.cli.generate`: ``generate``, ``edit``, ``schema``
+- :mod:`pakati.cli.analysis`: ``analyze``, ``template``
+- :mod:`pakati.cli.agent`: ``agent``, ``chat``
+- :mod:`pakati.cli.evaluate`: ``eval regional``
+- :mod:`pakati.cli.common`: what they share (overwrite guard, summary, progress, errors)
+
+Each subparser stores the function that runs it as ``args.run``.
+"""
+
+# The command modules are imported when the parser is built, not with this package, and
+# they import torch, diffusers and LangChain only inside the commands that need them: that
+# is what keeps `pakati --help` instant (tests/test_cli_startup.py checks no torch is loaded).
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from collections.abc import Sequence
+
+from pakati.cli.common import run_guarded
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pakati.cli import agent, analysis, evaluate, generate
+
+    parser = argparse.ArgumentParser(
+        prog="pakati", description="Regional control for AI image generation."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate.add_commands(commands)
+    analysis.add_commands(commands)
+    agent.add_commands(commands)
+    evaluate.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default")
+    # diffusers' schedulers turn torch tensors into numpy arrays the way numpy 2 deprecates;
+    # nothing a user can act on, so it is not shown.
+    warnings.filterwarnings(
+        "ignore", message="__array__ implementation doesn't accept", category=DeprecationWarning
+    )
+    return run_guarded(args.run, args)
+
+
+__all__ = ["build_parser", "main"]

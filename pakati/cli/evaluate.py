@@ -1,0 +1,48 @@
+"""``pakati eval regional``: the arguments of the evaluation suites; the suites themselves
+live in :mod:`pakati.evals`."""
+
+# The suites (numpy, the engine, torch) are imported when one runs, not here, so that
+# building the parser and `pakati --help` stay instant.
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+#: The regional modes the eval can run: the layout's ``mode`` values (a test checks that
+#: they match ``pakati.evals.regional_eval.MODES``).
+REGIONAL_MODES = ("attention", "latent")
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``eval`` (with its suites as subcommands) to the ``pakati`` subcommands."""
+    evaluate = commands.add_parser("eval", help="evaluation suites")
+    suites = evaluate.add_subparsers(dest="suite", required=True)
+    regional = suites.add_parser("regional", help="random 2-4 region layouts, judged analytically")
+    add_regional_arguments(regional)
+    regional.set_defaults(run=run_regional)
+
+
+def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``pakati eval regional`` (and ``python -m pakati.evals.regional_eval``)."""
+    parser.add_argument("--n", type=int, default=200, help="number of layouts (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="layout seed (default 0)")
+    parser.add_argument("--mode", choices=REGIONAL_MODES, default="attention", help="regional mode")
+    parser.add_argument("--size", type=int, default=128, help="canvas side in pixels")
+    parser.add_argument("--steps", type=int, default=None, help="override the model's steps")
+    parser.add_argument("--guidance", type=float, default=None, help="override guidance")
+    parser.add_argument("--model", default=None, help="model (default: the embedded model)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument(
+        "--save",
+        metavar="DIR",
+        default=None,
+        help="keep every image (NNN.png) with its layout and verdicts (NNN.json) in DIR "
+        "(new or empty)",
+    )
+
+
+def run_regional(args: argparse.Namespace) -> int:
+    from pakati.evals.regional_eval import main
+
+    return main(args)

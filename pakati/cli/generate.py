@@ -1,0 +1,182 @@
+"""``pakati generate``, ``pakati edit`` and ``pakati schema``: making images from layouts."""
+
+# The canvas (torch, diffusers) and the layout models are imported inside the commands, not
+# here, so that building the parser and `pakati --help` never import torch.
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pakati.cli.common import StepProgress, refuse_overwrite, report
+from pakati_engine.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from pakati_engine.layout import Layout
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``generate``, ``edit`` and ``schema`` to the ``pakati`` subcommands."""
+    generate_parser = commands.add_parser(
+        "generate",
+        help="generate an image from a layout file, or again from a Pakati PNG",
+        description="Generate an image from a layout JSON file (see `pakati schema`), or "
+        "reproduce one from the metadata of a PNG Pakati made (--from).",
+    )
+    add_generate_arguments(generate_parser)
+    generate_parser.set_defaults(run=generate)
+
+    edit_parser = commands.add_parser(
+        "edit",
+        help="change regions of a Pakati PNG, keeping the rest exactly",
+        description="Regenerate (or refine, with --strength) regions of an image Pakati made, "
+        "working from its own metadata; locked regions and everything outside the edited "
+        "regions' feather band keep their exact pixels.",
+    )
+    add_edit_arguments(edit_parser)
+    edit_parser.set_defaults(run=edit)
+
+    schema_parser = commands.add_parser("schema", help="print the layout file's JSON schema")
+    schema_parser.set_defaults(run=schema)
+
+
+def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
+    source = generate.add_mutually_exclusive_group(required=True)
+    source.add_argument("layout", nargs="?", type=Path, help="layout JSON file")
+    source.add_argument(
+        "--from",
+        dest="from_image",
+        type=Path,
+        help="a PNG made by Pakati (or its .json sidecar): regenerate it from its metadata",
+    )
+    generate.add_argument("--out", type=Path, required=True, help="output PNG path")
+    generate.add_argument("--seed", type=int, help="override the layout's seed")
+    generate.add_argument("--steps", type=int, help="override the number of steps")
+    generate.add_argument("--guidance", type=float, help="override the guidance scale")
+    generate.add_argument("--model", help="override the layout's model")
+    generate.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    generate.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
+    generate.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    generate.add_argument(
+        "--json", action="store_true", help="print a JSON summary as the last line"
+    )
+
+
+def add_edit_arguments(edit: argparse.ArgumentParser) -> None:
+    edit.add_argument("image", type=Path, help="a PNG made by Pakati")
+    edit.add_argument("--region", action="append", required=True, help="region to change")
+    edit.add_argument("--prompt", help="new prompt for the region(s)")
+    edit.add_argument("--negative-prompt", help="new negative prompt for the region(s)")
+    edit.add_argument("--lock", action="append", default=[], help="region to keep exactly")
+    edit.add_argument("--seed", type=int, help="new seed of the edited region(s)")
+    edit.add_argument("--strength", type=float, help="refine instead: re-noise this much (0-1]")
+    edit.add_argument("--feather", type=int, default=8, help="blend band in pixels")
+    edit.add_argument("--no-crop", action="store_true", help="denoise the whole canvas")
+    edit.add_argument("--out", type=Path, required=True, help="output PNG path")
+    edit.add_argument("--device", default=None)
+    edit.add_argument("--dtype", default=None)
+    edit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    edit.add_argument("--no-progress", action="store_true")
+    edit.add_argument("--json", action="store_true", help="print a JSON summary last")
+
+
+def schema(args: argparse.Namespace) -> int:
+    from pakati_engine.layout import Layout
+
+    print(json.dumps(Layout.model_json_schema(), indent=2))
+    return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    from pakati.canvas import PakatiCanvas
+    from pakati_engine.layout import load_layout, parse_layout
+
+    out: Path = args.out
+    refuse_overwrite(out, args.overwrite)
+    steps: list = []
+    if args.from_image is not None:
+        layout, steps = _layout_from_output(args.from_image)
+    else:
+        layout = load_layout(args.layout)
+    updates = {
+        key: value
+        for key, value in (
+            ("seed", args.seed),
+            ("steps", args.steps),
+            ("guidance_scale", args.guidance),
+            ("model", args.model),
+        )
+        if value is not None
+    }
+    if updates:
+        layout = parse_layout({**layout.model_dump(), **updates}, source="layout")
+    canvas = PakatiCanvas.from_layout(layout, device=args.device, dtype=args.dtype)
+    print(f"loading model {canvas.model!r} ...", file=sys.stderr)
+    canvas.load()
+    with StepProgress(canvas.steps, args.no_progress) as progress:
+        if len(steps) > 1 and not updates:
+            progress.bar.total = None
+            result = canvas.replay(steps)
+        else:
+            result = canvas.generate(seed=layout.seed, callback=progress)
+    result.save(out, overwrite=args.overwrite)
+    report(result, out, as_json=args.json)
+    return 0
+
+
+def edit(args: argparse.Namespace) -> int:
+    from pakati.canvas import PakatiCanvas
+
+    refuse_overwrite(args.out, args.overwrite)
+    canvas = PakatiCanvas.from_image(args.image, device=args.device, dtype=args.dtype)
+    for name in args.lock:
+        canvas.lock(name)
+    for name in args.region:
+        current = canvas.region_spec(name)  # the region's prompt and settings as they are
+        canvas.apply_to_region(
+            name,
+            args.prompt if args.prompt is not None else current.prompt,
+            args.negative_prompt if args.negative_prompt is not None else current.negative_prompt,
+            weight=current.weight,
+            model=current.model,
+            seed=args.seed if args.seed is not None else current.seed,
+            guidance_scale=current.guidance_scale,
+            step_window=current.step_window,
+        )
+    print(f"loading model {canvas.model!r} ...", file=sys.stderr)
+    canvas.load()
+    crop = not args.no_crop
+    with StepProgress(None, args.no_progress) as progress:
+        if args.strength is not None:
+            if len(args.region) != 1:
+                raise InvalidInputError("--strength refines one region at a time")
+            result = canvas.refine(
+                args.region[0], args.strength, feather=args.feather, crop=crop, callback=progress
+            )
+        else:
+            result = canvas.regenerate(
+                *args.region, feather=args.feather, crop=crop, callback=progress
+            )
+    result.save(args.out, overwrite=args.overwrite)
+    report(result, args.out, as_json=args.json)
+    return 0
+
+
+def _layout_from_output(path: Path) -> tuple[Layout, list]:
+    """The layout (and recorded steps) stored with an earlier output: PNG or JSON sidecar."""
+    from pakati_engine.layout import parse_layout
+    from pakati_engine.metadata import read_png_metadata
+
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise InvalidInputError(f"{str(path)!r} is not a readable sidecar ({error})") from error
+    else:
+        data = read_png_metadata(path)
+    layout = parse_layout(data.get("layout"), source=f"metadata of {path}")
+    return layout, list(data.get("steps", []))
