@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
+from pakati_engine.models.protocols import UNet
 from pakati_engine.regions.masks import attention_sizes, pool_masks
 
 
@@ -222,7 +223,7 @@ class RegionalCrossAttnProcessor:
         return out / attn.rescale_output_factor
 
 
-def cross_attention_layers(unet: Any) -> list[tuple[str, Attention]]:
+def cross_attention_layers(unet: UNet) -> list[tuple[str, Attention]]:
     """(processor name as in ``unet.attn_processors``, layer) of the cross-attention layers."""
     return [
         (f"{name}.processor", module)
@@ -231,7 +232,7 @@ def cross_attention_layers(unet: Any) -> list[tuple[str, Attention]]:
     ]
 
 
-def cross_attention_names(unet: Any) -> list[str]:
+def cross_attention_names(unet: UNet) -> list[str]:
     """Processor names (as in ``unet.attn_processors``) of the cross-attention layers."""
     return [name for name, _ in cross_attention_layers(unet)]
 
@@ -245,7 +246,7 @@ class RegionalRouting:
     layers' own.
     """
 
-    def __init__(self, unet: Any, controller: RegionalAttentionController) -> None:
+    def __init__(self, unet: UNet, controller: RegionalAttentionController) -> None:
         self.layers = sorted(cross_attention_layers(unet), key=lambda pair: pair[0])
         if not self.layers:
             raise ValueError("this UNet has no cross-attention layers to route")
@@ -268,7 +269,7 @@ class RegionalRouting:
 
 @contextmanager
 def regional_attention(
-    unet: Any, controller: RegionalAttentionController
+    unet: UNet, controller: RegionalAttentionController
 ) -> Iterator[dict[str, RegionalCrossAttnProcessor]]:
     """Install regional processors on every cross-attention layer; restore on exit."""
     with RegionalRouting(unet, controller) as installed:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ from pakati_engine.diffusion.schedulers import make_scheduler
 from pakati_engine.diffusion.text_encoding import PromptEmbeddings, encode_prompts
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.protocols import PatchVAE, Scheduler
 from pakati_engine.regions.masks import StackedMasks, pool_masks, stack_masks
 
 #: Called after every denoising step with (step index, number of steps).
@@ -125,7 +126,8 @@ class RegionalDiffusionPipeline:
             return int(self.bundle.unet.config.out_channels)
         if "latent_channels" in vae.config:
             return int(vae.config.latent_channels)
-        return int(vae.latent_channels)  # PixelUnshuffleVAE derives it from its patch size
+        # PixelUnshuffleVAE derives it from its patch size
+        return int(cast(PatchVAE, vae).latent_channels)
 
     def check_inputs(self, request: GenerationRequest) -> None:
         multiple = self.size_multiple
@@ -298,7 +300,7 @@ class RegionalDiffusionPipeline:
             return torch.cat([embeddings.negative, embeddings.positive])  # (2, T, D)
         return embeddings.positive  # (1, T, D)
 
-    def prepare_timesteps(self, scheduler: Any, steps: int, strength: float) -> torch.Tensor:
+    def prepare_timesteps(self, scheduler: Scheduler, steps: int, strength: float) -> torch.Tensor:
         scheduler.set_timesteps(steps, device=self.bundle.device)
         timesteps = scheduler.timesteps
         if strength >= 1.0:
@@ -353,7 +355,7 @@ class RegionalDiffusionPipeline:
         stacked: StackedMasks,
         latent_size: tuple[int, int],
         conditioning: Conditioning,
-        scheduler: Any,
+        scheduler: Scheduler,
         num_steps: int,
     ) -> LatentModePredictor:
         span = embeddings.tokens_per_prompt
@@ -368,7 +370,7 @@ class RegionalDiffusionPipeline:
             negative = torch.cat([embeddings.negative[:, p] for p in parts], dim=1)
             return torch.cat([negative, positive]) if do_cfg else positive
 
-        def own_routing(k: int, region: Any) -> RegionalRouting:
+        def own_routing(k: int, region: RegionPrompt) -> RegionalRouting:
             """Region ``k``'s prompt inside its visible mask, the base prompt elsewhere."""
             visible = torch.from_numpy(stacked.visible[k : k + 1])  # (1, H, W)
             controller = RegionalAttentionController(
@@ -447,7 +449,7 @@ class RegionalDiffusionPipeline:
         return self._encode_tensor(image_to_tensor(image))
 
     def _encode_tensor(self, pixels: torch.Tensor) -> torch.Tensor:
-        vae: Any = self.bundle.vae
+        vae = self.bundle.vae
         pixels = pixels.to(device=self.bundle.device, dtype=self.bundle.dtype)
         if vae is None:
             return pixels
@@ -456,7 +458,7 @@ class RegionalDiffusionPipeline:
         return (latents - shift) * vae.config.scaling_factor
 
     def decode_latents(self, latents: torch.Tensor) -> Image.Image:
-        vae: Any = self.bundle.vae
+        vae = self.bundle.vae
         if vae is None:
             pixels = latents  # pixel-space model: latents are the image in [-1, 1]
         else:

@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from pakati_engine.diffusion.attention import RegionalRouting
 from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.protocols import Scheduler
 
 
 @dataclass
@@ -43,7 +43,7 @@ def unet_guided(
     embeds: torch.Tensor,
     guidance_scale: float,
     conditioning: Conditioning,
-    scheduler: Any,
+    scheduler: Scheduler,
 ) -> torch.Tensor:
     """One UNet call with classifier-free guidance when ``embeds`` holds (negative, positive)."""
     do_cfg = embeds.shape[0] == 2
@@ -88,7 +88,7 @@ class LatentModePredictor:
         passes: Sequence[RegionPass],
         guidance_scale: float,
         conditioning: Conditioning,
-        scheduler: Any,
+        scheduler: Scheduler,
         num_steps: int,
     ) -> None:
         self.bundle = bundle

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.models.protocols import Scheduler
 
 #: Names a layout may use, and the diffusers scheduler class (and options) they mean.
 SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -22,7 +23,7 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
 NO_SAMPLE_PREDICTION = frozenset({"euler_a", "pndm"})
 
 
-def make_scheduler(model_scheduler: Any, name: str | None = None) -> Any:
+def make_scheduler(model_scheduler: Scheduler, name: str | None = None) -> Scheduler:
     """A fresh scheduler: the model's own (``name`` None) or the named one, from its config."""
     if name is None:
         return model_scheduler.__class__.from_config(model_scheduler.config)

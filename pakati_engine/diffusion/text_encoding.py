@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.protocols import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def _encode(bundle: ModelBundle, texts: list[str]) -> tuple[torch.Tensor, torch.
         hidden = bundle.text_encoder(ids)[0]  # (M, L, D)
         return hidden.to(bundle.dtype), None
     # SDXL: penultimate hidden states of both encoders side by side; pooled from the second.
+    assert bundle.text_encoder_2 is not None and bundle.tokenizer_2 is not None
     first = bundle.text_encoder(
         _token_ids(bundle.tokenizer, texts, bundle.device), output_hidden_states=True
     )
@@ -83,20 +85,20 @@ def _encode(bundle: ModelBundle, texts: list[str]) -> tuple[torch.Tensor, torch.
     return hidden.to(bundle.dtype), pooled.to(bundle.dtype)
 
 
-def _token_ids(tokenizer: object, texts: list[str], device: torch.device) -> torch.Tensor:
-    batch = tokenizer(  # type: ignore[operator]
+def _token_ids(tokenizer: Tokenizer, texts: list[str], device: torch.device) -> torch.Tensor:
+    batch = tokenizer(
         texts,
         padding="max_length",
-        max_length=tokenizer.model_max_length,  # type: ignore[attr-defined]
+        max_length=tokenizer.model_max_length,
         truncation=True,
         return_tensors="pt",
     )
     return batch.input_ids.to(device)  # (M, L)
 
 
-def _warn_truncation(tokenizer: object, texts: list[str], labels: list[str]) -> None:
-    limit = tokenizer.model_max_length  # type: ignore[attr-defined]
-    lengths = [len(ids) for ids in tokenizer(texts).input_ids]  # type: ignore[operator]
+def _warn_truncation(tokenizer: Tokenizer, texts: list[str], labels: list[str]) -> None:
+    limit = tokenizer.model_max_length
+    lengths = [len(ids) for ids in tokenizer(texts).input_ids]
     for text, label, length in zip(texts, labels, lengths, strict=True):
         if length > limit:
             warnings.warn(

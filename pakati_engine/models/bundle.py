@@ -7,6 +7,16 @@ from typing import Any, Literal
 
 import torch
 
+from pakati_engine.models.protocols import (
+    VAE,
+    ProjectedTextEncoder,
+    Scheduler,
+    TextEncoder,
+    Tokenizer,
+    TorchModel,
+    UNet,
+)
+
 ModelKind = Literal["sd", "sdxl"]
 
 
@@ -19,16 +29,16 @@ class ModelBundle:
     """
 
     kind: ModelKind
-    unet: Any
-    vae: Any
-    text_encoder: Any
-    tokenizer: Any
-    scheduler: Any
+    unet: UNet
+    vae: VAE | None
+    text_encoder: TextEncoder
+    tokenizer: Tokenizer
+    scheduler: Scheduler
     source: str
     device: torch.device
     dtype: torch.dtype
-    text_encoder_2: Any = None
-    tokenizer_2: Any = None
+    text_encoder_2: ProjectedTextEncoder | None = None
+    tokenizer_2: Tokenizer | None = None
     force_zeros_for_empty_prompt: bool = False
     #: Generation settings the model was measured best with (its ``pakati.json``).
     recommended: dict[str, Any] = field(default_factory=dict)
@@ -43,7 +53,13 @@ class ModelBundle:
         return int(2 ** (len(self.vae.config.block_out_channels) - 1))
 
     def to(self, device: torch.device, dtype: torch.dtype) -> ModelBundle:
-        for module in (self.unet, self.vae, self.text_encoder, self.text_encoder_2):
+        modules: tuple[TorchModel | None, ...] = (
+            self.unet,
+            self.vae,
+            self.text_encoder,
+            self.text_encoder_2,
+        )
+        for module in modules:
             if module is not None:
                 if module.dtype != dtype:
                     module.to(dtype=dtype)

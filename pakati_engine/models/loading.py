@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def _load_component(folder: Path, name: str, library: str, class_name: str) -> A
 
 
 def bundle_from_components(
-    parts: dict[str, Any], source: str, force_zeros: bool = False
+    parts: Mapping[str, Any], source: str, force_zeros: bool = False
 ) -> ModelBundle:
     """A bundle from already built components (``unet``, ``text_encoder``, ... by name)."""
     kind: ModelKind = "sdxl" if parts.get("text_encoder_2") is not None else "sd"

@@ -11,6 +11,7 @@ loader and pipeline handle as Stable Diffusion; ``model_index.json`` names it as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -58,12 +59,30 @@ class PixelUnshuffleVAE(ModelMixin, ConfigMixin):
     def latent_channels(self) -> int:
         return int(self.config.in_channels * self.config.patch_size**2)
 
-    def encode(self, images: torch.Tensor, return_dict: bool = True) -> _EncoderOutput | tuple:
+    @overload
+    def encode(self, images: torch.Tensor, return_dict: Literal[True] = True) -> _EncoderOutput: ...
+
+    @overload
+    def encode(self, images: torch.Tensor, return_dict: Literal[False]) -> tuple[_Exact]: ...
+
+    def encode(
+        self, images: torch.Tensor, return_dict: bool = True
+    ) -> _EncoderOutput | tuple[_Exact]:
         latents = F.pixel_unshuffle(images, self.config.patch_size)  # (B, 3 r^2, H/r, W/r)
         output = _EncoderOutput(_Exact(latents))
         return output if return_dict else (output.latent_dist,)
 
-    def decode(self, latents: torch.Tensor, return_dict: bool = True) -> _DecoderOutput | tuple:
+    @overload
+    def decode(
+        self, latents: torch.Tensor, return_dict: Literal[True] = True
+    ) -> _DecoderOutput: ...
+
+    @overload
+    def decode(self, latents: torch.Tensor, return_dict: Literal[False]) -> tuple[torch.Tensor]: ...
+
+    def decode(
+        self, latents: torch.Tensor, return_dict: bool = True
+    ) -> _DecoderOutput | tuple[torch.Tensor]:
         images = F.pixel_shuffle(latents, self.config.patch_size)  # (B, 3, H, W)
         return _DecoderOutput(images) if return_dict else (images,)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from pakati_engine.models.protocols import VAE, Scheduler, TextEncoder, Tokenizer
 from pakati_engine.models.tokenizer_files import (
     END_TOKEN,
     START_TOKEN,
@@ -44,7 +45,7 @@ def pakati_home() -> Path:
 
 def clip_text_encoder(
     seed: int, hidden: int, projection: int | None = None, layers: int = 2, heads: int = 4
-) -> Any:
+) -> TextEncoder:
     """A seeded random CLIP text encoder (with a projection head for SDXL's second one)."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -65,7 +66,7 @@ def clip_text_encoder(
     return model_cls(config).eval()
 
 
-def _vae(seed: int) -> Any:
+def _vae(seed: int) -> VAE:
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed)
@@ -82,7 +83,7 @@ def _vae(seed: int) -> Any:
     ).eval()
 
 
-def clip_tokenizer(tokenizer_dir: str | Path | None = None) -> Any:
+def clip_tokenizer(tokenizer_dir: str | Path | None = None) -> Tokenizer:
     """The real CLIP tokenizer, written offline from open_clip's BPE table when needed."""
     from transformers import CLIPTokenizer
 
@@ -109,7 +110,7 @@ def build_tiny_sd(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dic
     }
 
 
-def sd_scheduler() -> Any:
+def sd_scheduler() -> Scheduler:
     """Stable Diffusion 1.x's DDIM schedule."""
     from diffusers import DDIMScheduler
 

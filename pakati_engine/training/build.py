@@ -9,18 +9,25 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from pakati_engine.models.pixel_vae import PixelUnshuffleVAE
+from pakati_engine.models.protocols import (
+    SaveableScheduler,
+    Tokenizer,
+    TrainableTextEncoder,
+    TrainableUNet,
+    TrainingNoiseSchedule,
+)
 from pakati_engine.models.tokenizer_files import VOCAB_SIZE, write_clip_tokenizer
 from pakati_engine.training.config import ModelConfig
 
 BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
 
 
-def build_unet(config: ModelConfig, seed: int) -> Any:
+def build_unet(config: ModelConfig, seed: int) -> TrainableUNet:
     """A pixel-space UNet: cross-attention from ``config.attention_from_level`` down."""
     from diffusers import UNet2DConditionModel
 
@@ -43,7 +50,7 @@ def build_unet(config: ModelConfig, seed: int) -> Any:
     )
 
 
-def build_text_encoder(config: ModelConfig, seed: int) -> Any:
+def build_text_encoder(config: ModelConfig, seed: int) -> TrainableTextEncoder:
     """A small CLIP text transformer over the full CLIP vocabulary.
 
     The token embedding stays at its seeded random initialisation (it is frozen in
@@ -68,10 +75,10 @@ def build_text_encoder(config: ModelConfig, seed: int) -> Any:
     return CLIPTextModel(text_config)
 
 
-def token_embedding(text_encoder: Any) -> torch.nn.Parameter:
+def token_embedding(text_encoder: TrainableTextEncoder) -> torch.nn.Parameter:
     """The frozen token-embedding table of a CLIP text model."""
-    weight: torch.nn.Parameter = text_encoder.get_input_embeddings().weight
-    return weight
+    # An nn.Embedding's weight; torch types module attributes as ``Tensor | Module``.
+    return cast(torch.nn.Parameter, text_encoder.get_input_embeddings().weight)
 
 
 def write_tokenizer(folder: str | Path, max_tokens: int) -> Path:
@@ -84,7 +91,7 @@ def write_tokenizer(folder: str | Path, max_tokens: int) -> Path:
     return folder
 
 
-def load_tokenizer(folder: str | Path) -> Any:
+def load_tokenizer(folder: str | Path) -> Tokenizer:
     from transformers import CLIPTokenizer
 
     return CLIPTokenizer.from_pretrained(str(folder))
@@ -122,7 +129,7 @@ def shifted_betas(config: ModelConfig) -> list[float]:
     return [float(b) for b in betas]
 
 
-def build_sampler(config: ModelConfig) -> Any:
+def build_sampler(config: ModelConfig) -> SaveableScheduler:
     """The sampler shipped with the model: DPM-Solver++ (2M), robust to strong guidance."""
     from diffusers import DPMSolverMultistepScheduler
 
@@ -134,7 +141,7 @@ def build_sampler(config: ModelConfig) -> Any:
     )
 
 
-def build_noise_scheduler(config: ModelConfig) -> Any:
+def build_noise_scheduler(config: ModelConfig) -> TrainingNoiseSchedule:
     """The forward (noising) process used in training."""
     from diffusers import DDPMScheduler
 

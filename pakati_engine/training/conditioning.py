@@ -9,15 +9,15 @@ prompt is tokenised once (cached) and encoded once per batch.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
+
+from pakati_engine.models.protocols import TextEncoder, Tokenizer
 
 
 class PromptEncoder:
     """Encodes ``[base, region 1, ..., region N]`` prompt lists as the engine does."""
 
-    def __init__(self, tokenizer: Any, text_encoder: Any) -> None:
+    def __init__(self, tokenizer: Tokenizer, text_encoder: TextEncoder) -> None:
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
         self.span = int(tokenizer.model_max_length)

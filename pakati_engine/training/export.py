@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from pakati_engine.models.protocols import TrainableTextEncoder, TrainableUNet
 from pakati_engine.training.build import build_sampler, build_vae, write_tokenizer
 from pakati_engine.training.config import ModelConfig
 
@@ -49,8 +50,8 @@ def model_index(diffusers_version: str) -> dict[str, Any]:
 def export_model(
     folder: str | Path,
     config: ModelConfig,
-    unet: Any,
-    text_encoder: Any,
+    unet: TrainableUNet,
+    text_encoder: TrainableTextEncoder,
     settings: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:

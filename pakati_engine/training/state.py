@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from pakati_engine.models.protocols import TrainableTextEncoder, TrainableUNet
 from pakati_engine.training.build import build_text_encoder, build_unet, token_embedding
 from pakati_engine.training.config import TrainConfig
 
@@ -34,10 +35,10 @@ class TrainState:
     """Everything a resumed run needs."""
 
     config: TrainConfig
-    unet: Any
-    text_encoder: Any
-    ema_unet: Any
-    ema_text_encoder: Any
+    unet: TrainableUNet
+    text_encoder: TrainableTextEncoder
+    ema_unet: TrainableUNet
+    ema_text_encoder: TrainableTextEncoder
     optimizer: torch.optim.AdamW
     rng: np.random.Generator
     step: int = 0
@@ -74,7 +75,9 @@ class TrainState:
         torch._foreach_lerp_(self.ema_parameters(), live, 1.0 - decay)
 
 
-def _trainable(unet: Any, text_encoder: Any) -> list[tuple[str, torch.nn.Parameter]]:
+def _trainable(
+    unet: TrainableUNet, text_encoder: TrainableTextEncoder
+) -> list[tuple[str, torch.nn.Parameter]]:
     frozen = token_embedding(text_encoder)
     named = [(f"unet.{n}", p) for n, p in unet.named_parameters()]
     named += [(f"text.{n}", p) for n, p in text_encoder.named_parameters() if p is not frozen]
@@ -110,7 +113,7 @@ def new_state(config: TrainConfig) -> TrainState:
     )
 
 
-def _embedding_checksum(text_encoder: Any) -> float:
+def _embedding_checksum(text_encoder: TrainableTextEncoder) -> float:
     return float(token_embedding(text_encoder).double().abs().sum())
 
 
