@@ -64,6 +64,9 @@ class Context(BaseModel):
     model: str | None = Field(default=None, description="None: shapes model, else tiny-random")
     target: float = Field(default=0.30, description="Overall score (cosine) to reach.")
     max_passes: int = Field(default=5, ge=1, le=50)
+    patience: int = Field(
+        default=2, ge=1, le=50, description="Stop after this many passes without improvement."
+    )
     provider: str | None = Field(default=None, description="None: from env / .env")
     llm_model: str | None = None
     workdir: str | None = Field(default=None, description="Where images go (None: a temp dir)")
@@ -121,6 +124,7 @@ def make_services(
         llm=llm,
         session=session,
         method=method,
+        patience=context.patience,
         steps=steps if steps is not None else settings.get("steps"),
         guidance_scale=settings.get("guidance_scale"),
     )
@@ -224,6 +228,11 @@ class PakatiOrchestrator:
         )
         decided = refiner.apply_actions(plan, review, actions)
         return self._derive(plan_id, decided.plan, decided.redraw)
+
+    def redraw_of(self, plan_id: str) -> executor.Redraw:
+        """What executing ``plan_id`` redraws (everything, for a plan with no parent)."""
+        self.plan(plan_id)
+        return self._pending.get(plan_id, executor.Redraw())
 
     def thread_status(self, thread_id: str, checkpoint: str | Path | None) -> str:
         """ "new", "unfinished" (``run`` resumes it) or "finished" (``run`` returns it)."""

@@ -59,6 +59,9 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("goal", help="what the image should show, in plain language")
     _common(parser)
     parser.add_argument("--max-passes", type=int, default=5, help="most generation passes")
+    parser.add_argument(
+        "--patience", type=int, default=2, help="stop after this many passes without improvement"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output PNG path")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--thread", help="checkpoint thread id (resumable run)")
@@ -81,6 +84,7 @@ def _context(args: argparse.Namespace, goal: str, workdir: Path) -> Context:
         model=args.model,
         target=args.target,
         max_passes=getattr(args, "max_passes", 1),
+        patience=getattr(args, "patience", 2),
         provider=args.provider,
         llm_model=args.llm_model,
         workdir=str(workdir),
@@ -88,16 +92,9 @@ def _context(args: argparse.Namespace, goal: str, workdir: Path) -> Context:
 
 
 def run_agent(args: argparse.Namespace, **inject: Any) -> int:
-    """Run the agent loop; ``inject`` (llm=, model=, scorer=) is for tests and embedding."""
-    from pakati.graphs import (
-        build_graph,
-        has_unfinished_run,
-        initial_state,
-        open_checkpointer,
-        run_agent_graph,
-        run_config,
-    )
-    from pakati.orchestrator import make_services
+    """Run the agent loop through ``PakatiOrchestrator.run``; ``inject`` (llm=, model=,
+    scorer=) is for tests and embedding."""
+    from pakati.orchestrator import PakatiOrchestrator
 
     out: Path = args.out
     if out.exists() and not args.overwrite:
@@ -106,26 +103,24 @@ def run_agent(args: argparse.Namespace, **inject: Any) -> int:
     thread = args.thread or "run"
     checkpoint = args.checkpoint or (out.with_suffix(".agent.sqlite") if args.thread else None)
     workdir = out.parent / f".{out.stem}.passes" / thread
-    context = _context(args, args.goal, workdir)
-    services = make_services(context, steps=args.steps, **inject)
+    orchestrator = PakatiOrchestrator(
+        _context(args, args.goal, workdir), steps=args.steps, **inject
+    )
     say = _printer(args.json)
+    services = orchestrator.services
     say(f"model: {services.session.model_name}; planner: {type(services.llm).__name__}")
     start = time.perf_counter()
-    with open_checkpointer(checkpoint) as saver:
-        graph = build_graph(services, saver)
-        config = run_config(thread, context.max_passes)
-        state = None
-        if checkpoint is not None and has_unfinished_run(graph, config):
-            say(f"resuming thread {thread!r} from {checkpoint}")
-        elif checkpoint is not None and graph.get_state(config).values:
-            say(f"thread {thread!r} already finished; use another --thread to run again")
-            final = run_agent_graph(graph, None, config, None)
-            return _finish(args, final, out, time.perf_counter() - start, say)
-        else:
-            state = initial_state(
-                args.goal, context.target, context.max_passes, context.width, context.height
-            )
-        final = run_agent_graph(graph, state, config, lambda n, u: _progress(n, u, say))
+    status = orchestrator.thread_status(thread, checkpoint)
+    if status == "unfinished":
+        say(f"resuming thread {thread!r} from {checkpoint}")
+    elif status == "finished":
+        say(f"thread {thread!r} already finished; use another --thread to run again")
+    final = orchestrator.run(
+        args.goal,
+        thread_id=thread,
+        checkpoint=checkpoint,
+        on_update=lambda node, update: _progress(node, update, say),
+    )
     return _finish(args, final, out, time.perf_counter() - start, say)
 
 
@@ -205,20 +200,15 @@ def _finish(args: Any, final: Any, out: Path, wall: float, say: Any) -> int:
 
 
 def run_chat(args: argparse.Namespace, stdin: Any = None, **inject: Any) -> int:
-    """Multi-turn editing from stdin lines; regions an edit leaves alone are kept exactly."""
-    from pakati.agents import critic, executor, planner
-    from pakati.graphs.nodes import impose_settings
-    from pakati.orchestrator import make_services
-    from pakati.tools.session import load_rgb
+    """Multi-turn editing from stdin lines through ``PakatiOrchestrator``: the first line is
+    planned, later ones edit the plan, and regions an edit leaves alone are kept exactly."""
+    from pakati.orchestrator import PakatiOrchestrator
 
     lines = stdin if stdin is not None else sys.stdin
     out_dir: Path = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    context = _context(args, "", out_dir)
-    services = make_services(context, steps=args.steps, **inject)
-    session = services.session
+    orchestrator = PakatiOrchestrator(_context(args, "", out_dir), steps=args.steps, **inject)
     plan: Plan | None = None
-    image: Path | None = None
     turns: list[dict[str, Any]] = []
     for raw in lines:
         text = raw.strip()
@@ -226,64 +216,28 @@ def run_chat(args: argparse.Namespace, stdin: Any = None, **inject: Any) -> int:
             continue
         if text.lower() in ("quit", "exit", "q"):
             break
-        width, height = context.width, context.height
-        if plan is None:
-            new = planner.make_plan(services.llm, text, width, height, method=services.method)
-        else:
-            new = planner.edit_plan(services.llm, plan, text, method=services.method)
-        new = impose_settings(new, services)
-        out = f"turn-{len(turns) + 1}.png"
-        changed, vacated, full = _changed_regions(plan, new)
-        if plan is None or image is None or full:
-            image = executor.execute_plan(session, new, out)
-        elif changed or vacated:
-            image = executor.regenerate_failing(session, new, image, changed, out, vacated)
-        review = critic.critique_image(load_rgb(image), new, session.scorer, context.target)
-        plan = new
-        kept = [r.name for r in new.regions if r.name not in changed]
+        plan = (
+            orchestrator.create_plan(text)
+            if plan is None
+            else orchestrator.edit_plan(plan.id, text)
+        )
+        redraw = orchestrator.redraw_of(plan.id)
+        result = orchestrator.execute_plan(plan.id)
+        review = orchestrator.check_alignment(result.image, plan.goal or text, plan.id).critique
+        changed = [r.name for r in plan.regions] if redraw.full else redraw.regenerate
+        kept = [] if redraw.full else [r.name for r in plan.regions if r.name not in changed]
         turns.append(
-            {"turn": len(turns) + 1, "image": str(image), "score": round(review.score, 4),
-             "changed": changed, "kept": [] if full else kept, "full": full}
+            {"turn": len(turns) + 1, "image": str(result.path), "score": round(review.score, 4),
+             "changed": changed, "kept": kept, "full": redraw.full}
         )  # fmt: skip
         print(f"> {text}")
-        print(new.summary())
-        what = "whole canvas" if full else (", ".join(changed) or "nothing")
-        print(f"regenerated: {what}; kept exactly: {', '.join(turns[-1]['kept']) or 'none'}")
+        print(plan.summary())
+        what = "whole canvas" if redraw.full else (", ".join(changed) or "nothing")
+        print(f"regenerated: {what}; kept exactly: {', '.join(kept) or 'none'}")
         print(_critique_line(review), flush=True)
     if args.json:
         print(json.dumps({"turns": turns}))
     return 0
-
-
-def _changed_regions(
-    old: Plan | None, new: Plan
-) -> tuple[list[str], dict[str, tuple[float, float, float, float]], bool]:
-    """What an edit needs redrawn: (regions to regenerate, vacated old boxes, full redraw).
-
-    A full redraw is needed only on the first turn or when canvas settings change; a
-    region that moved, grew, shrank or was removed has its old box redrawn as background,
-    and every region the edit left alone keeps its pixels exactly.
-    """
-    if old is None:
-        return [r.name for r in new.regions], {}, True
-    canvas_keys = ("width", "height", "base_prompt", "negative_prompt", "steps", "guidance_scale")
-    if any(getattr(old, k) != getattr(new, k) for k in canvas_keys):
-        return [r.name for r in new.regions], {}, True
-    before = {r.name: r for r in old.regions}
-    after = {r.name: r for r in new.regions}
-    fields = ("prompt", "negative_prompt", "weight", "seed")
-    changed: list[str] = []
-    vacated: dict[str, tuple[float, float, float, float]] = {}
-    for name, region in after.items():
-        previous = before.get(name)
-        if previous is None or any(getattr(region, f) != getattr(previous, f) for f in fields):
-            changed.append(name)
-        if previous is not None and region.bounds != previous.bounds:
-            changed.append(name)
-            vacated[name] = tuple(float(v) for v in previous.bounds)  # type: ignore[assignment]
-    for name in set(before) - set(after):
-        vacated[name] = tuple(float(v) for v in before[name].bounds)  # type: ignore[assignment]
-    return list(dict.fromkeys(changed)), vacated, False
 
 
 def main(argv: list[str] | None = None) -> int:
