@@ -84,8 +84,6 @@ class RegionalAttentionController:
             raise ValueError("one weight per region is needed")
         self._sizes = {h * w: (h, w) for h, w in attention_sizes(*latent_size)}
         self._cache: dict[tuple[int, torch.device, torch.dtype], Routing] = {}
-        #: Calls per layer name, for tests and diagnostics.
-        self.calls: dict[str, int] = {}
 
     @property
     def num_tokens(self) -> int:
@@ -171,7 +169,6 @@ class RegionalCrossAttnProcessor:
         if encoder_hidden_states is None:
             raise ValueError(f"{self.name}: regional processor installed on a self-attention layer")
         controller = self.controller
-        controller.calls[self.name] = controller.calls.get(self.name, 0) + 1
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)

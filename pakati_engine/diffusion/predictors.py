@@ -99,7 +99,6 @@ class LatentModePredictor:
         self.conditioning = conditioning
         self.scheduler = scheduler
         self.num_steps = num_steps
-        self.unet_calls = 0
 
     def __call__(self, latents: torch.Tensor, t: torch.Tensor, index: int) -> torch.Tensor:
         base = self._call(latents, t, self.base_embeds, self.guidance_scale)
@@ -118,7 +117,6 @@ class LatentModePredictor:
     def _call(
         self, latents: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, guidance: float
     ) -> torch.Tensor:
-        self.unet_calls += 1
         return unet_guided(
             self.bundle, latents, t, embeds, guidance, self.conditioning, self.scheduler
         )
