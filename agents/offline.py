@@ -25,7 +25,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pakati.agents import prompts
 from pakati.agents.schemas import Critique, Plan, RefinementAction, RefinementActions, RegionPlan
 from pakati.agents.spatial import ANCHORS, layout_objects, parse_goal, parse_object
-from pakati_engine.solver import RegionSpec, solve_layout
+from pakati_engine.solver import PlacementSpec, solve_layout
 from pakati_engine.world.colors import COLOR_NAMES
 
 DEFAULT_SIZE = 128
@@ -157,7 +157,7 @@ def _resolve(plan: Plan, regions: list[RegionPlan], moved: set[str]) -> list[Reg
     """Let the solver fit changed boxes around the fixed, untouched ones."""
     if not moved or len(regions) < 2:
         return regions
-    specs = [RegionSpec(r.name, _floats(r.bounds), fixed=r.name not in moved) for r in regions]
+    specs = [PlacementSpec(r.name, _floats(r.bounds), fixed=r.name not in moved) for r in regions]
     result = solve_layout(specs, (plan.width, plan.height), margin=1.0)
     if not result.success:
         return regions

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pakati_engine.solver import RegionSpec, Relation, solve_layout
+from pakati_engine.solver import PlacementSpec, Relation, solve_layout
 from pakati_engine.world.colors import COLOR_NAMES, article
 from pakati_engine.world.sampling import SHAPES
 
@@ -211,7 +211,7 @@ def layout_objects(
     for obj in objects:
         if obj.name not in anchors:
             anchors[obj.name] = free.pop(0) if free else "centre"
-    requested: list[RegionSpec] = []
+    requested: list[PlacementSpec] = []
     for obj in objects:
         fx, fy = ANCHORS[anchors[obj.name]]
         half = side * obj.scale / 2
@@ -222,7 +222,7 @@ def layout_objects(
             min(float(width), cx + half),
             min(float(height), cy + half),
         )
-        requested.append(RegionSpec(obj.name, box, min_size=max(4.0, side * obj.scale * 0.5)))
+        requested.append(PlacementSpec(obj.name, box, min_size=max(4.0, side * obj.scale * 0.5)))
     result = solve_layout(requested, (width, height), relations, margin=margin)
     boxes = result.solution if result.success else {s.name: s.box for s in requested}
     return {name: _snap(box, width, height) for name, box in boxes.items()}

@@ -12,7 +12,7 @@ from skimage.color import rgb2lab
 
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.solver import (
-    RegionSpec,
+    PlacementSpec,
     Relation,
     Solver,
     harmonize_palettes,
@@ -245,7 +245,7 @@ def test_contradictory_relations_are_relaxed_and_named() -> None:
 
 def test_areas_that_cannot_fit_are_reported() -> None:
     regions = [
-        RegionSpec(n, (i * 100.0, 0.0, i * 100.0 + 90.0, 90.0), min_area=0.5)
+        PlacementSpec(n, (i * 100.0, 0.0, i * 100.0 + 90.0, 90.0), min_area=0.5)
         for i, n in enumerate("xyz")
     ]
     res = solve_layout(regions, (300, 300), [])
@@ -254,15 +254,15 @@ def test_areas_that_cannot_fit_are_reported() -> None:
 
 
 def test_hard_infeasibility_returns_no_layout() -> None:
-    res = solve_layout([RegionSpec("big", (0, 0, 10, 10), min_size=500)], (400, 300))
+    res = solve_layout([PlacementSpec("big", (0, 0, 10, 10), min_size=500)], (400, 300))
     assert not res.success and res.status == "infeasible" and res.solution == {}
     assert "min_size" in res.message
 
 
 def test_fixed_region_does_not_move() -> None:
     regions = [
-        RegionSpec("locked", (100, 100, 200, 200), fixed=True),
-        RegionSpec("free", (150, 150, 250, 250)),
+        PlacementSpec("locked", (100, 100, 200, 200), fixed=True),
+        PlacementSpec("free", (150, 150, 250, 250)),
     ]
     res = solve_layout(regions, (400, 400))
     assert res.feasible and res.solution["locked"] == pytest.approx((100, 100, 200, 200))

@@ -29,7 +29,7 @@ from pakati_engine.solver.parameters import (
     search_parameters,
 )
 from pakati_engine.solver.placement import solve_layout
-from pakati_engine.solver.placement_types import Box, LayoutResult, RegionSpec, Relation
+from pakati_engine.solver.placement_types import Box, LayoutResult, PlacementSpec, Relation
 from pakati_engine.solver.types import ResultMapping, SolveResult
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
     "PaletteResult",
     "ParameterSearchResult",
     "ParameterSpec",
-    "RegionSpec",
+    "PlacementSpec",
     "Relation",
     "ResultMapping",
     "SolveResult",

@@ -51,7 +51,7 @@ from pakati_engine.solver.placement_constraints import (
     evaluate_rows,
     rows_jacobian,
 )
-from pakati_engine.solver.placement_types import Box, LayoutResult, RegionSpec, Relation
+from pakati_engine.solver.placement_types import Box, LayoutResult, PlacementSpec, Relation
 
 
 def _solve_once(
@@ -184,9 +184,9 @@ def _as_box(value: Sequence[float]) -> Box:
     return (float(value[0]), float(value[1]), float(value[2]), float(value[3]))
 
 
-def _to_specs(regions: Sequence[RegionSpec] | Mapping[str, Box]) -> list[RegionSpec]:
+def _to_specs(regions: Sequence[PlacementSpec] | Mapping[str, Box]) -> list[PlacementSpec]:
     if isinstance(regions, Mapping):
-        specs = [RegionSpec(name=str(k), box=_as_box(v)) for k, v in regions.items()]
+        specs = [PlacementSpec(name=str(k), box=_as_box(v)) for k, v in regions.items()]
     else:
         specs = list(regions)
     names = [s.name for s in specs]
@@ -211,7 +211,7 @@ def _hard_problems(prob: LayoutProblem) -> list[str]:
 
 
 def solve_layout(
-    regions: Sequence[RegionSpec] | Mapping[str, Box],
+    regions: Sequence[PlacementSpec] | Mapping[str, Box],
     canvas: tuple[float, float],
     relations: Sequence[Relation | str] = (),
     margin: float = 0.0,
@@ -221,7 +221,7 @@ def solve_layout(
     """Place or resize region boxes inside a ``(width, height)`` canvas.
 
     Args:
-        regions: ``RegionSpec``s, or a mapping of region name to requested box.
+        regions: ``PlacementSpec``s, or a mapping of region name to requested box.
         canvas: (width, height) in pixels.
         relations: ``Relation``s or strings such as ``"sky above ground"``.
         margin: minimum distance (px) from the canvas edge and between separated boxes.

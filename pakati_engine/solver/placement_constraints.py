@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.solver.placement_types import RegionSpec, Relation
+from pakati_engine.solver.placement_types import PlacementSpec, Relation
 
 PENALTY = 100.0
 SIZE_WEIGHT = 2.0
@@ -39,7 +39,7 @@ class LayoutProblem:
     """Normalised problem data and the constraint builders."""
 
     def __init__(
-        self, specs: Sequence[RegionSpec], canvas: tuple[float, float], margin: float
+        self, specs: Sequence[PlacementSpec], canvas: tuple[float, float], margin: float
     ) -> None:
         self.specs = list(specs)
         self.names = [s.name for s in specs]

@@ -19,7 +19,7 @@ _ALIASES = {"centered": "centred", "center": "centred", "centre": "centred"}
 
 
 @dataclass(frozen=True)
-class RegionSpec:
+class PlacementSpec:
     """One region to place: its requested box and its own size limits.
 
     ``min_area`` / ``max_area`` are fractions of the canvas area (soft: relaxed if they
