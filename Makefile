@@ -20,9 +20,9 @@ run: setup
 	$(PY) -m pakati agent "$(GOAL)" --out outputs/agent.png --overwrite
 
 lint: setup
-	$(PY) -m ruff check pakati pakati_engine agents tools graphs evals tests benchmarks
-	$(PY) -m ruff format --check pakati pakati_engine agents tools graphs evals tests benchmarks
-	$(PY) -m mypy pakati pakati_engine agents tools graphs evals benchmarks
+	$(PY) -m ruff check pakati pakati_engine agents tools graphs evals tests benchmarks examples
+	$(PY) -m ruff format --check pakati pakati_engine agents tools graphs evals tests benchmarks examples
+	$(PY) -m mypy pakati pakati_engine agents tools graphs evals benchmarks examples
 
 test: lint
 	$(PY) -m pytest -q
