@@ -1,4 +1,8 @@
-"""The regional eval: seeded layouts, end-to-end run on a tiny model, CLI contract."""
+"""``pakati eval regional``: the command around the engine's regional benchmark.
+
+The benchmark itself (layouts, generation, judging, saving) is tested in
+``test_regional_benchmark.py``; here the command's contract and the re-exported names.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,14 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
+import pakati.evals.regional_eval as regional_eval
+import pakati_engine.world.regional_benchmark as benchmark
 from pakati.cli.evaluate import add_regional_arguments
-from pakati.evals.regional_eval import (
-    EvalLayout,
-    EvalRegion,
-    judge_layout,
-    main,
-    run_regional_eval,
-    sample_layouts,
-)
-from pakati_engine.errors import InvalidInputError
-from pakati_engine.models.catalog import (
-    EMBEDDED_MODEL,
-    embedded_model_available,
-    model_recommendations,
-)
-from pakati_engine.models.loading import load_model
 from pakati_engine.training.config import TINY_MODEL, TrainConfig
 from pakati_engine.training.state import new_state
 from pakati_engine.training.train_t2i import Trainer
-from pakati_engine.world.render import render
-from pakati_engine.world.sampling import sample_scene_spec
-from pakati_engine.world.scene import pixel_cell
 
 KEYS = {
     "accuracy_color",
@@ -53,72 +39,11 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return trainer.export(out / "model", settings={"steps": 3, "guidance_scale": 2.0})
 
 
-def test_layouts_are_seeded_with_two_to_four_disjoint_regions() -> None:
-    layouts = sample_layouts(20, seed=5, size=128)
-    assert layouts == sample_layouts(20, seed=5, size=128)
-    assert layouts != sample_layouts(20, seed=6, size=128)
-    for layout in layouts:
-        assert 2 <= len(layout.regions) <= 4
-        assert layout.base_prompt.endswith(f"{layout.background} background")
-        boxes = [r.box for r in layout.regions]
-        for i, a in enumerate(boxes):
-            for b in boxes[i + 1 :]:
-                overlap_w = min(a[2], b[2]) - max(a[0], b[0])
-                overlap_h = min(a[3], b[3]) - max(a[1], b[1])
-                assert overlap_w <= 0 or overlap_h <= 0
-
-
-def test_judging_a_world_render_of_the_layout_is_right() -> None:
-    """The eval's layouts and the judge agree on the world's own pictures."""
-    rng = np.random.default_rng(0)
-    spec = sample_scene_spec(rng, 128, 128, 3)
-    images, _ = render([spec])
-
-    layout = EvalLayout(
-        128,
-        spec.background,
-        tuple(EvalRegion(pixel_cell(o), o.shape, o.color) for o in spec.objects),
-        0,
-    )
-    judgement = judge_layout(layout, images[0])
-    assert judgement.accuracy_both == 1.0
-    assert judgement.background_correct
-
-
-def test_eval_runs_end_to_end_on_a_tiny_model(tiny_folder: Path) -> None:
-    done: list[int] = []
-    result = run_regional_eval(
-        model=tiny_folder, n=2, seed=0, size=32, progress=lambda i, n: done.append(i)
-    )
-    assert set(result) >= KEYS
-    assert done == [1, 2]
-    assert result["n_images"] == 2
-    assert 4 <= result["n_regions"] <= 8
-    assert result["steps"] == 3  # from the folder's pakati.json
-    for key in ("accuracy_color", "accuracy_shape", "accuracy_both", "accuracy_background"):
-        assert 0.0 <= result[key] <= 1.0
-
-
-def test_latent_mode_runs_one_unet_pass_per_region(tiny_folder: Path) -> None:
-    bundle = load_model(str(tiny_folder))
-    calls: list[int] = []
-    hook = bundle.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
-    try:
-        run_regional_eval(model=bundle, n=1, seed=0, size=32)
-        attention_calls = len(calls)
-        calls.clear()
-        latent = run_regional_eval(model=bundle, n=1, seed=0, size=32, mode="latent")
-    finally:
-        hook.remove()
-    assert latent["mode"] == "latent" and set(latent) >= KEYS
-    regions = latent["n_regions"]
-    assert attention_calls == 3  # one pass per step (guidance batched)
-    assert len(calls) >= 3 * regions  # at least one pass per region per step
-
-
-def test_unknown_mode_is_a_clear_error(tiny_folder: Path) -> None:
-    with pytest.raises(InvalidInputError, match="unknown mode"):
-        run_regional_eval(model=tiny_folder, n=1, mode="pixel", size=32)
+def test_the_eval_module_re_exports_the_engine_benchmark() -> None:
+    """Callers of ``pakati.evals.regional_eval`` keep working: same objects, not copies."""
+    for name in regional_eval.__all__:
+        if name != "main":
+            assert getattr(regional_eval, name) is getattr(benchmark, name), name
 
 
 def test_cli_prints_the_summary_as_the_last_line(
@@ -127,68 +52,21 @@ def test_cli_prints_the_summary_as_the_last_line(
     parser = argparse.ArgumentParser()
     add_regional_arguments(parser)
     args = parser.parse_args(["--n", "1", "--size", "32", "--json", "--model", str(tiny_folder)])
-    assert main(args) == 0
+    assert regional_eval.main(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert set(json.loads(last)) >= KEYS
 
 
-def test_save_keeps_each_image_with_its_verdicts_and_never_overwrites(
-    tiny_folder: Path, tmp_path: Path
+def test_cli_reports_progress_and_saves_without_json(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = tmp_path / "eval"
-    summary = run_regional_eval(model=tiny_folder, n=2, seed=3, size=32, save_dir=folder)
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "000.json",
-        "000.png",
-        "001.json",
-        "001.png",
-        "summary.json",
-    ]
-    assert json.loads((folder / "summary.json").read_text()) == summary
-    layouts = sample_layouts(2, seed=3, size=32)
-    for index, layout in enumerate(layouts):
-        record = json.loads((folder / f"{index:03d}.json").read_text())
-        assert record["seed"] == layout.seed
-        assert [r["prompt"] for r in record["regions"]] == [r.prompt for r in layout.regions]
-        # The saved image, judged again, gives the saved verdicts.
-        again = judge_layout(layout, Image.open(folder / f"{index:03d}.png"))
-        assert [r["shape_correct"] for r in record["regions"]] == [
-            v.shape_correct for v in again.regions
-        ]
-    before = (folder / "000.png").read_bytes()
-    with pytest.raises(InvalidInputError, match="not empty"):
-        run_regional_eval(model=tiny_folder, n=1, seed=3, size=32, save_dir=folder)
-    assert (folder / "000.png").read_bytes() == before
-
-
-@pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not shipped")
-def test_shipped_model_draws_the_asked_objects() -> None:
-    """8 fixed layouts with the shipped weights: the judge finds most regions' objects right.
-
-    Measured when these weights were exported (step 13107): on these 8 layouts present,
-    colour, shape and both 1.0, background 1.0 (on the eval's 200: 1.0, 1.0, 0.983, 0.983,
-    1.0); by chance colour is about 0.14 and both about 0.05. The thresholds sit below, so
-    this guards against a broken model or engine, not against small changes of quality;
-    raise them when better weights ship.
-    """
-    settings = model_recommendations(EMBEDDED_MODEL)
-    assert settings["width"] >= 128 and settings["height"] >= 128
-    result = run_regional_eval(n=8, seed=0, size=settings["width"])
-    assert result["accuracy_present"] >= 0.9
-    assert result["accuracy_color"] >= 0.9
-    assert result["accuracy_both"] >= 0.85
-    assert result["accuracy_background"] >= 0.9
-
-
-@pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not shipped")
-def test_shipped_model_in_latent_mode_keeps_objects_and_background() -> None:
-    """Latent mode's region passes are routed (own prompt inside, base prompt outside).
-
-    Measured on these 4 layouts (step 13107): both 1.0, background 1.0. Before the routing
-    each pass saw only its object's caption and painted its own background: with step
-    9615 on the eval's first 20 layouts background 0.20 and both 0.57 (routed: 1.0, 1.0).
-    """
-    settings = model_recommendations(EMBEDDED_MODEL)
-    result = run_regional_eval(n=4, seed=0, size=settings["width"], mode="latent")
-    assert result["accuracy_background"] >= 0.75
-    assert result["accuracy_both"] >= 0.7
+    parser = argparse.ArgumentParser()
+    add_regional_arguments(parser)
+    folder = tmp_path / "saved"
+    args = parser.parse_args(
+        ["--n", "2", "--size", "32", "--model", str(tiny_folder), "--save", str(folder)]
+    )
+    assert regional_eval.main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "2/2 images"
+    assert json.loads(lines[-1]) == json.loads((folder / "summary.json").read_text())
