@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from PIL import Image
 
 from pakati_engine.diffusion.attention import RegionalAttentionController, regional_attention
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.loading import load_model
+from pakati_engine.models.protocols import NoiseSchedule
 from pakati_engine.training.conditioning import PromptEncoder
 from pakati_engine.training.data import TrainingBatch, make_batch
 from pakati_engine.world.judge import ExpectedRegion, judge
@@ -48,12 +50,13 @@ def probe_batch(n: int, size: int, seed: int) -> TrainingBatch:
 
 def predict_clean(
     bundle: ModelBundle, batch: TrainingBatch, timesteps: tuple[int, ...], seed: int
-) -> dict[int, Any]:
+) -> dict[int, NDArray[np.uint8]]:
     """Per timestep, images (B, H, W, 3) uint8 of the UNet's one-step x0 estimate.
 
     The clean latents, the noise, the prompt embeddings and the routing are the same at every
     timestep, so they are computed once.
     """
+    assert bundle.vae is not None, "the probe encodes the scenes with the model's VAE"
     encoder = PromptEncoder(bundle.tokenizer, bundle.text_encoder)
     scale = float(getattr(bundle.vae.config, "scaling_factor", 1.0))
     controller = RegionalAttentionController(
@@ -63,7 +66,7 @@ def predict_clean(
         latent_size=(batch.pixels.shape[-2] // bundle.vae_scale_factor,) * 2,
         base_ratio=float(bundle.recommended.get("base_ratio", 0.2)),
     )
-    images: dict[int, Any] = {}
+    images: dict[int, NDArray[np.uint8]] = {}
     with torch.no_grad(), regional_attention(bundle.unet, controller):
         latents = bundle.vae.encode(batch.pixels).latent_dist.mode() * scale  # (B, C, h, w)
         noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed))
@@ -82,7 +85,9 @@ def predict_clean(
     return images
 
 
-def _x0(scheduler: Any, output: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def _x0(
+    scheduler: NoiseSchedule, output: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
     """The clean-image estimate of a UNet output of any prediction type."""
     alpha = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1).to(output.dtype)
     kind = scheduler.config.prediction_type
@@ -95,7 +100,7 @@ def _x0(scheduler: Any, output: torch.Tensor, noisy: torch.Tensor, t: torch.Tens
     raise ValueError(f"unknown prediction type {kind!r}")
 
 
-def judge_batch(images: Any, batch: TrainingBatch) -> dict[str, float]:
+def judge_batch(images: NDArray[np.uint8], batch: TrainingBatch) -> dict[str, float]:
     """Colour, shape and both-right rates over every object of the batch."""
     color, shape = [], []
     for image, spec in zip(images, batch.specs, strict=True):

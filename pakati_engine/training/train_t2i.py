@@ -112,7 +112,7 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted training loss and the unweighted per-sample MSE, (B,)."""
         model = self.state.config.model
-        encoded: Any = self.vae.encode(batch.pixels.to(self.device))
+        encoded = self.vae.encode(batch.pixels.to(self.device))
         latents = encoded.latent_dist.mode()  # (B, C, h, w)
         noisy = self.noise.add_noise(latents, noise, t)
         targets = {"sample": latents, "epsilon": noise}

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,9 @@ from scipy import ndimage
 from pakati_engine.world.colors import COLOR_LAB, COLOR_NAMES, nearest_color, rgb_to_lab
 from pakati_engine.world.shape_geometry import ShapeFeatures, classify_shape, shape_features
 
+if TYPE_CHECKING:
+    from pakati_engine.world.scene import Scene
+
 FOREGROUND_DELTA_E = 15.0
 """Half the smallest distance between two canonical colours (blue and purple, 30)."""
 CLEAN_DELTA_E = 12.0
@@ -43,9 +46,14 @@ PixelBox = tuple[int, int, int, int]
 
 
 class _LayoutLike(Protocol):
-    box: PixelBox
-    shape: str
-    color: str
+    @property
+    def box(self) -> PixelBox: ...
+
+    @property
+    def shape(self) -> str: ...
+
+    @property
+    def color(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -280,7 +288,7 @@ def judge(
     )
 
 
-def judge_scene(scene: Any, image: Image.Image | NDArray[Any] | None = None) -> Judgement:
+def judge_scene(scene: Scene, image: Image.Image | NDArray[Any] | None = None) -> Judgement:
     """Judge ``image`` (default: the scene's own image) against a world scene's layout."""
     regions = [ExpectedRegion.from_layout(r) for r in scene.region_layout]
     return judge(scene.image if image is None else image, regions, scene.background)

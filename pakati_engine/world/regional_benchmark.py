@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from pakati_engine.errors import InvalidInputError
@@ -123,7 +124,7 @@ def generate_layout(
     return output.image, time.perf_counter() - started
 
 
-def judge_layout(layout: EvalLayout, image: Any) -> Judgement:
+def judge_layout(layout: EvalLayout, image: Image.Image | NDArray[Any]) -> Judgement:
     expected = [ExpectedRegion(box=r.box, shape=r.shape, color=r.color) for r in layout.regions]
     return judge(image, expected, layout.background)
 
