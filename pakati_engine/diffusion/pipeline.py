@@ -15,6 +15,7 @@ a step callback, then decode (and composite with kept pixels when some are kept)
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -233,6 +234,12 @@ class RegionalDiffusionPipeline:
 
         # 6. Prepare the noise predictor of the mode
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
+        # Stochastic samplers take the generator; LMS, UniPC and PNDM do not accept one.
+        step_kwargs = (
+            {"generator": generator}
+            if "generator" in inspect.signature(scheduler.step).parameters
+            else {}
+        )
         controller = None
         if request.mode == "latent" and stacked is not None:
             predictor: Callable[..., torch.Tensor] = self.prepare_latent_mode(
@@ -263,7 +270,7 @@ class RegionalDiffusionPipeline:
                 for index, t in enumerate(timesteps):
                     noise_pred = predictor(latents, t, index)
                     latents = scheduler.step(
-                        noise_pred, t, latents, generator=generator, return_dict=False
+                        noise_pred, t, latents, return_dict=False, **step_kwargs
                     )[0]
                     if edit_mask is not None and kept_latents is not None:
                         following = timesteps[index + 1 : index + 2]
