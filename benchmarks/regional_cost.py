@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 
 from pakati.editing import DEFAULT_FEATHER
 from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit
@@ -40,17 +41,18 @@ from pakati_engine.diffusion.pipeline import (
     RegionPrompt,
 )
 from pakati_engine.models.loading import bundle_from_components
-from pakati_engine.models.tiny_models import sd15_unet_config
+from pakati_engine.models.tiny_models import (
+    clip_text_encoder,
+    clip_tokenizer,
+    sd15_unet_config,
+    sd_scheduler,
+)
 
 REGION_COUNTS = (1, 2, 4, 8)
 CROP_SHARES = ("0.10", "0.25", "0.50")
 
 
 def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-
-    from pakati_engine.models.tiny_models import clip_text_encoder, clip_tokenizer, sd_scheduler
-
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**sd15_unet_config()).eval()
     vae = AutoencoderKL(
@@ -95,9 +97,6 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     side = args.latent * 8
-
-    from diffusers import StableDiffusionPipeline
-
     print(f"building an SD1.5-shaped model with random weights ({side}x{side})", file=sys.stderr)
     parts = sd15_shaped_components()
     bundle = bundle_from_components(parts, "sd15-shaped-random").to(

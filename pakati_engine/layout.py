@@ -29,6 +29,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -179,8 +180,6 @@ def format_validation_error(error: ValidationError, source: str) -> str:
 
 def encode_mask_png(mask_array: object) -> str:
     """Base64 PNG of a float [0, 1] mask (8-bit grey)."""
-    import numpy as np
-
     array = np.asarray(mask_array, dtype=np.float32)
     image = Image.fromarray((array * 255).round().astype(np.uint8), mode="L")
     buffer = io.BytesIO()

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from PIL import Image
 from skimage.color import rgb2lab
 
+from pakati_engine.analysis.references import ReferenceImage
 from pakati_engine.errors import InvalidInputError
 
 ImageInput = Union[Image.Image, NDArray[Any], str, "os.PathLike[str]", Any]
@@ -70,8 +71,6 @@ def to_rgb_array(image: ImageInput) -> NDArray[np.uint8]:
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
     if isinstance(image, (str, os.PathLike)):
-        from pakati_engine.analysis.references import ReferenceImage
-
         return ReferenceImage(Path(image)).to_array()
     if hasattr(image, "to_array") and not isinstance(image, np.ndarray):
         return to_rgb_array(image.to_array())

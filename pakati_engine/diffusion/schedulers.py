@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import diffusers
+
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.protocols import Scheduler
 
@@ -37,7 +39,5 @@ def make_scheduler(model_scheduler: Scheduler, name: str | None = None) -> Sched
             f"scheduler {name!r} cannot run this model, which predicts the clean image "
             f"(prediction_type 'sample'); choose one of {', '.join(usable)}"
         )
-    import diffusers
-
     class_name, options = SCHEDULERS[name]
     return getattr(diffusers, class_name).from_config(model_scheduler.config, **options)

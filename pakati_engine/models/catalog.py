@@ -75,6 +75,8 @@ def resolve_model(name: str) -> Path:
             )
         return EMBEDDED_FOLDER
     if lowered in ("tiny-random", "tiny-random-sdxl"):
+        # Lazy: tiny_models imports torch, and this module stays torch-free (the layout
+        # schema imports it, so `import pakati_engine.layout` loads no torch).
         from pakati_engine.models.tiny_models import ensure_builtin_tiny_model
 
         return ensure_builtin_tiny_model(lowered)

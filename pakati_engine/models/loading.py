@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import torch
+import transformers
+from safetensors import safe_open
 
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError
 from pakati_engine.models.bundle import ModelBundle, ModelKind
@@ -49,9 +52,6 @@ def load_model(
 
 def _quiet_loading() -> None:
     """Loading progress bars from diffusers/transformers would drown Pakati's own progress."""
-    import diffusers
-    import transformers
-
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
 
@@ -129,6 +129,8 @@ def bundle_from_components(
 
 
 def _load_single_file(path: Path, source: str, config: str | Path | None) -> ModelBundle:
+    # Lazy: the pipeline classes take about 2.5 s to import and only single-file
+    # checkpoints need them (folders load component by component).
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     pipeline_cls = (
@@ -154,8 +156,6 @@ def _is_sdxl_checkpoint(path: Path) -> bool:
     if path.suffix != ".safetensors":
         return False
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             return any(key.startswith("conditioner.embedders.1") for key in handle.keys())  # noqa: SIM118
     except Exception as error:

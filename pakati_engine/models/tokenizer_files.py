@@ -35,6 +35,8 @@ def byte_symbols() -> list[str]:
 
 def default_bpe_path() -> Path:
     """The BPE table shipped by open_clip_torch."""
+    # Lazy: open_clip (with torchvision) takes 1-2 s to import, and only writing a tokenizer
+    # without an explicit BPE file needs it, not this module's constants.
     from open_clip.tokenizer import default_bpe
 
     return Path(default_bpe())

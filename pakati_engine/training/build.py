@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
+from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from pakati_engine.models.pixel_vae import PixelUnshuffleVAE
 from pakati_engine.models.protocols import (
@@ -29,8 +31,6 @@ BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
 
 def build_unet(config: ModelConfig, seed: int) -> TrainableUNet:
     """A pixel-space UNet: cross-attention from ``config.attention_from_level`` down."""
-    from diffusers import UNet2DConditionModel
-
     levels = len(config.block_out_channels)
     plain = min(config.attention_from_level, levels)
     down = ("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (levels - plain)
@@ -57,8 +57,6 @@ def build_text_encoder(config: ModelConfig, seed: int) -> TrainableTextEncoder:
     training): 49,408 rows of which the shapes world uses a few dozen, so training it would
     only bloat the optimizer state and the resumable checkpoint.
     """
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     text_config = CLIPTextConfig(
         vocab_size=VOCAB_SIZE,
         hidden_size=config.text_hidden,
@@ -92,8 +90,6 @@ def write_tokenizer(folder: str | Path, max_tokens: int) -> Path:
 
 
 def load_tokenizer(folder: str | Path) -> Tokenizer:
-    from transformers import CLIPTokenizer
-
     return CLIPTokenizer.from_pretrained(str(folder))
 
 
@@ -116,8 +112,6 @@ def scheduler_config(config: ModelConfig) -> dict[str, Any]:
 
 def shifted_betas(config: ModelConfig) -> list[float]:
     """Betas whose cumulative signal-to-noise ratio is the base schedule's / ``snr_shift**2``."""
-    from diffusers import DDPMScheduler
-
     base = DDPMScheduler(
         num_train_timesteps=config.train_timesteps, beta_schedule=config.beta_schedule
     )
@@ -131,8 +125,6 @@ def shifted_betas(config: ModelConfig) -> list[float]:
 
 def build_sampler(config: ModelConfig) -> SaveableScheduler:
     """The sampler shipped with the model: DPM-Solver++ (2M), robust to strong guidance."""
-    from diffusers import DPMSolverMultistepScheduler
-
     return DPMSolverMultistepScheduler(
         **scheduler_config(config),
         algorithm_type="dpmsolver++",
@@ -143,8 +135,6 @@ def build_sampler(config: ModelConfig) -> SaveableScheduler:
 
 def build_noise_scheduler(config: ModelConfig) -> TrainingNoiseSchedule:
     """The forward (noising) process used in training."""
-    from diffusers import DDPMScheduler
-
     return DDPMScheduler(**scheduler_config(config))
 
 

@@ -15,7 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import torch
+import transformers
 
 from pakati_engine.models.protocols import TrainableTextEncoder, TrainableUNet
 from pakati_engine.training.build import build_sampler, build_vae, write_tokenizer
@@ -59,9 +61,6 @@ def export_model(
 
     ``extra`` goes into ``pakati.json`` under ``"training"`` (step, evaluation figures).
     """
-    import diffusers
-    import transformers
-
     diffusers.utils.logging.disable_progress_bar()
     diffusers.utils.logging.set_verbosity_error()  # fp16 cast notice: intended here
     transformers.utils.logging.disable_progress_bar()
