@@ -174,45 +174,62 @@ def _resolve(plan: Plan, regions: list[RegionPlan], moved: set[str]) -> list[Reg
 
 
 def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> RefinementActions:
-    """Rule-based changes for the failing regions of a critique.
+    """Rule-based repairs for what the critic found, and only for that.
 
     Every failing region gets a new seed (the cheapest lever and, for a small model, the
-    most effective one); a crop that looks like another object gets its prompt restated in
-    the canonical form; an empty-looking crop gets more weight; a small box is enlarged.
-    Two passes with every region failing raise the step count.
+    most effective one); a region that looks empty also gets more weight, and a larger box
+    when its box is small; an object outside every region (a duplicate or a misplaced one)
+    is redrawn as background; a wrong background is redrawn with the objects locked; the
+    two regions of a relation that does not hold are redrawn. Three passes with every region
+    failing raise the step count.
     """
     actions: list[RefinementAction] = []
     for verdict in critique.regions:
         if verdict.passed:
             continue
         region = plan.region(verdict.name)
-        seed = zlib.crc32(f"{region.name}:{pass_number}:{region.seed}".encode()) % 2**31
+        actions.append(_reseed(region, pass_number, verdict.problem or "failed check"))
+        if verdict.problem == "missing":
+            if region.weight < 2.0:
+                weight = min(2.0, region.weight + 0.5)
+                actions.append(
+                    RefinementAction(
+                        kind="weight", region=region.name, value=weight, reason="looks empty"
+                    )
+                )
+            x0, y0, x1, y1 = region.bounds
+            if min(x1 - x0, y1 - y0) < 0.2 * min(plan.width, plan.height):
+                bigger = _scaled(region, 1.25, plan).box
+                actions.append(
+                    RefinementAction(
+                        kind="resize", region=region.name, box=bigger, reason="box too small"
+                    )
+                )
+    for box in critique.extras:
         actions.append(
-            RefinementAction(kind="reseed", region=region.name, seed=seed, reason="failed check")
+            RefinementAction(kind="clear", box=_floats(box), reason="object outside every region")
         )
-        if verdict.score < 0.05 and region.weight < 2.0:
-            actions.append(
-                RefinementAction(
-                    kind="weight",
-                    region=region.name,
-                    value=min(2.0, region.weight + 0.5),
-                    reason="very low score",
-                )
-            )
-        x0, y0, x1, y1 = region.bounds
-        if min(x1 - x0, y1 - y0) < 0.2 * min(plan.width, plan.height):
-            bigger = _scaled(region, 1.25, plan).box
-            actions.append(
-                RefinementAction(
-                    kind="resize", region=region.name, box=bigger, reason="box too small"
-                )
-            )
+    if critique.background_ok is False:
+        actions.append(RefinementAction(kind="background", reason="wrong background"))
+    failing = {v.name for v in critique.regions if not v.passed}
+    for relation in critique.relations:
+        if relation.holds:
+            continue
+        for name in (relation.relation.subject, relation.relation.object):
+            if name not in failing:
+                failing.add(name)
+                actions.append(_reseed(plan.region(name), pass_number, "relation does not hold"))
     if critique.regions and all(not v.passed for v in critique.regions) and pass_number >= 3:
         actions.append(
             RefinementAction(kind="steps", value=min(50, plan.steps + 5), reason="nothing passes")
         )
     note = f"{len(actions)} change(s) for {len(critique.failing)} failing region(s)"
     return RefinementActions(actions=actions, note=note)
+
+
+def _reseed(region: RegionPlan, pass_number: int, reason: str) -> RefinementAction:
+    seed = zlib.crc32(f"{region.name}:{pass_number}:{region.seed}".encode()) % 2**31
+    return RefinementAction(kind="reseed", region=region.name, seed=seed, reason=reason)
 
 
 # The chat model ---------------------------------------------------------------------------

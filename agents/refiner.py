@@ -64,6 +64,7 @@ def apply_actions(plan: Plan, critique: Critique, actions: RefinementActions) ->
     data["id"] = new_id("plan")
     regions = {r["name"]: r for r in data["regions"]}
     changes: list[str] = []
+    cleared: list[tuple[float, float, float, float]] = []
     for action in actions.actions:
         if action.region is not None and action.region not in regions:
             raise ValueError(f"action {action.kind} names unknown region {action.region!r}")
@@ -85,6 +86,11 @@ def apply_actions(plan: Plan, critique: Critique, actions: RefinementActions) ->
         elif action.kind == "steps":
             assert action.value is not None
             data["steps"] = int(action.value)
+        elif action.kind == "clear":
+            assert action.box is not None
+            cleared.append(action.box)
+        elif action.kind == "background":
+            cleared.append((0.0, 0.0, float(plan.width), float(plan.height)))
         changes.append(action.describe())
     if not actions.actions:
         changes.append("no changes proposed")
@@ -93,6 +99,9 @@ def apply_actions(plan: Plan, critique: Critique, actions: RefinementActions) ->
     if not redraw.full:
         failing = [name for name in critique.failing if name in regions]
         redraw.regenerate = list(dict.fromkeys([*failing, *redraw.regenerate]))
+        for index, box in enumerate(cleared):
+            # Drawn as background under the regions; regions not redrawn stay locked.
+            redraw.vacated[f"clear-{index + 1}"] = box
         if not redraw.regenerate and not redraw.vacated:
             # Nothing region-specific to redo: draw the whole canvas again with fresh noise.
             data["seed"] = (int(data["seed"]) + 1) % 2**31

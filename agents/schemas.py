@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pakati_engine.layout import Layout
 
 TaskType = Literal["generation", "inpainting", "refinement"]
-ActionKind = Literal["rephrase", "reseed", "guidance", "steps", "weight", "move", "resize"]
+ActionKind = Literal[
+    "rephrase", "reseed", "guidance", "steps", "weight", "move", "resize", "clear", "background"
+]
+RelationKind = Literal["left_of", "right_of", "above", "below"]
 BoxTuple = tuple[float, float, float, float]
 
 
@@ -102,6 +105,16 @@ class PlanReference(BaseModel):
     description: str = ""
 
 
+class PlanRelation(BaseModel):
+    """A spatial relation the goal states between two regions' objects ("a above b")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(description="Region whose object is placed (e.g. 'sun').")
+    kind: RelationKind
+    object: str = Field(description="Region it is placed relative to (e.g. 'lake').")
+
+
 class Plan(BaseModel):
     """A whole image plan: canvas, base prompt, regions and the task DAG."""
 
@@ -119,6 +132,9 @@ class Plan(BaseModel):
     regions: list[RegionPlan] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list, description="Empty: one generation task.")
     references: list[PlanReference] = Field(default_factory=list)
+    relations: list[PlanRelation] = Field(
+        default_factory=list, description="Relations between regions that the critic checks."
+    )
 
     @field_validator("tasks")
     @classmethod
@@ -142,6 +158,10 @@ class Plan(BaseModel):
                     f"{self.width}x{self.height} canvas; keep 0 <= x <= {self.width} and "
                     f"0 <= y <= {self.height}"
                 )
+        for relation in self.relations:
+            unknown = [n for n in (relation.subject, relation.object) if n not in names]
+            if unknown:
+                raise ValueError(f"relation {relation.kind} names unknown regions {unknown}")
         for reference in self.references:
             if reference.region is not None and reference.region not in names:
                 raise ValueError(f"reference {reference.path!r} names unknown region")
@@ -208,7 +228,7 @@ def _float_bounds(region: RegionPlan) -> BoxTuple:
 
 
 class RegionVerdict(BaseModel):
-    """The critic's view of one region."""
+    """The critic's view of one region (see ``agents.critic``)."""
 
     name: str
     prompt: str
@@ -216,9 +236,27 @@ class RegionVerdict(BaseModel):
     clip_score: float = Field(description="CLIPScore = 100 * max(cos, 0).")
     passed: bool
     best_caption: str | None = Field(
-        default=None, description="The shapes-world caption the crop matches best, if known."
+        default=None, description="What the crop looks like most: its prompt or a rival."
     )
+    problem: Literal["missing", "wrong", "weak"] | None = Field(
+        default=None,
+        description="missing: no object or background wins; wrong: a rival caption wins; "
+        "weak: below the absolute floor.",
+    )
+    foreground: float = Field(default=1.0, description="Share of the box unlike the background.")
+    margin_background: float = Field(
+        default=0.0, description="Prompt cosine minus the background description's."
+    )
+    margin_rival: float = Field(default=0.0, description="Prompt cosine minus the best rival's.")
     suggestions: list[str] = Field(default_factory=list)
+
+
+class RelationVerdict(BaseModel):
+    """Whether a relation of the plan holds in the image."""
+
+    relation: PlanRelation
+    holds: bool
+    detail: str = ""
 
 
 class Critique(BaseModel):
@@ -228,11 +266,21 @@ class Critique(BaseModel):
     global_score: float = Field(description="Cosine of the whole image with the goal.")
     clip_score: float = Field(description="CLIPScore of the whole image with the goal.")
     regions: list[RegionVerdict] = Field(default_factory=list)
-    passed: bool = Field(description="True when score >= target.")
+    passed: bool = Field(description="Every check passed and score >= target.")
     suggestions: list[str] = Field(default_factory=list)
     deltas: dict[str, float] = Field(
         default_factory=dict, description="Reference similarity (0..1) per 'reference:aspect'."
     )
+    background_ok: bool | None = Field(
+        default=None, description="The background matches the plan's (None: not checked)."
+    )
+    background_margin: float | None = Field(
+        default=None, description="Background description's cosine minus the best rival's."
+    )
+    extras: list[tuple[int, int, int, int]] = Field(
+        default_factory=list, description="Boxes of objects outside every region."
+    )
+    relations: list[RelationVerdict] = Field(default_factory=list)
 
     @property
     def failing(self) -> list[str]:
@@ -251,7 +299,9 @@ class RefinementAction(BaseModel):
     value: float | None = Field(
         default=None, description="guidance: new scale; steps: new count; weight: new weight."
     )
-    box: BoxTuple | None = Field(default=None, description="move / resize: the new box.")
+    box: BoxTuple | None = Field(
+        default=None, description="move / resize: the new box; clear: the box to redraw."
+    )
     reason: str = Field(default="", description="Why, in a few words.")
 
     @model_validator(mode="after")
@@ -264,6 +314,8 @@ class RefinementAction(BaseModel):
             "weight": ("region", "value"),
             "move": ("region", "box"),
             "resize": ("region", "box"),
+            "clear": ("box",),
+            "background": (),
         }
         missing = [f for f in needs[self.kind] if getattr(self, f) is None]
         if missing:
@@ -280,6 +332,8 @@ class RefinementAction(BaseModel):
             "weight": f"weight -> {self.value}",
             "move": f"box -> {self.box}",
             "resize": f"box -> {self.box}",
+            "clear": f"redraw {self.box} as background",
+            "background": "redraw the background, objects locked",
         }
         why = f" ({self.reason})" if self.reason else ""
         return f"{self.kind} {target}: {detail[self.kind]}{why}"

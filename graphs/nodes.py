@@ -34,6 +34,8 @@ class Services:
     min_improvement: float = 1e-3
     """A score must beat the best by this much to count as an improvement."""
     region_target: float | None = None
+    critic: critic.CriticFn = critic.critique_image
+    """The checker (image, plan, scorer, target, region_target) -> Critique; injectable."""
     """Cosine a region needs to pass (None: the overall target)."""
     steps: int | None = None
     """Denoising steps imposed on every plan (None: the planner's choice)."""
@@ -93,9 +95,7 @@ def critic_node(services: Services, state: AgentState) -> dict[str, Any]:
     start = time.perf_counter()
     plan = Plan.model_validate(state["plan"])
     image = load_rgb(state["images"][-1])
-    review = critic.critique_image(
-        image, plan, session.scorer, state["target"], services.region_target
-    )
+    review = services.critic(image, plan, session.scorer, state["target"], services.region_target)
     scores = [*state.get("scores", []), review.score]
     return {
         "scores": [review.score],

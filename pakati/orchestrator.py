@@ -110,6 +110,7 @@ def make_services(
     model: str | ModelBundle | None = None,
     scorer: Any = None,
     steps: int | None = None,
+    critic_fn: critic.CriticFn | None = None,
 ) -> Services:
     """The chat model, canvas session and settings for ``context``."""
     method = None
@@ -127,6 +128,7 @@ def make_services(
         patience=context.patience,
         steps=steps if steps is not None else settings.get("steps"),
         guidance_scale=settings.get("guidance_scale"),
+        critic=critic_fn or critic.critique_image,
     )
 
 
@@ -141,9 +143,10 @@ class PakatiOrchestrator:
         model: str | ModelBundle | None = None,
         scorer: Any = None,
         steps: int | None = None,
+        critic_fn: critic.CriticFn | None = None,
     ) -> None:
         self.context = context
-        self.services = make_services(context, llm, model, scorer, steps)
+        self.services = make_services(context, llm, model, scorer, steps, critic_fn)
         #: The classical solver, as the product description's interface offers it
         #: (``orchestrator.solver.solve(problem_type="nonlinear", ...)``).
         self.solver = Solver()
@@ -207,7 +210,9 @@ class PakatiOrchestrator:
         chosen = self.plans.get(plan_id or "") or self._latest_plan_of_size(picture.size)
         base = chosen or Plan(width=picture.width, height=picture.height)
         probe = base.model_copy(update={"goal": text})
-        review = critic.critique_image(picture, probe, self.session.scorer, self.context.target)
+        review = self.services.critic(
+            picture, probe, self.session.scorer, self.context.target, self.services.region_target
+        )
         if chosen is not None:
             self._critiques[chosen.id] = review
         return Alignment(review.score, review.suggestions, review)

@@ -10,6 +10,10 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
 
+from pakati.agents.critic import clip_score
+from pakati.agents.schemas import Critique, RegionVerdict
+from pakati_engine.clip.scoring import crop_region
+
 
 class ScriptedChatModel(FakeMessagesListChatModel):
     """Returns its scripted messages in order; records what it was sent.
@@ -100,3 +104,46 @@ class ScriptedScorer:
 def pass_scores(values: list[float], goal: str, prompts: Sequence[str]) -> ScriptedScorer:
     """A scorer whose overall score on pass i is ``values[i]`` (goal and regions alike)."""
     return ScriptedScorer({goal: values, **{p: values for p in prompts}})
+
+
+def cosine_critic(
+    image: Any, plan: Any, scorer: Any, target: float, region_target: float | None = None
+) -> Critique:
+    """A stand-in critic for the loop's tests: a region passes when its crop's (scripted)
+    cosine reaches the target, and the image when (global + mean region cosine) / 2 does.
+
+    The loop's mechanics (which regions are redrawn, locking, stopping, resuming) are under
+    test there, with a random-weight model whose images are noise; the real critic is
+    tested on rendered images in ``test_agent_critic``. One scorer call for the goal and one
+    per region, so scripted call counts keep their meaning.
+    """
+    region_target = target if region_target is None else region_target
+    goal = plan.goal or plan.base_prompt or " ".join(r.prompt for r in plan.regions)
+    global_cos = float(scorer.similarity([image], [goal])[0][0])
+    verdicts = []
+    for region in plan.regions:
+        crop = crop_region(image, region.bounds)
+        cosine = float(scorer.similarity([crop], [region.prompt])[0][0])
+        passed = cosine >= region_target
+        verdicts.append(
+            RegionVerdict(
+                name=region.name,
+                prompt=region.prompt,
+                score=cosine,
+                clip_score=clip_score(cosine),
+                passed=passed,
+                problem=None if passed else "weak",
+                suggestions=[] if passed else [f"region {region.name!r}: new seed"],
+            )
+        )
+    score = global_cos
+    if verdicts:
+        score = (global_cos + float(np.mean([v.score for v in verdicts]))) / 2
+    return Critique(
+        score=score,
+        global_score=global_cos,
+        clip_score=clip_score(global_cos),
+        regions=verdicts,
+        passed=score >= target,
+        suggestions=[s for v in verdicts for s in v.suggestions],
+    )

@@ -247,13 +247,15 @@ def test_whole_loop_through_the_openai_client_never_writes_the_key(tmp_path, sd_
         run_agent_graph,
         run_config,
     )
-    from tests.agent_fakes import ScriptedScorer
+    from tests.agent_fakes import ScriptedScorer, cosine_critic
 
     goal = "a red circle and a blue square"
     scorer = ScriptedScorer({goal: [0.5], "a red circle": [0.5], "a blue square": [0.5]})
     with serve([openai_reply(tool=("Plan", plan_args()))]) as (url, server):
         session = CanvasSession(tmp_path / "run", model=sd_bundle, scorer=scorer)
-        services = Services(llm=openai(url), session=session, method="function_calling")
+        services = Services(
+            llm=openai(url), session=session, method="function_calling", critic=cosine_critic
+        )
         with open_checkpointer(tmp_path / "ckpt.sqlite") as saver:
             final = run_agent_graph(
                 build_graph(services, saver),

@@ -24,6 +24,7 @@ from pakati.tools.session import CanvasSession
 from tests.agent_fakes import (
     ScriptedChatModel,
     ScriptedScorer,
+    cosine_critic,
     pass_scores,
     plan_args,
     reseed_args,
@@ -36,7 +37,7 @@ PROMPTS = ("a red circle", "a blue square")
 
 def run(tmp_path, sd_bundle, llm, scorer, *, target=0.3, max_passes=4, thread="t", **kw):
     session = CanvasSession(tmp_path / "run", model=sd_bundle, scorer=scorer)
-    services = Services(llm=llm, session=session, **kw)
+    services = Services(llm=llm, session=session, critic=cosine_critic, **kw)
     updates: list[tuple[str, dict]] = []
     with open_checkpointer(tmp_path / "ckpt.sqlite") as saver:
         graph = build_graph(services, saver)
@@ -117,7 +118,8 @@ def test_crashed_run_resumes_from_sqlite_without_redoing_finished_passes(tmp_pat
     crashing = ScriptedScorer({GOAL: [0.05, 0.1, 0.2]}, fail_on_call=4)
     session = CanvasSession(tmp_path / "run", model=sd_bundle, scorer=crashing)
     with open_checkpointer(checkpoint) as saver:
-        graph = build_graph(Services(llm=scripted_llm(2), session=session), saver)
+        services = Services(llm=scripted_llm(2), session=session, critic=cosine_critic)
+        graph = build_graph(services, saver)
         with pytest.raises(RuntimeError, match="simulated"):
             run_agent_graph(graph, initial_state(GOAL, 0.9, 3, 64, 64), config)
         stopped = graph.get_state(config)
@@ -136,7 +138,7 @@ def test_crashed_run_resumes_from_sqlite_without_redoing_finished_passes(tmp_pat
     session = CanvasSession(tmp_path / "run", model=sd_bundle, scorer=resumed)
     seen: list[str] = []
     with open_checkpointer(checkpoint) as saver:
-        graph = build_graph(Services(llm=llm, session=session), saver)
+        graph = build_graph(Services(llm=llm, session=session, critic=cosine_critic), saver)
         final = run_agent_graph(graph, None, config, lambda node, _: seen.append(node))
     assert seen == ["critic", "refiner", "executor", "critic"]
     assert [p.stat().st_mtime_ns for p in images] == stamps  # passes 1-2 not regenerated

@@ -19,7 +19,7 @@ from pakati.tools import CanvasSession, make_tools, run_tool_calls
 from pakati_engine.layout import Layout
 from pakati_engine.models.catalog import EMBEDDED_MODEL, embedded_model_available
 from pakati_engine.solver import Solver
-from tests.agent_fakes import ScriptedScorer
+from tests.agent_fakes import ScriptedScorer, cosine_critic
 
 GOAL = "a red circle on the left and a blue square on the right, white background"
 
@@ -74,7 +74,12 @@ def test_orchestrator_follows_the_product_description(tmp_path, sd_bundle):
     scorer = ScriptedScorer({"a red circle and a blue square": [0.1, 0.1]})
     context = Context(primary_goal=GOAL, width=64, height=64, workdir=str(tmp_path / "work"))
     orchestrator = PakatiOrchestrator(
-        context, llm=OfflinePlannerModel(), model=sd_bundle, scorer=scorer, steps=2
+        context,
+        llm=OfflinePlannerModel(),
+        model=sd_bundle,
+        scorer=scorer,
+        steps=2,
+        critic_fn=cosine_critic,
     )
     assert isinstance(orchestrator.solver, Solver)
     plan = orchestrator.create_plan(GOAL)
@@ -104,7 +109,9 @@ def test_pakati_agent_cli_prints_progress_and_a_json_summary(tmp_path, sd_bundle
     argv = [GOAL, "--target", "0.3", "--max-passes", "2", "--out", str(out), "--json"]
     argv += ["--size", "64x64", "--steps", "2", "--provider", "offline"]
     scorer = ScriptedScorer({GOAL: [0.1, 0.2]})
-    code = run_agent(parse(add_agent_arguments, argv), model=sd_bundle, scorer=scorer)
+    code = run_agent(
+        parse(add_agent_arguments, argv), model=sd_bundle, scorer=scorer, critic_fn=cosine_critic
+    )
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     report = json.loads(lines[-1])
@@ -116,7 +123,15 @@ def test_pakati_agent_cli_prints_progress_and_a_json_summary(tmp_path, sd_bundle
     assert "red-circle" in text and "score" in text and "refiner: reseed" in text
     assert "stopping: max passes" in text
     # Without --overwrite an existing output is refused.
-    assert run_agent(parse(add_agent_arguments, argv), model=sd_bundle, scorer=scorer) == 2
+    assert (
+        run_agent(
+            parse(add_agent_arguments, argv),
+            model=sd_bundle,
+            scorer=scorer,
+            critic_fn=cosine_critic,
+        )
+        == 2
+    )
 
 
 def test_pakati_agent_resumes_a_thread_from_its_checkpoint(tmp_path, sd_bundle, capsys):
@@ -125,11 +140,24 @@ def test_pakati_agent_resumes_a_thread_from_its_checkpoint(tmp_path, sd_bundle, 
     argv += ["--thread", "job", "--provider", "offline", "--json", "--target", "0.9"]
     crashing = ScriptedScorer({GOAL: [0.1, 0.2, 0.3]}, fail_on_call=4)
     with pytest.raises(RuntimeError):
-        run_agent(parse(add_agent_arguments, argv), model=sd_bundle, scorer=crashing)
+        run_agent(
+            parse(add_agent_arguments, argv),
+            model=sd_bundle,
+            scorer=crashing,
+            critic_fn=cosine_critic,
+        )
     assert out.with_suffix(".agent.sqlite").is_file()
     capsys.readouterr()
     scorer = ScriptedScorer({GOAL: [0.2, 0.3]})
-    assert run_agent(parse(add_agent_arguments, argv), model=sd_bundle, scorer=scorer) == 0
+    assert (
+        run_agent(
+            parse(add_agent_arguments, argv),
+            model=sd_bundle,
+            scorer=scorer,
+            critic_fn=cosine_critic,
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert any("resuming thread 'job'" in line for line in lines)
     assert not any(line.startswith("plan ") for line in lines)  # the planner did not run again
@@ -148,7 +176,12 @@ def test_pakati_chat_edits_keep_untouched_regions_exactly(tmp_path, sd_bundle, c
         "keep the square, enlarge the circle\n"
         "quit\n"
     )
-    assert run_chat(args, stdin=lines, model=sd_bundle, scorer=ScriptedScorer()) == 0
+    assert (
+        run_chat(
+            args, stdin=lines, model=sd_bundle, scorer=ScriptedScorer(), critic_fn=cosine_critic
+        )
+        == 0
+    )
     turns = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["turns"]
     assert [t["full"] for t in turns] == [True, False, False]
     assert turns[1]["changed"] == ["red-circle"] and turns[1]["kept"] == ["blue-square"]

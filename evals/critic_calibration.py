@@ -1,0 +1,259 @@
+"""Calibrating the critic against the analytic judge, which knows the truth.
+
+Images come from the embedded model on the regional benchmark's 2-to-4-object layouts. Each
+image is checked against its true plan and against plans made wrong on purpose, so that
+both outcomes are well represented (the model gets about 98% of regions right):
+
+- **true**: the plan that drew the image;
+- **colour** / **shape**: one region asks for another colour / shape than was drawn;
+- **missing**: one region's box is painted over with the background colour;
+- **background**: the plan asks for another background colour.
+
+For every case the judge, given the case's expectation, says right or wrong (per region and
+for the background); the critic's raw evidence (foreground share, margins over the
+background description and over the best rival caption, background margin) is recorded.
+Thresholds are chosen on the even-numbered layouts to minimise
+``2 * false-pass rate + false-fail rate`` and reported on the odd-numbered ones::
+
+    python -m pakati.evals.critic_calibration --n 150 --seed 0 --json
+
+The last line is a JSON object: the chosen thresholds and, for the held-out half, the
+false-pass rate (share of wrong cases the critic passed) and the false-fail rate (share of
+right cases it failed), per case kind too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from itertools import product
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pakati.agents.critic import CriticThresholds, critique_image
+from pakati.agents.schemas import Plan, RegionPlan
+from pakati.tools.session import default_scorer
+from pakati_engine.models.catalog import EMBEDDED_MODEL
+from pakati_engine.models.loading import load_model
+from pakati_engine.world.colors import COLOR_NAMES
+from pakati_engine.world.judge import ExpectedRegion, judge
+from pakati_engine.world.regional_benchmark import (
+    EvalLayout,
+    EvalRegion,
+    generate_layout,
+    sample_layouts,
+)
+from pakati_engine.world.sampling import SHAPES
+
+#: Thresholds that let everything through, so that the raw evidence is recorded.
+PERMISSIVE = CriticThresholds(
+    presence=0.0, background_margin=-9.0, rival_margin=-9.0, backdrop_margin=-9.0
+)
+PRESENCE_GRID = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
+MARGIN_GRID = tuple(round(v, 3) for v in np.linspace(-0.2, 0.4, 31))
+
+
+@dataclass(frozen=True)
+class RegionSample:
+    """One region of one case: the critic's evidence and the judge's truth."""
+
+    layout: int
+    kind: str
+    foreground: float
+    margin_background: float
+    margin_rival: float
+    right: bool
+
+
+@dataclass(frozen=True)
+class BackgroundSample:
+    layout: int
+    kind: str
+    margin: float
+    right: bool
+
+
+def _plan(layout: EvalLayout, regions: Sequence[EvalRegion], background: str) -> Plan:
+    base = EvalLayout(layout.size, background, tuple(regions), layout.seed).base_prompt
+    return Plan(
+        width=layout.size,
+        height=layout.size,
+        base_prompt=base,
+        regions=[
+            RegionPlan(name=f"object-{i + 1}", box=tuple(float(v) for v in r.box), prompt=r.prompt)
+            for i, r in enumerate(regions)
+        ],
+    )
+
+
+def _other(options: Sequence[str], *avoid: str, rng: np.random.Generator) -> str:
+    return str(rng.choice([o for o in options if o not in avoid]))
+
+
+def cases_for(
+    index: int, layout: EvalLayout, image: Image.Image, rng: np.random.Generator
+) -> list[tuple[str, Image.Image, list[EvalRegion], str, int | None]]:
+    """(kind, image, expected regions, expected background, the changed region or None)."""
+    regions = list(layout.regions)
+    cases: list[tuple[str, Image.Image, list[EvalRegion], str, int | None]] = [
+        ("true", image, regions, layout.background, None)
+    ]
+    k = int(rng.integers(len(regions)))
+    colour = _other(COLOR_NAMES, regions[k].color, layout.background, rng=rng)
+    swapped = [replace(r, color=colour) if i == k else r for i, r in enumerate(regions)]
+    cases.append(("colour", image, swapped, layout.background, k))
+    k = int(rng.integers(len(regions)))
+    shape = _other(SHAPES, regions[k].shape, rng=rng)
+    reshaped = [replace(r, shape=shape) if i == k else r for i, r in enumerate(regions)]
+    cases.append(("shape", image, reshaped, layout.background, k))
+    k = int(rng.integers(len(regions)))
+    cases.append(("missing", _erase(image, regions[k].box), regions, layout.background, k))
+    colours = {r.color for r in regions}
+    background = _other(COLOR_NAMES, layout.background, *colours, rng=rng)
+    cases.append(("background", image, regions, background, None))
+    return cases
+
+
+def _erase(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    array = np.asarray(image.convert("RGB")).copy()
+    border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+    x0, y0, x1, y1 = box
+    array[y0:y1, x0:x1] = np.median(border, axis=0).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def collect(
+    n: int, seed: int, progress: bool = False
+) -> tuple[list[RegionSample], list[BackgroundSample], float]:
+    """Generate ``n`` layouts and record evidence and truth for every case."""
+    bundle = load_model(EMBEDDED_MODEL)
+    scorer = default_scorer()
+    rng = np.random.default_rng(seed + 1)
+    regions: list[RegionSample] = []
+    backgrounds: list[BackgroundSample] = []
+    seconds = []
+    for index, layout in enumerate(sample_layouts(n, seed)):
+        image, _ = generate_layout(layout, bundle, bundle.recommended)
+        for kind, picture, expected, background, changed in cases_for(index, layout, image, rng):
+            truth = judge(
+                picture,
+                [ExpectedRegion(box=r.box, shape=r.shape, color=r.color) for r in expected],
+                background,
+            )
+            started = time.perf_counter()
+            review = critique_image(
+                picture, _plan(layout, expected, background), scorer, -1.0, None, PERMISSIVE
+            )
+            seconds.append(time.perf_counter() - started)
+            for i, verdict in enumerate(review.regions):
+                if kind == "background" or (kind != "true" and i != changed):
+                    continue  # regions the case did not change repeat the true case
+                regions.append(
+                    RegionSample(
+                        index,
+                        kind,
+                        verdict.foreground,
+                        verdict.margin_background,
+                        verdict.margin_rival,
+                        truth.regions[i].correct,
+                    )
+                )
+            if kind in ("true", "background") and review.background_margin is not None:
+                right = bool(truth.background_correct)
+                backgrounds.append(BackgroundSample(index, kind, review.background_margin, right))
+        if progress and (index + 1) % 10 == 0:
+            print(f"{index + 1}/{n} layouts", flush=True)
+    return regions, backgrounds, float(np.mean(seconds))
+
+
+def _region_passes(sample: RegionSample, t: CriticThresholds) -> bool:
+    return (
+        sample.foreground >= t.presence
+        and sample.margin_background >= t.background_margin
+        and sample.margin_rival >= t.rival_margin
+    )
+
+
+def rates(outcomes: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+    """False-pass and false-fail rates of (critic passed, judge says right) pairs."""
+    wrong = [passed for passed, right in outcomes if not right]
+    right = [passed for passed, right_ in outcomes if right_]
+    return {
+        "false_pass": round(float(np.mean(wrong)), 4) if wrong else None,
+        "false_fail": round(1.0 - float(np.mean(right)), 4) if right else None,
+        "n_wrong": len(wrong),
+        "n_right": len(right),
+    }
+
+
+def choose_region_thresholds(samples: Sequence[RegionSample]) -> CriticThresholds:
+    best: tuple[float, CriticThresholds] | None = None
+    for presence, margin_bg, margin_rival in product(PRESENCE_GRID, MARGIN_GRID, MARGIN_GRID):
+        t = CriticThresholds(
+            presence=presence, background_margin=margin_bg, rival_margin=margin_rival
+        )
+        found = rates([(_region_passes(s, t), s.right) for s in samples])
+        cost = 2 * (found["false_pass"] or 0.0) + (found["false_fail"] or 0.0)
+        if best is None or cost < best[0] - 1e-9:
+            best = (cost, t)
+    assert best is not None
+    return best[1]
+
+
+def choose_backdrop_margin(samples: Sequence[BackgroundSample]) -> float:
+    def cost(m: float) -> float:
+        found = rates([(s.margin >= m, s.right) for s in samples])
+        return 2 * (found["false_pass"] or 0.0) + (found["false_fail"] or 0.0)
+
+    return min(MARGIN_GRID, key=cost)
+
+
+def calibrate(n: int, seed: int, progress: bool = False) -> dict[str, Any]:
+    regions, backgrounds, seconds = collect(n, seed, progress)
+    fit = [s for s in regions if s.layout % 2 == 0]
+    held = [s for s in regions if s.layout % 2 == 1]
+    chosen = choose_region_thresholds(fit)
+    backdrop = choose_backdrop_margin([s for s in backgrounds if s.layout % 2 == 0])
+    chosen = replace(chosen, backdrop_margin=backdrop)
+    kinds = sorted({s.kind for s in regions})
+    report: dict[str, Any] = {
+        "thresholds": {
+            "presence": chosen.presence,
+            "background_margin": chosen.background_margin,
+            "rival_margin": chosen.rival_margin,
+            "backdrop_margin": chosen.backdrop_margin,
+        },
+        "held_out_regions": rates([(_region_passes(s, chosen), s.right) for s in held]),
+        "fit_regions": rates([(_region_passes(s, chosen), s.right) for s in fit]),
+        "held_out_by_kind": {
+            kind: rates([(_region_passes(s, chosen), s.right) for s in held if s.kind == kind])
+            for kind in kinds
+        },
+        "held_out_background": rates(
+            [(s.margin >= backdrop, s.right) for s in backgrounds if s.layout % 2 == 1]
+        ),
+        "n_layouts": n,
+        "seed": seed,
+        "critic_seconds_per_image": round(seconds, 4),
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pakati.evals.critic_calibration")
+    parser.add_argument("--n", type=int, default=150, help="layouts to generate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print only the JSON report")
+    args = parser.parse_args(argv)
+    report = calibrate(args.n, args.seed, progress=not args.json)
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
