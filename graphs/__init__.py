@@ -5,6 +5,7 @@ Imported as ``pakati.graphs``. Depends on ``pakati.agents`` and below.
 
 from pakati.graphs.graph import (
     build_graph,
+    delivered_pass,
     has_unfinished_run,
     initial_state,
     open_checkpointer,
@@ -20,6 +21,7 @@ __all__ = [
     "AgentState",
     "Services",
     "build_graph",
+    "delivered_pass",
     "has_unfinished_run",
     "initial_state",
     "open_checkpointer",

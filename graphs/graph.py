@@ -92,6 +92,19 @@ def run_agent_graph(
     return AgentState(**values)
 
 
+def delivered_pass(state: AgentState) -> int:
+    """Index of the pass whose image a run delivers: the last one the critic passed, else
+    the best-scoring one (ties: the earliest)."""
+    critiques = state.get("critiques", [])
+    passed = [i for i, c in enumerate(critiques) if c.get("passed")]
+    if passed:
+        return passed[-1]
+    scores = [float(s) for s in state.get("scores", [])]
+    if not scores:
+        raise ValueError("the run has no scored pass")
+    return max(range(len(scores)), key=scores.__getitem__)
+
+
 def has_unfinished_run(graph: CompiledStateGraph, config: RunnableConfig) -> bool:
     """True when the thread has a checkpoint with nodes still to run (a resumable run)."""
     snapshot = graph.get_state(config)

@@ -1,5 +1,5 @@
-"""``pakati eval regional``: the arguments of the evaluation suites; the suites themselves
-live in :mod:`pakati.evals`."""
+"""``pakati eval regional`` and ``pakati eval planner``: the arguments of the evaluation
+suites; the suites themselves live in :mod:`pakati.evals`."""
 
 # The suites (numpy, the engine, torch) are imported when one runs, not here, so that
 # building the parser and `pakati --help` stay instant.
@@ -21,6 +21,16 @@ def add_commands(commands: Any) -> None:
     regional = suites.add_parser("regional", help="random 2-4 region layouts, judged analytically")
     add_regional_arguments(regional)
     regional.set_defaults(run=run_regional)
+    planner = suites.add_parser(
+        "planner", help="generated phrasings of known goals, parsed by the offline planner"
+    )
+    add_planner_arguments(planner)
+    planner.set_defaults(run=run_planner)
+    agent = suites.add_parser(
+        "agent", help="generated goals run through the whole agent, judged analytically"
+    )
+    add_agent_arguments(agent)
+    agent.set_defaults(run=run_agent)
 
 
 def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,5 +54,40 @@ def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_regional(args: argparse.Namespace) -> int:
     from pakati.evals.regional_eval import main
+
+    return main(args)
+
+
+def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``pakati eval planner`` (and ``python -m pakati.evals.planner_eval``)."""
+    parser.add_argument("--n", type=int, default=300, help="number of goals (default 300)")
+    parser.add_argument("--seed", type=int, default=0, help="goal seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument(
+        "--failures",
+        type=int,
+        default=3,
+        metavar="K",
+        help="without --json, show up to K misread phrasings per style (default 3)",
+    )
+
+
+def run_planner(args: argparse.Namespace) -> int:
+    from pakati.evals.planner_eval import main
+
+    return main(args)
+
+
+def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``pakati eval agent``."""
+    parser.add_argument("--n", type=int, default=60, help="number of goals (default 60)")
+    parser.add_argument("--seed", type=int, default=0, help="goal seed (default 0)")
+    parser.add_argument("--max-passes", type=int, default=3, help="passes per goal (default 3)")
+    parser.add_argument("--save", metavar="DIR", default=None, help="keep each goal's passes")
+    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    from pakati.evals.agent_eval import main
 
     return main(args)
