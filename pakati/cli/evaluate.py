@@ -1,5 +1,5 @@
-"""``pakati eval regional`` and ``pakati eval planner``: the arguments of the evaluation
-suites; the suites themselves live in :mod:`pakati.evals`."""
+"""``pakati eval regional``, ``eval planner`` and ``eval agent``: the arguments of the
+evaluation suites; the suites themselves live in :mod:`pakati.evals`."""
 
 # The suites (numpy, the engine, torch) are imported when one runs, not here, so that
 # building the parser and `pakati --help` stay instant.
