@@ -1,22 +1,35 @@
 """Spatial language to geometry: the rule-based half of the offline planner.
 
-A goal is split into clauses; a clause naming a background becomes the base prompt, every
-other clause an object with an optional position ("on the left", "top right corner", "in
-the centre"), a relation to another object ("above the lake", "left of the house") and a
-size word ("a small ..."). Positions pick a cell of a 3x3 grid of anchors (quarter, half
-and three-quarter points of the canvas); objects without one take free anchors in reading
-order. The requested boxes then go to the engine's layout solver, which enforces the
-relations, keeps boxes inside the canvas and apart, and moves them as little as it can.
+:mod:`pakati.agents.goal_parser` reads a goal into a background and objects, each with an
+optional position ("on the left", "top right corner", "in the centre"), a relation to
+another object ("above the lake", "left of the house") and a size word ("a small ...").
+Here positions pick a cell of a 3x3 grid of anchors (quarter, half and three-quarter points
+of the canvas); objects without one take free anchors in reading order. The requested boxes
+then go to the engine's layout solver, which enforces the relations, keeps boxes inside the
+canvas and apart, and moves them as little as it can.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
+from pakati.agents.goal_parser import (
+    ObjectPhrase,
+    ParsedGoal,
+    find_object,
+    parse_goal,
+    parse_object,
+)
 from pakati_engine.solver import PlacementSpec, Relation, solve_layout
-from pakati_engine.world.colors import COLOR_NAMES, article
-from pakati_engine.world.sampling import SHAPES
+
+__all__ = [
+    "ANCHORS",
+    "ObjectPhrase",
+    "ParsedGoal",
+    "default_side",
+    "layout_objects",
+    "parse_goal",
+    "parse_object",
+    "relation_target",
+]
 
 ANCHORS: dict[str, tuple[float, float]] = {
     "top left": (0.25, 0.25),
@@ -31,147 +44,10 @@ ANCHORS: dict[str, tuple[float, float]] = {
 }
 """Spatial word -> box centre as fractions of (width, height)."""
 
-# Longest phrasings first so that "top right corner" wins over "right".
-_POSITION_PATTERNS: list[tuple[str, str]] = [
-    (r"(?:in |at )?the (?:top|upper)[ -]left(?: corner)?|(?:top|upper)[ -]left", "top left"),
-    (r"(?:in |at )?the (?:top|upper)[ -]right(?: corner)?|(?:top|upper)[ -]right", "top right"),
-    (
-        r"(?:in |at )?the (?:bottom|lower)[ -]left(?: corner)?|(?:bottom|lower)[ -]left",
-        "bottom left",
-    ),
-    (
-        r"(?:in |at )?the (?:bottom|lower)[ -]right(?: corner)?|(?:bottom|lower)[ -]right",
-        "bottom right",
-    ),
-    (r"(?:in |at )?the (?:centre|center|middle)|centred|centered", "centre"),
-    (r"(?:on |to |at )?the left(?: side| half)?|on the left", "left"),
-    (r"(?:on |to |at )?the right(?: side| half)?|on the right", "right"),
-    (r"(?:at |on )?the top(?: half)?|on top", "top"),
-    (r"(?:at |on )?the bottom(?: half)?", "bottom"),
-]
-_RELATION_PATTERNS: list[tuple[str, str]] = [
-    (r"(?:to the )?left of (?:the |a |an )?(?P<target>[\w -]+)", "left_of"),
-    (r"(?:to the )?right of (?:the |a |an )?(?P<target>[\w -]+)", "right_of"),
-    (r"(?:above|over|on top of) (?:the |a |an )?(?P<target>[\w -]+)", "above"),
-    (r"(?:below|under|beneath|underneath) (?:the |a |an )?(?P<target>[\w -]+)", "below"),
-]
-_SIZES = {"tiny": 0.55, "small": 0.7, "little": 0.7, "large": 1.3, "big": 1.3, "huge": 1.5}
-_ARTICLES = re.compile(r"^(?:a|an|one|the|some)\s+")
-_SPLIT = re.compile(r"\s*(?:,|;|\band then\b|\band\b|\bplus\b|\bwith\b)\s*")
-_BACKGROUND = re.compile(
-    r"(?:\b(?:on|with|against|over)\s+)?(?:an?\s+|the\s+)?(?P<what>\w+(?:\s\w+)?)?\s*background"
-)
-_LEADING_VERB = re.compile(
-    r"^(?:please\s+)?(?:generate|create|draw|make|paint|render|show|depict)\s+"
-    r"(?:(?:an?\s+)?(?:image|picture|scene|painting)\s+(?:of|with)\s+)?"
-)
 
-
-@dataclass
-class ObjectPhrase:
-    """One object found in a goal."""
-
-    name: str
-    prompt: str
-    words: set[str]
-    position: str | None = None
-    relation: tuple[str, str] | None = None
-    """(kind, words of the other object), e.g. ("above", "lake")."""
-    scale: float = 1.0
-    color: str | None = None
-    shape: str | None = None
-
-
-@dataclass
-class ParsedGoal:
-    base_prompt: str
-    objects: list[ObjectPhrase]
-
-
-def parse_goal(goal: str) -> ParsedGoal:
-    """Split a goal into a background and objects with positions, relations and sizes."""
-    text = _LEADING_VERB.sub("", " ".join(goal.lower().replace(".", " ").split()))
-    base = ""
-    objects: list[ObjectPhrase] = []
-    for clause in (c.strip() for c in _SPLIT.split(text)):
-        if not clause:
-            continue
-        found = _BACKGROUND.search(clause)
-        if found:
-            what = _ARTICLES.sub("", (found.group("what") or "").strip())
-            base = f"{article(what)} {what} background" if what else "a plain background"
-            clause = clause[: found.start()].strip()
-            if not clause:
-                continue
-        phrase = parse_object(clause)
-        if phrase is not None:
-            objects.append(phrase)
-    for obj in list(objects):
-        # "a red circle left of a blue square": the other object exists even if no clause
-        # of its own names it.
-        if obj.relation and _find(objects, obj.relation[1], obj) is None:
-            other = parse_object(obj.relation[1])
-            if other is not None:
-                objects.append(other)
-    _unique_names(objects)
-    return ParsedGoal(base, objects)
-
-
-def parse_object(clause: str) -> ObjectPhrase | None:
-    """One object clause ("a small red circle in the top right corner") or None."""
-    rest = " " + clause.strip() + " "
-    position = relation = None
-    for pattern, kind in _RELATION_PATTERNS:
-        found = re.search(rf"\s(?:{pattern})\s", rest)
-        if found:
-            relation = (kind, found.group("target").strip())
-            rest = rest[: found.start()] + " "
-            break
-    for pattern, word in _POSITION_PATTERNS:
-        found = re.search(rf"\s(?:(?:is |sits |placed |positioned )?(?:{pattern}))\s", rest)
-        if found:
-            position = word
-            rest = rest[: found.start()] + " " + rest[found.end() :]
-            break
-    words = [w for w in rest.split() if w not in ("in", "on", "at", "is")]
-    scale = 1.0
-    kept = []
-    for word in words:
-        if word in _SIZES:
-            scale = _SIZES[word]
-        else:
-            kept.append(word)
-    body = _ARTICLES.sub("", " ".join(kept)).strip()
-    if not body:
-        return None
-    color = next((w for w in kept if w in COLOR_NAMES), None)
-    shape = next((s for s in SHAPES if s in kept or f"{s}s" in kept), None)
-    if color and shape:
-        prompt = f"{article(color)} {color} {shape}"
-        name = f"{color}-{shape}"
-    else:
-        prompt = f"{article(body)} {body}" if not body.endswith("s") else body
-        name = "-".join(body.split()[-2:])
-    return ObjectPhrase(name, prompt, set(body.split()), position, relation, scale, color, shape)
-
-
-def _unique_names(objects: list[ObjectPhrase]) -> None:
-    seen: dict[str, int] = {}
-    for obj in objects:
-        count = seen.get(obj.name, 0) + 1
-        seen[obj.name] = count
-        if count > 1:
-            obj.name = f"{obj.name}-{count}"
-
-
-def _find(objects: list[ObjectPhrase], words: str, me: ObjectPhrase) -> ObjectPhrase | None:
-    wanted = set(words.split())
-    best = max(
-        (o for o in objects if o is not me),
-        key=lambda o: len(o.words & wanted),
-        default=None,
-    )
-    return best if best is not None and best.words & wanted else None
+def relation_target(objects: list[ObjectPhrase], obj: ObjectPhrase) -> ObjectPhrase | None:
+    """The object that ``obj``'s relation names, as :func:`layout_objects` resolves it."""
+    return find_object(objects, obj.relation[1], obj) if obj.relation else None
 
 
 def default_side(count: int) -> float:
@@ -193,7 +69,7 @@ def layout_objects(
         if obj.position:
             anchors[obj.name] = obj.position
     for obj in objects:
-        other = _find(objects, obj.relation[1], obj) if obj.relation else None
+        other = relation_target(objects, obj)
         if obj.relation is None:
             continue
         kind = obj.relation[0]
