@@ -232,11 +232,14 @@ def _region_verdict(
     best_rival = rivals[rival_index] if rivals else None
     foreground = fraction_inside(mask, box)
     present = foreground >= thresholds.presence
+    crowded = _second_object(mask, box, thresholds) is not None
     problems: list[str] = []
     if not present or versus_backdrop < thresholds.background_margin:
         problems.append("missing")
     if present and versus_rival < thresholds.rival_margin:
         problems.append("wrong")
+    if crowded:
+        problems.append("crowded")
     if thresholds.region_floor is not None and cosine < thresholds.region_floor:
         problems.append("weak")
     problem = problems[0] if problems else None
@@ -268,9 +271,31 @@ def _suggestions(
             f"region {region.name!r} looks like {rival!r}, not {region.prompt!r}: "
             "give it a new seed or restate the prompt"
         ]
+    if problem == "crowded":
+        return [
+            f"region {region.name!r} holds more than one object: give it a new seed so that "
+            "it draws one"
+        ]
     if problem == "weak":
         return [f"region {region.name!r} scores {cosine:.3f} for {region.prompt!r}: new seed"]
     return []
+
+
+def _second_object(
+    mask: NDArray[np.bool_], box: PixelBox, thresholds: CriticThresholds
+) -> Blob | None:
+    """A second sizeable object inside ``box`` (a duplicate), or None.
+
+    Sizeable: larger than ``extra_area`` of the canvas and a quarter of the main object, so
+    that anti-aliasing specks and fragments of one object do not count."""
+    x0, y0, x1, y1 = box
+    inside = np.zeros_like(mask)
+    inside[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    min_area = max(4, int(thresholds.extra_area * mask.size))
+    blobs = find_blobs(inside, min_area)
+    if len(blobs) < 2 or blobs[1].area < 0.25 * blobs[0].area:
+        return None
+    return blobs[1]
 
 
 def _extra_objects(

@@ -56,6 +56,8 @@ class Redraw:
     """Regions drawn again (ignored when ``full``)."""
     vacated: dict[str, Box] = field(default_factory=dict)
     """Old boxes of regions that moved, shrank or were removed, drawn again as background."""
+    zoom: list[str] = field(default_factory=list)
+    """Regions (of ``regenerate``) drawn zoomed in, at the model's working size."""
 
     def to_state(self) -> dict[str, Any]:
         """Plain JSON for the graph's checkpointed state."""
@@ -63,6 +65,7 @@ class Redraw:
             "full": self.full,
             "regenerate": list(self.regenerate),
             "vacated": {name: list(box) for name, box in self.vacated.items()},
+            "zoom": list(self.zoom),
         }
 
     @classmethod
@@ -70,7 +73,12 @@ class Redraw:
         if not data:
             return cls()
         vacated = {k: _box(v) for k, v in (data.get("vacated") or {}).items()}
-        return cls(bool(data.get("full", True)), list(data.get("regenerate", [])), vacated)
+        return cls(
+            bool(data.get("full", True)),
+            list(data.get("regenerate", [])),
+            vacated,
+            list(data.get("zoom", [])),
+        )
 
 
 def diff_plans(old: Plan | None, new: Plan) -> Redraw:
@@ -159,8 +167,13 @@ def redraw_regions(
     keep = [r.name for r in plan.regions if r.name not in redraw.regenerate]
     if keep:
         session.lock(PASS_CANVAS, keep)
-    todo = [*redraw.regenerate, *(r.name for r in extra if r.name is not None)]
-    return session.regenerate(PASS_CANVAS, todo, out)
+    normal = [name for name in redraw.regenerate if name not in redraw.zoom]
+    todo = [*normal, *(r.name for r in extra if r.name is not None)]
+    path = session.regenerate(PASS_CANVAS, todo, out) if todo else None
+    for name in redraw.zoom:  # one at a time: each gets the model's whole canvas
+        path = session.regenerate(PASS_CANVAS, [name], out, zoom=True)
+    assert path is not None
+    return path
 
 
 def _box(values: Any) -> Box:

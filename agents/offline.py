@@ -177,11 +177,12 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
     """Rule-based repairs for what the critic found, and only for that.
 
     Every failing region gets a new seed (the cheapest lever and, for a small model, the
-    most effective one); a region that looks empty also gets more weight, and a larger box
-    when its box is small; an object outside every region (a duplicate or a misplaced one)
-    is redrawn as background; a wrong background is redrawn with the objects locked; the
-    two regions of a relation that does not hold are redrawn. Three passes with every region
-    failing raise the step count.
+    most effective one); a region that looks empty also gets more weight, is redrawn zoomed
+    in when its box is at most half the canvas, and gets a larger box when it is tiny; an
+    object outside every region (a duplicate or a misplaced one) is redrawn as background;
+    a wrong background is redrawn with the objects locked; the two regions of a relation
+    that does not hold are redrawn. Three passes with every region failing raise the step
+    count.
     """
     actions: list[RefinementAction] = []
     for verdict in critique.regions:
@@ -198,6 +199,10 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
                     )
                 )
             x0, y0, x1, y1 = region.bounds
+            if max(x1 - x0, y1 - y0) <= 0.5 * min(plan.width, plan.height):
+                actions.append(
+                    RefinementAction(kind="zoom", region=region.name, reason="small and empty")
+                )
             if min(x1 - x0, y1 - y0) < 0.2 * min(plan.width, plan.height):
                 bigger = _scaled(region, 1.25, plan).box
                 actions.append(

@@ -65,6 +65,7 @@ def apply_actions(plan: Plan, critique: Critique, actions: RefinementActions) ->
     regions = {r["name"]: r for r in data["regions"]}
     changes: list[str] = []
     cleared: list[tuple[float, float, float, float]] = []
+    zoomed: list[str] = []
     for action in actions.actions:
         if action.region is not None and action.region not in regions:
             raise ValueError(f"action {action.kind} names unknown region {action.region!r}")
@@ -86,6 +87,9 @@ def apply_actions(plan: Plan, critique: Critique, actions: RefinementActions) ->
         elif action.kind == "steps":
             assert action.value is not None
             data["steps"] = int(action.value)
+        elif action.kind == "zoom":
+            assert action.region is not None
+            zoomed.append(action.region)
         elif action.kind == "clear":
             assert action.box is not None
             cleared.append(action.box)
@@ -99,6 +103,8 @@ def apply_actions(plan: Plan, critique: Critique, actions: RefinementActions) ->
     if not redraw.full:
         failing = [name for name in critique.failing if name in regions]
         redraw.regenerate = list(dict.fromkeys([*failing, *redraw.regenerate]))
+        redraw.regenerate = list(dict.fromkeys([*redraw.regenerate, *zoomed]))
+        redraw.zoom = [name for name in dict.fromkeys(zoomed) if name in regions]
         for index, box in enumerate(cleared):
             # Drawn as background under the regions; regions not redrawn stay locked.
             redraw.vacated[f"clear-{index + 1}"] = box

@@ -17,7 +17,16 @@ from pakati_engine.layout import Layout
 
 TaskType = Literal["generation", "inpainting", "refinement"]
 ActionKind = Literal[
-    "rephrase", "reseed", "guidance", "steps", "weight", "move", "resize", "clear", "background"
+    "rephrase",
+    "reseed",
+    "guidance",
+    "steps",
+    "weight",
+    "move",
+    "resize",
+    "zoom",
+    "clear",
+    "background",
 ]
 RelationKind = Literal["left_of", "right_of", "above", "below"]
 BoxTuple = tuple[float, float, float, float]
@@ -238,10 +247,10 @@ class RegionVerdict(BaseModel):
     best_caption: str | None = Field(
         default=None, description="What the crop looks like most: its prompt or a rival."
     )
-    problem: Literal["missing", "wrong", "weak"] | None = Field(
+    problem: Literal["missing", "wrong", "crowded", "weak"] | None = Field(
         default=None,
         description="missing: no object or background wins; wrong: a rival caption wins; "
-        "weak: below the absolute floor.",
+        "crowded: a second object in the region; weak: below the absolute floor.",
     )
     foreground: float = Field(default=1.0, description="Share of the box unlike the background.")
     margin_background: float = Field(
@@ -314,6 +323,7 @@ class RefinementAction(BaseModel):
             "weight": ("region", "value"),
             "move": ("region", "box"),
             "resize": ("region", "box"),
+            "zoom": ("region",),
             "clear": ("box",),
             "background": (),
         }
@@ -332,6 +342,7 @@ class RefinementAction(BaseModel):
             "weight": f"weight -> {self.value}",
             "move": f"box -> {self.box}",
             "resize": f"box -> {self.box}",
+            "zoom": "redraw zoomed in (at the model's working size)",
             "clear": f"redraw {self.box} as background",
             "background": "redraw the background, objects locked",
         }

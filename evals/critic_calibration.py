@@ -72,6 +72,8 @@ class RegionSample:
     margin_background: float
     margin_rival: float
     right: bool
+    crowded: bool = False
+    """A second sizeable object in the region (not a threshold of this calibration)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def collect(
                         verdict.margin_background,
                         verdict.margin_rival,
                         truth.regions[i].correct,
+                        verdict.problem == "crowded",
                     )
                 )
             if kind in ("true", "background") and review.background_margin is not None:
@@ -177,7 +180,8 @@ def collect(
 
 def _region_passes(sample: RegionSample, t: CriticThresholds) -> bool:
     return (
-        sample.foreground >= t.presence
+        not sample.crowded
+        and sample.foreground >= t.presence
         and sample.margin_background >= t.background_margin
         and sample.margin_rival >= t.rival_margin
     )

@@ -18,7 +18,7 @@ from PIL import Image
 
 from pakati.history import Action, History, HistoryEntry, image_sha256
 from pakati.results import GenerationResult
-from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit
+from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit, run_zoomed_edit
 from pakati_engine.diffusion.keeping import KeepSpec
 from pakati_engine.diffusion.pipeline import (
     GenerationOutput,
@@ -99,16 +99,19 @@ class EditingMixin:
         crop: bool = True,
         margin: int = DEFAULT_MARGIN,
         callback: StepCallback | None = None,
+        zoom: bool = False,
     ) -> GenerationResult:
         """Generate ``regions`` again from their current prompts; all else is kept.
 
         ``seed`` gives the regions a new seed of their own. Pixels farther than ``feather``
-        from the regions, and all pixels of locked regions, stay byte-identical.
+        from the regions, and all pixels of locked regions, stay byte-identical. ``zoom``
+        redraws a small region at the model's working size and scales it back down
+        ("inpaint only masked"), which gives a small object the model's full resolution.
         """
         if seed is not None:
             for region in regions:
                 self._update_region(region, seed=seed)
-        return self._edit("regenerate", regions, 1.0, feather, crop, margin, callback)
+        return self._edit("regenerate", regions, 1.0, feather, crop, margin, callback, zoom=zoom)
 
     def refine(
         self,
@@ -137,6 +140,7 @@ class EditingMixin:
         margin: int,
         callback: StepCallback | None,
         reuse_latents: bool = True,
+        zoom: bool = False,
     ) -> GenerationResult:
         if self._image is None:
             raise InvalidInputError(f"nothing to {action} yet: call generate() first")
@@ -157,7 +161,10 @@ class EditingMixin:
         if reuse_latents and current is not None and current.image is self._image:
             request.kept_latents = current.latents
         pipe = RegionalDiffusionPipeline(bundle)
-        output = run_edit(pipe, request, callback, crop, margin)
+        if zoom:
+            output = run_zoomed_edit(pipe, request, callback, margin)
+        else:
+            output = run_edit(pipe, request, callback, crop, margin)
         params = {
             "strength": strength,
             "feather": feather,
@@ -166,6 +173,7 @@ class EditingMixin:
             # Whether the kept image's own latents were reused (else VAE-encoded): replays
             # must do the same to reproduce the pixels exactly.
             "reuse_latents": request.kept_latents is not None,
+            "zoom": zoom,
         }
         return self._record(action, layout, output, [t.label for t in targets], params)
 
@@ -314,6 +322,7 @@ class EditingMixin:
                 params.get("margin", DEFAULT_MARGIN),
                 None,
                 params.get("reuse_latents", False),
+                zoom=params.get("zoom", False),
             )
         assert result is not None
         return result

@@ -150,3 +150,12 @@ def test_reference_deltas_are_reported_when_the_plan_has_references(tmp_path) ->
     )
     review = critique_image(bright, missing, ScriptedScorer(default=0.5), target=0.3)
     assert any("could not be compared" in s for s in review.suggestions)
+
+
+def test_a_second_object_inside_a_region_fails_as_crowded() -> None:
+    crowded = [("circle", "red", 22, 48), ("circle", "red", 46, 80), ("square", "blue", 94, 64)]
+    specs = tuple(ObjectSpec(s, c, x, y, 22, (0, 0, 128, 128)) for s, c, x, y in crowded)
+    images, _ = render([SceneSpec(128, 128, "white", specs)])
+    review = check(Image.fromarray(images[0]), side_by_side())
+    assert not review.passed and review.regions[0].problem == "crowded"
+    assert review.regions[1].passed

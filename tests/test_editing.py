@@ -334,3 +334,25 @@ def test_edits_reuse_the_generation_latents_and_still_reproduce(sd_bundle: Model
     finally:
         handle.remove()
     assert first.steps[-1]["params"]["reuse_latents"] is True
+
+
+def test_zoomed_regeneration_keeps_everything_outside_the_feathered_mask(
+    sd_bundle: ModelBundle,
+) -> None:
+    canvas = PakatiCanvas(SIZE, SIZE, model=sd_bundle, steps=3, base_prompt="a landscape")
+    canvas.create_region(box=(0, 0, SIZE, 40), name="sky")
+    canvas.create_region(box=(70, 70, 94, 94), name="dot")  # small: 24 px of 128
+    canvas.apply_to_region("sky", "sunset sky")
+    canvas.apply_to_region("dot", "a red ball")
+    before = np.asarray(canvas.generate(seed=3).image)
+    canvas.lock("sky")
+    result = canvas.regenerate("dot", feather=FEATHER, zoom=True)
+    after = np.asarray(result.image)
+    protected = _protected(canvas, "dot")
+    assert np.array_equal(before[protected], after[protected])
+    inside = canvas.region("dot").rasterize() > 0
+    assert not np.array_equal(before[inside], after[inside])
+    # The crop was denoised at (about) the canvas's size, not at its own 40-odd pixels.
+    assert result.latent_size[0] * 8 >= SIZE - 8 or result.latent_size[1] * 8 >= SIZE - 8
+    assert result.steps[-1]["params"]["zoom"] is True
+    assert np.array_equal(np.asarray(canvas.reproduce()), after)  # replays the zoom

@@ -159,9 +159,17 @@ class CanvasSession:
         return self._timed_save(canvas_id, lambda c: c.generate(seed=seed), out)
 
     def regenerate(
-        self, canvas_id: str, regions: Sequence[str], out: str | Path, seed: int | None = None
+        self,
+        canvas_id: str,
+        regions: Sequence[str],
+        out: str | Path,
+        seed: int | None = None,
+        zoom: bool = False,
     ) -> Path:
-        return self._timed_save(canvas_id, lambda c: c.regenerate(*regions, seed=seed), out)
+        def edit(canvas: PakatiCanvas) -> GenerationResult:
+            return canvas.regenerate(*regions, seed=seed, zoom=zoom)
+
+        return self._timed_save(canvas_id, edit, out)
 
     def refine(self, canvas_id: str, region: str, strength: float, out: str | Path) -> Path:
         return self._timed_save(canvas_id, lambda c: c.refine(region, strength), out)
