@@ -23,8 +23,21 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from pakati.agents import prompts
-from pakati.agents.schemas import Critique, Plan, RefinementAction, RefinementActions, RegionPlan
-from pakati.agents.spatial import ANCHORS, layout_objects, parse_goal, parse_object
+from pakati.agents.schemas import (
+    Critique,
+    Plan,
+    PlanRelation,
+    RefinementAction,
+    RefinementActions,
+    RegionPlan,
+)
+from pakati.agents.spatial import (
+    ANCHORS,
+    layout_objects,
+    parse_goal,
+    parse_object,
+    relation_target,
+)
 from pakati_engine.solver import PlacementSpec, solve_layout
 from pakati_engine.world.colors import COLOR_NAMES
 
@@ -42,8 +55,19 @@ def plan_from_goal(goal: str, width: int = DEFAULT_SIZE, height: int = DEFAULT_S
     regions = [
         RegionPlan(name=o.name, box=_floats(boxes[o.name]), prompt=o.prompt) for o in parsed.objects
     ]
+    relations = []
+    for obj in parsed.objects:
+        other = relation_target(parsed.objects, obj)
+        if obj.relation is not None and other is not None:
+            kind = obj.relation[0]
+            relations.append(PlanRelation(subject=obj.name, kind=kind, object=other.name))
     return Plan(
-        goal=goal, width=width, height=height, base_prompt=parsed.base_prompt, regions=regions
+        goal=goal,
+        width=width,
+        height=height,
+        base_prompt=parsed.base_prompt,
+        regions=regions,
+        relations=relations,
     )
 
 

@@ -87,6 +87,7 @@ def layout_objects(
     for obj in objects:
         if obj.name not in anchors:
             anchors[obj.name] = free.pop(0) if free else "centre"
+    side = min(side, _fitting_side(anchors, objects) * min(width, height))
     requested: list[PlacementSpec] = []
     for obj in objects:
         fx, fy = ANCHORS[anchors[obj.name]]
@@ -102,6 +103,31 @@ def layout_objects(
     result = solve_layout(requested, (width, height), relations, margin=margin)
     boxes = result.solution if result.success else {s.name: s.box for s in requested}
     return {name: _snap(box, width, height) for name, box in boxes.items()}
+
+
+MIN_SIDE = 0.2
+"""Smallest box side the fitting rule may choose, as a fraction of the shorter canvas side."""
+
+
+def _fitting_side(anchors: dict[str, str], objects: list[ObjectPhrase]) -> float:
+    """The largest box side (fraction of the canvas) at which no two boxes placed where the
+    goal names overlap.
+
+    Boxes that overlap are pushed apart by the layout solver, which can move an object out
+    of the zone its words name ("in the centre" drawn right of centre); boxes that fit
+    where they were asked for stay there. Never below ``MIN_SIDE``.
+    """
+    scales = {obj.name: obj.scale for obj in objects}
+    names = [obj.name for obj in objects if obj.position]  # places the goal named
+    fitting = 1.0
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            (ax, ay), (bx, by) = ANCHORS[anchors[a]], ANCHORS[anchors[b]]
+            gap = max(abs(ax - bx), abs(ay - by))
+            if gap == 0:
+                continue  # the same anchor: the solver has to separate them anyway
+            fitting = min(fitting, 0.95 * 2 * gap / (scales[a] + scales[b]))
+    return max(MIN_SIDE, fitting)
 
 
 _OPPOSITE = {"above": "bottom", "below": "top", "left_of": "right", "right_of": "left"}
