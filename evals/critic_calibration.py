@@ -55,9 +55,10 @@ from pakati_engine.world.sampling import SHAPES
 PERMISSIVE = CriticThresholds(
     presence=0.0, background_margin=-9.0, rival_margin=-9.0, backdrop_margin=-9.0
 )
-PRESENCE_GRID = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
+PRESENCE_GRID = (0.02, 0.03, 0.05, 0.08, 0.12)
+"""From 2%: an object must be there whatever CLIP says (a model-free floor)."""
 MARGIN_GRID = tuple(round(v, 3) for v in np.linspace(-0.2, 0.4, 31))
-MAX_FALSE_PASS = 0.03
+MAX_FALSE_PASS = 0.02
 """Wanted false-pass rate on the fitting half: a false pass ends a run with a wrong image,
 a false fail only costs another pass."""
 
