@@ -43,24 +43,13 @@ from pakati_engine.models.catalog import EMBEDDED_MODEL
 from pakati_engine.models.loading import load_model
 from pakati_engine.world.colors import COLOR_NAMES, article
 from pakati_engine.world.goal_judge import GoalObject, GoalRelation, GoalTruth, judge_goal
-from pakati_engine.world.sampling import SHAPES
+from pakati_engine.world.sampling import SHAPES, spatial_phrase
 
 CATEGORIES = ("places_2_4", "places_5_6", "relations", "sizes", "rows", "phrasings")
 PLACES = (
     "top left", "top", "top right", "left", "centre", "right",
     "bottom left", "bottom", "bottom right",
 )  # fmt: skip
-PHRASES = {
-    "top left": "in the top left",
-    "top": "at the top",
-    "top right": "in the top right",
-    "left": "on the left",
-    "centre": "in the centre",
-    "right": "on the right",
-    "bottom left": "in the bottom left",
-    "bottom": "at the bottom",
-    "bottom right": "in the bottom right",
-}
 RELATION_WORDS = {"left_of": "left of", "right_of": "right of", "above": "above", "below": "below"}
 
 
@@ -98,7 +87,7 @@ def _placed(
     ):
         size = rng.choice(("small", "large")) if i == sized else None
         objects.append(GoalObject(color, shape, place, size))
-        parts.append(f"{_noun(color, shape, size)} {PHRASES[place]}")
+        parts.append(f"{_noun(color, shape, size)} {spatial_phrase(place)}")
     return objects, parts
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,27 +15,10 @@ import pytest
 import pakati.evals.regional_eval as regional_eval
 import pakati_engine.world.regional_benchmark as benchmark
 from pakati.cli.evaluate import add_regional_arguments
-from pakati_engine.training.config import TINY_MODEL, TrainConfig
-from pakati_engine.training.state import new_state
-from pakati_engine.training.train_t2i import Trainer
+from tests.test_regional_benchmark import KEYS, tiny_folder
 
-KEYS = {
-    "accuracy_color",
-    "accuracy_shape",
-    "accuracy_both",
-    "accuracy_background",
-    "leakage",
-    "seconds_per_image",
-    "n_regions",
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained tiny model exported as the training script exports the real one."""
-    out = tmp_path_factory.mktemp("t2i")
-    trainer = Trainer(new_state(replace(TrainConfig(model=TINY_MODEL), seed=1)), out)
-    return trainer.export(out / "model", settings={"steps": 3, "guidance_scale": 2.0})
+# The key set and the tiny exported model (a fixture) are the engine benchmark tests' own.
+__all__ = ["KEYS", "tiny_folder"]
 
 
 def test_the_eval_module_re_exports_the_engine_benchmark() -> None:
@@ -70,3 +52,20 @@ def test_cli_reports_progress_and_saves_without_json(
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "2/2 images"
     assert json.loads(lines[-1]) == json.loads((folder / "summary.json").read_text())
+
+
+def test_cli_options_for_five_to_six_regions_and_small_objects(
+    tiny_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_regional_arguments(parser)
+    base = ["--n", "2", "--size", "32", "--json", "--model", str(tiny_folder)]
+    defaults = parser.parse_args(base)
+    assert (defaults.min_regions, defaults.max_regions, defaults.small) == (2, 4, 0.0)
+    assert parser.parse_args([*base, "--small"]).small == 1.0
+    assert parser.parse_args([*base, "--small", "0.3"]).small == 0.3
+    args = parser.parse_args([*base, "--min-regions", "5", "--max-regions", "6", "--small"])
+    assert regional_eval.main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["min_regions"], summary["max_regions"], summary["small"]) == (5, 6, 1.0)
+    assert summary["n_regions"] >= 10
