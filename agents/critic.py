@@ -49,6 +49,7 @@ from pakati.agents.schemas import (
     RelationVerdict,
 )
 from pakati_engine.analysis import analyze_deltas
+from pakati_engine.analysis.detection import Detection, Detector
 from pakati_engine.analysis.foreground import (
     Blob,
     PixelBox,
@@ -118,8 +119,14 @@ def critique_image(
     target: float,
     region_target: float | None = None,
     thresholds: CriticThresholds = DEFAULT_THRESHOLDS,
+    detector: Detector | None = None,
 ) -> Critique:
-    """Check ``image`` against ``plan`` (goal, regions, background, relations)."""
+    """Check ``image`` against ``plan`` (goal, regions, background, relations).
+
+    With a ``detector`` (``pakati_engine.analysis.detection``: a CLIP window grid, or
+    OWL-ViT/OWLv2 from local weights), a region whose prompt the detector finds centred
+    outside the region also fails, as misplaced.
+    """
     if region_target is not None:
         thresholds = CriticThresholds(**{**thresholds.__dict__, "region_floor": region_target})
     rgb = np.asarray(image.convert("RGB"))
@@ -134,6 +141,12 @@ def critique_image(
         _region_verdict(rgb, mask, region, plan, backdrop, scorer, thresholds)
         for region in plan.regions
     ]
+    if detector is not None and plan.regions:
+        found = detector.locate(image, [r.prompt for r in plan.regions])
+        verdicts = [
+            _placed(verdict, region, detection, width, height)
+            for verdict, region, detection in zip(verdicts, plan.regions, found, strict=True)
+        ]
     score = global_cos
     if verdicts:
         score = (global_cos + float(np.mean([v.score for v in verdicts]))) / 2
@@ -297,6 +310,23 @@ def _second_object(
     if len(blobs) < 2 or blobs[1].area < 0.25 * blobs[0].area:
         return None
     return blobs[1]
+
+
+def _placed(
+    verdict: RegionVerdict, region: RegionPlan, detection: Detection, width: int, height: int
+) -> RegionVerdict:
+    """``verdict``, failed as misplaced when the detection is centred outside the region."""
+    x0, y0, x1, y1 = expand_box(region.bounds, EDGE_BAND, width, height)
+    cx, cy = detection.centre
+    if not verdict.passed or (x0 <= cx < x1 and y0 <= cy < y1):
+        return verdict
+    advice = (
+        f"region {region.name!r}: {region.prompt!r} is found at {detection.box}, outside its "
+        "region: give it a new seed (or move the box there)"
+    )
+    return verdict.model_copy(
+        update={"passed": False, "problem": "misplaced", "suggestions": [advice]}
+    )
 
 
 def _extra_objects(

@@ -247,10 +247,11 @@ class RegionVerdict(BaseModel):
     best_caption: str | None = Field(
         default=None, description="What the crop looks like most: its prompt or a rival."
     )
-    problem: Literal["missing", "wrong", "crowded", "weak"] | None = Field(
+    problem: Literal["missing", "wrong", "crowded", "misplaced", "weak"] | None = Field(
         default=None,
         description="missing: no object or background wins; wrong: a rival caption wins; "
-        "crowded: a second object in the region; weak: below the absolute floor.",
+        "crowded: a second object in the region; misplaced: a detector finds the prompt "
+        "elsewhere; weak: below the absolute floor.",
     )
     foreground: float = Field(default=1.0, description="Share of the box unlike the background.")
     margin_background: float = Field(
