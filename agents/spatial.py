@@ -106,7 +106,12 @@ def layout_objects(
 
 
 MIN_SIDE = 0.2
-"""Smallest box side the fitting rule may choose, as a fraction of the shorter canvas side."""
+"""Smallest box side the fitting rule may choose, as a fraction of the shorter canvas side.
+Measured with ``pakati eval agent --n 60 --seed 0``: at 0.2, final accuracy 0.95 and
+false-pass 0.053 (first passes 0.23: the embedded model often leaves boxes under ~38 px
+blank, and the critic's zoomed-in redraw fills them at full resolution); at 0.3, first
+passes 0.53 but final 0.87 and false-pass 0.15 (larger objects drawn in one pass come out
+with the wrong shape more often, and the critic passes some of them)."""
 
 
 def _fitting_side(anchors: dict[str, str], objects: list[ObjectPhrase]) -> float:
