@@ -9,7 +9,7 @@ described by the regional judge (colour, shape), and the truth's objects are mat
 them. A goal is right when every truth object is matched by an object of its colour and
 shape in its named zone (the 3x3 grid of :func:`pakati_engine.world.sampling.spatial_word`),
 every stated relation holds between the matched objects' centres, size words hold (a
-"small" object is smaller than the unsized ones, a "large" one larger), nothing else is
+"small" object's extent is smaller than the unsized ones', a "large" one's larger), nothing else is
 drawn, and the background has the asked colour.
 """
 
@@ -209,9 +209,12 @@ def _relation_holds(
 def _sizes_hold(
     objects: Sequence[GoalObject], matches: Sequence[int | None], found: Sequence[FoundObject]
 ) -> list[bool]:
-    """Per truth object with a size word: smaller (larger) than every unsized object."""
+    """Per truth object with a size word: smaller (larger) than every unsized object.
+
+    Size is extent, the longer side of the object's box, not its area: a triangle covers
+    half the area of a square of the same size."""
     plain = [
-        found[m].area
+        _extent(found[m])
         for o, m in zip(objects, matches, strict=True)
         if m is not None and o.size is None
     ]
@@ -222,7 +225,12 @@ def _sizes_hold(
         if match is None:
             results.append(False)
         elif obj.size in SMALL_WORDS:
-            results.append(all(found[match].area < area for area in plain))
+            results.append(all(_extent(found[match]) < side for side in plain))
         elif obj.size in LARGE_WORDS:
-            results.append(all(found[match].area > area for area in plain))
+            results.append(all(_extent(found[match]) > side for side in plain))
     return results
+
+
+def _extent(obj: FoundObject) -> int:
+    x0, y0, x1, y1 = obj.box
+    return max(x1 - x0, y1 - y0)
