@@ -1,6 +1,7 @@
 """``pakati eval regional``: the regional-prompting benchmark, run and reported.
 
-The benchmark itself (seeded 2-to-4-region layouts from the shapes world, generated through
+The benchmark itself (seeded layouts from the shapes world: 2 to 4 regions by default,
+``--min-regions``/``--max-regions`` up to 6, ``--small`` for small objects; generated through
 :mod:`pakati_engine.generation` and judged by :mod:`pakati_engine.world.judge`) lives in the
 engine, in :mod:`pakati_engine.world.regional_benchmark`, so that training and tuning judge
 their samples with it without importing the application. This module is the command around
@@ -64,6 +65,9 @@ def main(args: argparse.Namespace) -> int:
         progress=report,
         settings=settings,
         save_dir=args.save,
+        min_regions=args.min_regions,
+        max_regions=args.max_regions,
+        small_fraction=args.small,
     )
     print(json.dumps(summary))
     return 0

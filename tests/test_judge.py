@@ -12,6 +12,7 @@ from scipy import ndimage
 from pakati_engine.world import COLORS, Scene, make_scene
 from pakati_engine.world.judge import ExpectedRegion, judge, judge_scene
 from pakati_engine.world.render import render
+from pakati_engine.world.sampling import ObjectSpec, SceneSpec
 from pakati_engine.world.scene import build_scene
 from pakati_engine.world.shape_geometry import shape_template, template_ious
 
@@ -32,6 +33,42 @@ def test_clean_scenes_are_judged_right(size: int) -> None:
     assert np.mean(both) >= 0.98
     assert np.mean(background) >= 0.98
     assert np.mean(leakage) < 0.01
+
+
+@pytest.mark.parametrize("n_objects", [5, 6])
+def test_clean_five_and_six_object_scenes_are_judged_right(n_objects: int) -> None:
+    verdicts = [
+        v for seed in range(40) for v in judge_scene(make_scene(seed, 128, n_objects)).regions
+    ]
+    assert len(verdicts) == 40 * n_objects
+    assert np.mean([v.correct for v in verdicts]) >= 0.98
+
+
+def test_small_objects_are_told_apart_on_clean_renders() -> None:
+    """Objects of 10-20 px on 128 px (the world's small ones) in their small boxes: present,
+    right colour and shape, as often as normal-sized ones."""
+    verdicts, sizes = [], []
+    for seed in range(120):
+        scene = make_scene(seed, 128, n_objects=1 + seed % 6, small_fraction=1.0)
+        verdicts += list(judge_scene(scene).regions)
+        sizes += [o.size for o in scene.objects]
+    assert min(sizes) < 11 and len(verdicts) > 350
+    assert np.mean([v.present for v in verdicts]) == 1.0
+    assert np.mean([v.color_correct for v in verdicts]) >= 0.98
+    assert np.mean([v.shape_correct for v in verdicts]) >= 0.98
+
+
+@pytest.mark.parametrize("side", [10.0, 12.0])
+def test_each_shape_is_recognised_at_ten_and_twelve_pixels(side: float) -> None:
+    for shape in ("circle", "square", "triangle"):
+        for k in range(8):  # sub-pixel offsets change the anti-aliasing
+            cx, cy = 20.0 + k / 8, 20.0 + (k * 3 % 8) / 8
+            cell = (cx - side, cy - side, cx + side, cy + side)
+            spec = SceneSpec(40, 40, "white", (ObjectSpec(shape, "red", cx, cy, side, cell),))
+            images, alphas = render([spec])
+            verdict = judge_scene(build_scene(spec, images[0], alphas[0], None)).regions[0]
+            assert verdict.present and verdict.color == "red"
+            assert verdict.shape == shape, (shape, side, k)
 
 
 def test_object_box_and_aggregates() -> None:

@@ -3,6 +3,7 @@ model and on the shipped one, and images byte-identical to the canvas's for the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -95,6 +96,47 @@ def test_layouts_are_seeded_with_two_to_four_disjoint_regions() -> None:
                 overlap_w = min(a[2], b[2]) - max(a[0], b[0])
                 overlap_h = min(a[3], b[3]) - max(a[1], b[1])
                 assert overlap_w <= 0 or overlap_h <= 0
+
+
+def _disjoint(boxes: list[tuple[int, int, int, int]]) -> bool:
+    return all(
+        min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+    )
+
+
+def test_default_layouts_are_those_of_the_committed_figures() -> None:
+    """``--n 200 --seed 0`` draws the layouts the README's figures were measured on."""
+    digest = hashlib.sha256(repr(sample_layouts(200, seed=0, size=128)).encode()).hexdigest()
+    assert digest == "bbdaea23d9e4f185bf73aea084946d7bc775a5dcea46635b76d2aac57ed6c9ba"
+
+
+def test_five_to_six_region_and_small_object_layouts() -> None:
+    many = sample_layouts(40, seed=0, size=128, min_regions=5, max_regions=6)
+    assert {len(layout.regions) for layout in many} == {5, 6}
+    assert all(_disjoint([r.box for r in layout.regions]) for layout in many)
+    small = sample_layouts(40, seed=0, size=128, small_fraction=1.0)
+    sides = [min(r.box[2] - r.box[0], r.box[3] - r.box[1]) for lay in small for r in lay.regions]
+    assert max(sides) <= 46  # a small object's box: 1.3-2.2 times its 10-20 px
+    assert all(_disjoint([r.box for r in layout.regions]) for layout in small)
+    with pytest.raises(InvalidInputError, match="max_regions"):
+        sample_layouts(1, max_regions=7)
+    with pytest.raises(InvalidInputError, match="small"):
+        sample_layouts(1, small_fraction=-0.1)
+
+
+def test_small_and_many_object_world_renders_are_judged_right() -> None:
+    """The benchmark's judge on exact renders of its 5-6-object and small-object layouts."""
+    rng = np.random.default_rng(4)
+    for kwargs in ({"n_objects": 6}, {"n_objects": 5}, {"n_objects": 3, "small_fraction": 1.0}):
+        for _ in range(5):
+            spec = sample_scene_spec(rng, 128, 128, **kwargs)  # type: ignore[arg-type]
+            regions = tuple(EvalRegion(pixel_cell(o), o.shape, o.color) for o in spec.objects)
+            layout = EvalLayout(128, spec.background, regions, 0)
+            image = render([spec])[0][0]
+            judgement = judge_layout(layout, image)
+            assert judgement.accuracy_both == 1.0 and judgement.background_correct
 
 
 def test_judging_a_world_render_of_the_layout_is_right() -> None:

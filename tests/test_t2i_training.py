@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import replace
@@ -18,8 +19,9 @@ from pakati_engine.training.build import build_noise_scheduler, scheduler_config
 from pakati_engine.training.config import TINY_MODEL, ModelConfig, TrainConfig
 from pakati_engine.training.data import make_batch
 from pakati_engine.training.state import load_checkpoint, new_state, save_checkpoint
-from pakati_engine.training.train_t2i import COOLDOWN_FLOOR, Trainer, main
+from pakati_engine.training.train_t2i import COOLDOWN_FLOOR, Trainer, build_state, main, parse_args
 from pakati_engine.training.tune import main as tune_main
+from pakati_engine.world.sampling import SMALL_SIZE
 
 TINY = replace(TrainConfig(model=TINY_MODEL), batch_size=4, warmup_steps=1, seed=3)
 
@@ -36,6 +38,71 @@ def test_batches_follow_the_engine_layout() -> None:
                 assert prompt == ""  # padded regions are empty
         if masks.any():
             assert row[0].endswith("background")  # regional: the base names the background
+
+
+def test_default_batches_are_those_of_the_four_object_world() -> None:
+    """Without the new options a batch draws what it drew before 5-6 objects and small ones,
+    so a run resumed with its old configuration continues its old data stream."""
+    batch = make_batch(np.random.default_rng(3), 16, 32)
+    digest = hashlib.sha256((repr(batch.specs) + repr(batch.prompts)).encode()).hexdigest()
+    assert digest == "a5975988387301a0b26bfaf518a99ad565e21165169b7a6e564354fc9aab0fc6"
+
+
+def test_batches_of_five_and_six_objects_with_small_ones() -> None:
+    batch = make_batch(
+        np.random.default_rng(1),
+        48,
+        128,
+        max_regions=6,
+        min_regions=5,
+        small_fraction=0.5,
+        plain_fraction=0.25,
+        caption_dropout=0.0,
+        region_dropout=0.0,
+    )
+    assert batch.visible.shape == (48, 6, 128, 128)
+    small = SMALL_SIZE[1] * 128 + 1e-6
+    n_plain = 0
+    for row, masks, spec in zip(batch.prompts, batch.visible, batch.specs, strict=True):
+        assert len(row) == 7
+        if not masks.any():  # plain: one whole-scene caption, 1-2 objects, none small
+            n_plain += 1
+            assert len(spec.objects) <= 2 and all(o.size > small for o in spec.objects)
+            continue
+        assert len(spec.objects) in (5, 6)
+        assert [p != "" for p in row[1:]] == [k < len(spec.objects) for k in range(6)]
+        for obj, mask in zip(spec.objects, masks[: len(spec.objects)], strict=True):
+            x0, y0, x1, y1 = (round(v) for v in obj.cell)
+            assert float(mask.sum()) == (x1 - x0) * (y1 - y0)  # the mask is the object's box
+    assert 0 < n_plain < 48
+    sizes = [o.size for spec in batch.specs for o in spec.objects]
+    assert 0.3 < np.mean([s <= small for s in sizes]) < 0.7
+
+
+def test_resume_from_can_change_the_data_and_warms_a_fresh_optimizer_up(tmp_path: Path) -> None:
+    config = replace(TINY, warmup_steps=10)
+    trainer = Trainer(new_state(config), tmp_path / "run")
+    for _ in range(12):
+        trainer.train_step()
+    save_checkpoint(trainer.state, tmp_path / "full")
+    save_checkpoint(trainer.state, tmp_path / "compact", compact=True)
+    args = ["--out", str(tmp_path / "next"), "--minutes", "1"]
+    flags = ["--max-regions", "6", "--small-fraction", "0.3"]
+    state = build_state(parse_args([*args, "--resume-from", str(tmp_path / "compact"), *flags]))
+    assert (state.config.max_regions, state.config.small_fraction) == (6, 0.3)
+    assert state.config.min_regions == 1
+    # Adam restarts without moments from a compact checkpoint: the rate warms up again.
+    fresh = Trainer(state, tmp_path / "next")
+    assert fresh.learning_rate() == pytest.approx(0.1 * config.learning_rate)
+    fresh.train_step()
+    assert fresh.next_batch().visible.shape[1] == 6
+    full = Trainer(load_checkpoint(tmp_path / "full"), tmp_path / "other")
+    assert full.learning_rate() == config.learning_rate  # its moments came with it
+    bad = [*args, "--resume-from", str(tmp_path / "compact"), "--max-regions", "7"]
+    with pytest.raises(SystemExit, match="max-regions"):
+        build_state(parse_args(bad))
+    with pytest.raises(SystemExit, match="small-fraction"):
+        build_state(parse_args([*args, "--tiny", "--small-fraction", "2"]))
 
 
 def test_a_few_steps_reduce_the_loss(tmp_path: Path) -> None:

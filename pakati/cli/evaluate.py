@@ -18,7 +18,9 @@ def add_commands(commands: Any) -> None:
     """Add ``eval`` (with its suites as subcommands) to the ``pakati`` subcommands."""
     evaluate = commands.add_parser("eval", help="evaluation suites")
     suites = evaluate.add_subparsers(dest="suite", required=True)
-    regional = suites.add_parser("regional", help="random 2-4 region layouts, judged analytically")
+    regional = suites.add_parser(
+        "regional", help="random layouts (2-4 regions; up to 6, small objects), judged analytically"
+    )
     add_regional_arguments(regional)
     regional.set_defaults(run=run_regional)
     planner = suites.add_parser(
@@ -49,6 +51,22 @@ def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="keep every image (NNN.png) with its layout and verdicts (NNN.json) in DIR "
         "(new or empty)",
+    )
+    parser.add_argument(
+        "--min-regions", type=int, default=2, help="fewest objects per layout (default 2)"
+    )
+    parser.add_argument(
+        "--max-regions", type=int, default=4, help="most objects per layout (default 4, up to 6)"
+    )
+    parser.add_argument(
+        "--small",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=0.0,
+        metavar="FRACTION",
+        help="small objects (10-20 px on 128, each in a small box): every object with "
+        "--small alone, else this share of them (default none)",
     )
 
 

@@ -108,6 +108,13 @@ class TrainConfig:
     """Share of regions whose prompt alone is emptied."""
     base_ratio_range: tuple[float, float] = (0.05, 0.35)
     max_regions: int = 4
+    """Regional samples have ``min_regions`` to this many objects (at most 6); every sample
+    carries this many region prompts (padded with empty ones)."""
+    min_regions: int = 1
+    small_fraction: float = 0.0
+    """Share of a regional sample's objects drawn small (10-20 px on 128, in a box of their
+    own); plain samples never have small objects. The shipped run to step 13107 had 1-4
+    objects and none small; its fine-tune mixes in 5-6 objects and small ones."""
     eval_every_minutes: float = 12.0
     eval_layouts: int = 12
     eval_steps: int = 20

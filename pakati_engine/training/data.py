@@ -4,7 +4,9 @@ Each sample has ``1 + max_regions`` prompts, ``[base | region 1 | ... | region N
 
 * regional samples (most): the base prompt names the background ("a white background"),
   each object's caption ("a red circle") is routed to its layout cell; scenes with fewer
-  objects are padded with empty regions (mask zero everywhere, empty prompt);
+  objects are padded with empty regions (mask zero everywhere, empty prompt); they have
+  ``min_regions`` to ``max_regions`` objects (1-6), each small (a 10-20 px object in a box
+  of its own, see :mod:`pakati_engine.world.sampling`) with probability ``small_fraction``;
 * plain samples: the whole-scene caption is the base prompt and every region is empty, which
   under the regional processor is exactly plain cross-attention over one prompt;
 * caption dropout empties every prompt of a sample (the unconditional branch of
@@ -66,28 +68,42 @@ def make_batch(
     plain_max_objects: int = 2,
     caption_dropout: float = 0.1,
     region_dropout: float = 0.05,
+    min_regions: int = 1,
+    small_fraction: float = 0.0,
 ) -> TrainingBatch:
-    """Draw a batch from ``rng`` (the only source of randomness, so batches are seeded)."""
+    """Draw a batch from ``rng`` (the only source of randomness, so batches are seeded).
+
+    Plain samples have 1 to ``plain_max_objects`` objects of normal size; regional ones
+    ``min_regions`` to ``max_regions``, small with probability ``small_fraction`` each.
+    """
     n_plain = int(rng.binomial(batch_size, plain_fraction))
     counts = np.concatenate(
         [
             rng.integers(1, plain_max_objects + 1, size=n_plain),
-            rng.integers(1, max_regions + 1, size=batch_size - n_plain),
+            rng.integers(min_regions, max_regions + 1, size=batch_size - n_plain),
         ]
     )
+    is_plain = np.arange(batch_size) < n_plain
     images: list[NDArray[np.uint8]] = []
     specs: list[SceneSpec] = []
     captions: list[str] = []
     object_captions: list[tuple[str, ...]] = []
-    for count in sorted(set(counts.tolist())):  # the world batches one object count at a time
-        index = np.flatnonzero(counts == count)
-        scenes = generate_batch(rng, len(index), size, n_objects=int(count))
+    # The world batches one object count at a time; with small objects, plain samples (whose
+    # caption says nothing of size) are drawn apart from regional ones of the same count.
+    groups = [counts == c for c in sorted(set(counts.tolist()))]
+    if small_fraction > 0:
+        groups = [g & p for g in groups for p in (is_plain, ~is_plain) if (g & p).any()]
+    for group in groups:
+        index = np.flatnonzero(group)
+        small = 0.0 if is_plain[index[0]] else small_fraction
+        count = int(counts[index[0]])
+        scenes = generate_batch(rng, len(index), size, n_objects=count, small_fraction=small)
         images.extend(scenes.images)
         specs.extend(scenes.specs)
         captions.extend(scenes.captions)
         object_captions.extend(scenes.object_captions)
     plain = np.zeros(batch_size, dtype=bool)
-    order = np.argsort(np.concatenate([np.flatnonzero(counts == c) for c in sorted(set(counts))]))
+    order = np.argsort(np.concatenate([np.flatnonzero(g) for g in groups]))
     images = [images[i] for i in order]
     specs = [specs[i] for i in order]
     captions = [captions[i] for i in order]

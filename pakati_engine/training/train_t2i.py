@@ -2,7 +2,8 @@
 
 Recipe (see ``config.py`` for the numbers): diffusion training (v-prediction, cosine
 schedule, min-SNR weighting) of a pixel-space UNet on pixel-unshuffled shapes-world scenes
-of 1 to 4 objects. The UNet runs with the engine's own
+of 1 to 4 objects (``--max-regions 6 --small-fraction F``: up to 6, a share F of them
+small). The UNet runs with the engine's own
 :class:`~pakati_engine.diffusion.attention.RegionalCrossAttnProcessor` installed, routed by a
 :class:`~pakati_engine.diffusion.attention.RegionalAttentionController` built per batch from the
 scenes' layout cells, so it learns exactly what attention-mode regional prompting asks at
@@ -48,6 +49,7 @@ from pakati_engine.training.state import (
     save_checkpoint,
 )
 from pakati_engine.world.regional_benchmark import run_regional_eval
+from pakati_engine.world.sampling import MAX_OBJECTS
 
 CHECKPOINT_EVERY_S = 300.0
 COOLDOWN_FLOOR = 0.05
@@ -75,11 +77,17 @@ class Trainer:
         self.log_path = out / "log.jsonl"
         self._cooldown: tuple[float, float] | None = None
         """(start, length) in ``perf_counter`` seconds of this run's learning-rate decay."""
+        self._warm_from = state.step if not state.optimizer.state else None
+        """Step from which the learning rate warms up again: where Adam starts without
+        moments (a new run, or one resumed from a compact checkpoint, whose first steps
+        would otherwise move every weight by about the full learning rate)."""
 
     def learning_rate(self) -> float:
         """Warm-up over the first steps, then constant, then the run's cool-down if any."""
         config = self.state.config
         warmup = min(1.0, (self.state.step + 1) / config.warmup_steps)
+        if self._warm_from is not None:
+            warmup = min(warmup, (self.state.step - self._warm_from + 1) / config.warmup_steps)
         return config.learning_rate * warmup * self.cooldown_factor()
 
     def cooldown_factor(self) -> float:
@@ -105,6 +113,8 @@ class Trainer:
             config.plain_max_objects,
             config.caption_dropout,
             config.region_dropout,
+            config.min_regions,
+            config.small_fraction,
         )
 
     def batch_loss(
@@ -180,17 +190,35 @@ class Trainer:
         return bundle.to(self.device, torch.float32)  # where training runs: EMA stays put
 
     def evaluate(self) -> dict[str, Any]:
-        """Judge EMA generations of a fixed set of layouts (the eval's own code path)."""
+        """Judge EMA generations of a fixed set of layouts (the eval's own code path).
+
+        2-4 normal-sized objects always (the figures the shipped runs logged); a run that
+        trains on more objects or small ones also judges as many 5-6-object layouts and as
+        many small-object layouts (``result["extended"]``, ``result["small"]``).
+        """
         config = self.state.config
         started = time.perf_counter()
-        result = run_regional_eval(
-            self.ema_bundle(),
-            n=config.eval_layouts,
-            seed=1234,
-            size=config.model.image_size,
-            steps=config.eval_steps,
-            settings={"guidance_scale": config.eval_guidance, "base_ratio": 0.2},
-        )
+        settings = {"guidance_scale": config.eval_guidance, "base_ratio": 0.2}
+        bundle = self.ema_bundle()
+
+        def judged(min_regions: int = 2, max_regions: int = 4, small: float = 0.0) -> Any:
+            return run_regional_eval(
+                bundle,
+                n=config.eval_layouts,
+                seed=1234,
+                size=config.model.image_size,
+                steps=config.eval_steps,
+                settings=settings,
+                min_regions=min_regions,
+                max_regions=max_regions,
+                small_fraction=small,
+            )
+
+        result = judged()
+        if config.max_regions > 4:
+            result["extended"] = judged(5, config.max_regions)
+        if config.small_fraction > 0:
+            result["small"] = judged(small=1.0)
         result["eval_seconds"] = round(time.perf_counter() - started, 1)
         return result
 
@@ -285,6 +313,9 @@ class Trainer:
         self.state.history["last"] = {"eval": summary}
         row: dict[str, Any] = {"step": self.state.step, "elapsed_s": round(self.state.elapsed_s, 1)}
         row["eval"] = summary
+        for name in ("extended", "small"):
+            if name in result:
+                row[f"eval_{name}"] = {k: result[name][k] for k in keys}
         self.log(row)
         print(json.dumps(row), flush=True)
 
@@ -312,6 +343,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--snr-shift",
         type=float,
         help="noise-schedule shift (default 8; 1: plain cosine); on --resume, switches it",
+    )
+    parser.add_argument(
+        "--min-regions",
+        type=int,
+        help="fewest objects of a regional sample (default 1); on a resume, changes the run's",
+    )
+    parser.add_argument(
+        "--max-regions",
+        type=int,
+        help="most objects of a regional sample (1-6, default 4); on a resume, changes the run's",
+    )
+    parser.add_argument(
+        "--small-fraction",
+        type=float,
+        help="share of regional samples' objects drawn small, 10-20 px (default 0); "
+        "on a resume, changes the run's",
     )
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this step")
     parser.add_argument("--tiny", action="store_true", help="tiny model (tests, smoke runs)")
@@ -356,6 +403,10 @@ def build_state(args: argparse.Namespace) -> TrainState:
             model = replace(state.config.model, **switched)
             state.config = replace(state.config, model=model)
             print(f"switched {switched}", flush=True)
+        data = {k: v for k, v in _data_changes(args).items() if getattr(state.config, k) != v}
+        if data:
+            state.config = _checked(replace(state.config, **data))
+            print(f"data: {data}", flush=True)
         return state
     if has_checkpoint(checkpoint):
         raise SystemExit(f"{checkpoint} exists: pass --resume to continue it, or a new --out")
@@ -372,7 +423,27 @@ def build_state(args: argparse.Namespace) -> TrainState:
         overrides["eval_every_minutes"] = args.eval_every
     if args.eval_layouts is not None:
         overrides["eval_layouts"] = args.eval_layouts
-    return new_state(replace(config, **overrides))
+    return new_state(_checked(replace(config, **overrides, **_data_changes(args))))
+
+
+def _data_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The data fields the command line sets (object counts, share of small objects)."""
+    names = {"min_regions": args.min_regions, "max_regions": args.max_regions}
+    changes: dict[str, Any] = {k: v for k, v in names.items() if v is not None}
+    if args.small_fraction is not None:
+        changes["small_fraction"] = args.small_fraction
+    return changes
+
+
+def _checked(config: TrainConfig) -> TrainConfig:
+    if not 1 <= config.min_regions <= config.max_regions <= MAX_OBJECTS:
+        raise SystemExit(
+            f"regions: need 1 <= --min-regions ({config.min_regions}) <= --max-regions "
+            f"({config.max_regions}) <= {MAX_OBJECTS}"
+        )
+    if not 0.0 <= config.small_fraction <= 1.0:
+        raise SystemExit(f"--small-fraction must be in [0, 1], got {config.small_fraction}")
+    return config
 
 
 def _model_changes(args: argparse.Namespace) -> dict[str, Any]:

@@ -56,10 +56,15 @@ def generate_batch(
     batch_size: int,
     size: int | tuple[int, int] = 128,
     n_objects: int | None = None,
+    small_fraction: float = 0.0,
 ) -> SceneBatch:
-    """Draw ``batch_size`` scenes from ``rng`` and render them together."""
+    """Draw ``batch_size`` scenes from ``rng`` and render them together (``n_objects`` and
+    ``small_fraction`` as :func:`~pakati_engine.world.sampling.sample_scene_spec` takes them)."""
     width, height = (size, size) if isinstance(size, int) else size
-    specs = [sample_scene_spec(rng, width, height, n_objects) for _ in range(batch_size)]
+    specs = [
+        sample_scene_spec(rng, width, height, n_objects, small_fraction=small_fraction)
+        for _ in range(batch_size)
+    ]
     images, alphas = render(specs)
     shape_ids = np.full((batch_size, MAX_OBJECTS), -1, dtype=np.int64)
     color_ids = np.full((batch_size, MAX_OBJECTS), -1, dtype=np.int64)

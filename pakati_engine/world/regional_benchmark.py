@@ -1,7 +1,8 @@
 """Regional-prompting benchmark: random 2-to-4-region layouts, generated and judged analytically.
 
 Each layout comes from the shapes world's layout sampler: a background colour and 2 to 4
-disjoint cells, each with a shape and a colour. It becomes a
+disjoint cells (by default; up to 6, and with small objects in small boxes, on request),
+each with a shape and a colour. It becomes a
 :class:`~pakati_engine.layout.Layout` with the base prompt "a <colour> background" and one
 box region per cell (``object-1``, ...) with its object's caption ("a red circle"), which
 :func:`pakati_engine.generation.generate_layout` draws in attention mode (one pass) or latent
@@ -34,7 +35,7 @@ from pakati_engine.models.catalog import EMBEDDED_MODEL
 from pakati_engine.models.loading import load_model
 from pakati_engine.world.colors import article
 from pakati_engine.world.judge import ExpectedRegion, Judgement, judge
-from pakati_engine.world.sampling import sample_scene_spec
+from pakati_engine.world.sampling import MAX_OBJECTS, sample_scene_spec
 from pakati_engine.world.scene import object_caption, pixel_cell
 
 MODES = ("attention", "latent")
@@ -68,14 +69,31 @@ class EvalLayout:
 
 
 def sample_layouts(
-    n: int, seed: int = 0, size: int = 128, min_regions: int = 2, max_regions: int = 4
+    n: int,
+    seed: int = 0,
+    size: int = 128,
+    min_regions: int = 2,
+    max_regions: int = 4,
+    small_fraction: float = 0.0,
 ) -> list[EvalLayout]:
-    """``n`` seeded layouts from the world's layout sampler (same seed, same layouts)."""
+    """``n`` seeded layouts from the world's layout sampler (same seed, same layouts).
+
+    ``min_regions``-``max_regions`` objects each (1-6); each object small (10-20 px on 128,
+    in a box of its own) with probability ``small_fraction``. The defaults give the layouts
+    the benchmark has always had.
+    """
+    if not 1 <= min_regions <= max_regions <= MAX_OBJECTS:
+        raise InvalidInputError(
+            f"regions: need 1 <= min_regions ({min_regions}) <= max_regions ({max_regions}) "
+            f"<= {MAX_OBJECTS}"
+        )
+    if not 0.0 <= small_fraction <= 1.0:
+        raise InvalidInputError(f"small must be a fraction in [0, 1], got {small_fraction}")
     rng = np.random.default_rng(seed)
     layouts = []
     for _ in range(n):
         count = int(rng.integers(min_regions, max_regions + 1))
-        spec = sample_scene_spec(rng, size, size, count)
+        spec = sample_scene_spec(rng, size, size, count, small_fraction=small_fraction)
         regions = tuple(EvalRegion(pixel_cell(o), o.shape, o.color) for o in spec.objects)
         layouts.append(EvalLayout(size, spec.background, regions, int(rng.integers(2**31))))
     return layouts
@@ -204,8 +222,14 @@ def run_regional_eval(
     progress: Progress | None = None,
     settings: dict[str, Any] | None = None,
     save_dir: str | Path | None = None,
+    min_regions: int = 2,
+    max_regions: int = 4,
+    small_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """Generate and judge ``n`` layouts; returns the summary (see :func:`summarize`).
+
+    Layouts have ``min_regions``-``max_regions`` objects, a ``small_fraction`` of them small
+    (see :func:`sample_layouts`; the defaults are the benchmark's 2-4 normal-sized objects).
 
     ``model`` defaults to the shipped shapes-world model; ``settings`` (guidance_scale,
     base_ratio, scheduler, steps) default to the model folder's ``pakati.json``. With
@@ -223,7 +247,7 @@ def run_regional_eval(
         model = load_model(str(model))
     chosen = {**model.recommended, **(settings or {})}
     judgements, seconds = [], []
-    layouts = sample_layouts(n, seed, size)
+    layouts = sample_layouts(n, seed, size, min_regions, max_regions, small_fraction)
     for index, layout in enumerate(layouts):
         image, took = generate_layout(layout, model, chosen, steps, mode)
         judgement = judge_layout(layout, image)
@@ -244,6 +268,9 @@ def run_regional_eval(
             "steps": steps or int(chosen.get("steps", 20)),
             "guidance_scale": float(chosen.get("guidance_scale", 3.0)),
             "model": model.source,
+            "min_regions": min_regions,
+            "max_regions": max_regions,
+            "small": small_fraction,
         }
     )
     if folder is not None:

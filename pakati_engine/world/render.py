@@ -12,9 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pakati_engine.world.colors import COLOR_NAMES, COLOR_RGB
-from pakati_engine.world.sampling import SHAPES, SceneSpec
+from pakati_engine.world.sampling import MAX_OBJECTS, SHAPES, SceneSpec
 
-MAX_OBJECTS = 4
 _SQRT5 = float(np.sqrt(5.0))
 
 

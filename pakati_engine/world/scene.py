@@ -159,12 +159,19 @@ def build_scene(
     )
 
 
-def make_scene(seed: int, size: int | tuple[int, int] = 128, n_objects: int | None = None) -> Scene:
+def make_scene(
+    seed: int,
+    size: int | tuple[int, int] = 128,
+    n_objects: int | None = None,
+    small_fraction: float = 0.0,
+) -> Scene:
     """Render the scene of a seed: same seed and size, same scene, on any machine.
 
-    ``size`` is a side or (width, height); ``n_objects`` fixes the object count (1-4).
+    ``size`` is a side or (width, height); ``n_objects`` fixes the object count (1-6; by
+    default 1-4); ``small_fraction`` is each object's chance of being small (default none).
     """
     width, height = (size, size) if isinstance(size, int) else size
-    spec = sample_scene_spec(np.random.default_rng(seed), width, height, n_objects)
+    rng = np.random.default_rng(seed)
+    spec = sample_scene_spec(rng, width, height, n_objects, small_fraction=small_fraction)
     images, alphas = render([spec])
     return build_scene(spec, images[0], alphas[0], seed)
