@@ -154,11 +154,19 @@ def _progress(node: str, update: dict[str, Any], say: Any) -> None:
 
 def _critique_line(review: Critique) -> str:
     regions = "  ".join(
-        f"{v.name}={v.score:.3f}{' ok' if v.passed else ' FAIL'}" for v in review.regions
+        f"{v.name}={v.score:.3f}" + (" ok" if v.passed else f" FAIL({v.problem or 'check'})")
+        for v in review.regions
     )
+    extra = []
+    if review.extras:
+        extra.append(f"{len(review.extras)} object(s) outside every region")
+    if review.background_ok is False:
+        extra.append("background wrong")
+    extra += [f"{r.detail}" for r in review.relations if not r.holds]
+    more = f"; {'; '.join(extra)}" if extra else ""
     return (
         f"  score {review.score:.3f} (global {review.global_score:.3f}, "
-        f"CLIPScore {review.clip_score:.1f}); regions: {regions or 'none'}"
+        f"CLIPScore {review.clip_score:.1f}); regions: {regions or 'none'}{more}"
     )
 
 
