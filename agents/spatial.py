@@ -105,13 +105,13 @@ def layout_objects(
     return {name: _snap(box, width, height) for name, box in boxes.items()}
 
 
-MIN_SIDE = 0.2
+MIN_SIDE = 0.3
 """Smallest box side the fitting rule may choose, as a fraction of the shorter canvas side.
-Measured with ``pakati eval agent --n 60 --seed 0``: at 0.2, final accuracy 0.95 and
-false-pass 0.053 (first passes 0.23: the embedded model often leaves boxes under ~38 px
-blank, and the critic's zoomed-in redraw fills them at full resolution); at 0.3, first
-passes 0.53 but final 0.87 and false-pass 0.15 (larger objects drawn in one pass come out
-with the wrong shape more often, and the critic passes some of them)."""
+The embedded model (step 14872) draws a small object in a small box, as it was trained to,
+and 10-20 px objects often come out with the wrong shape. ``pakati eval agent --n 60
+--seed 0`` with those weights: 0.3 -> final 0.95, false pass 0.0, first pass 0.92; 0.25 ->
+0.80, 0.19; 0.2 -> 0.60, 0.42. (With the earlier weights 0.2 was best: they left small
+boxes blank and the zoomed redraw filled them.)"""
 
 
 def _fitting_side(anchors: dict[str, str], objects: list[ObjectPhrase]) -> float:
