@@ -43,6 +43,7 @@ from pakati_engine.models.catalog import EMBEDDED_MODEL
 from pakati_engine.models.loading import load_model
 from pakati_engine.world.colors import COLOR_NAMES, article
 from pakati_engine.world.goal_judge import GoalObject, GoalRelation, GoalTruth, judge_goal
+from pakati_engine.world.regional_benchmark import prepare_save_dir
 from pakati_engine.world.sampling import SHAPES, spatial_phrase
 
 CATEGORIES = ("places_2_4", "places_5_6", "relations", "sizes", "rows", "phrasings")
@@ -148,9 +149,12 @@ def run_agent_eval(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run ``n`` generated goals through the agent; the summary (see the module docstring)."""
+    if n < 1 or max_passes < 1:
+        raise InvalidInputError(f"--n and --max-passes must be at least 1 (got {n}, {max_passes})")
+    # A --save folder must be new or empty, so that no earlier run is mixed in or overwritten.
+    folder = prepare_save_dir(workdir) if workdir else Path(tempfile.mkdtemp(prefix="pakati-"))
     bundle = load_model(EMBEDDED_MODEL)
     scorer = default_scorer()
-    folder = Path(workdir or tempfile.mkdtemp(prefix="pakati-agent-eval-"))
     records = []
     for goal in sample_goals(n, seed, categories):
         context = Context(

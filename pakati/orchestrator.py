@@ -264,6 +264,8 @@ class PakatiOrchestrator:
         (finished passes are not redone) and a finished thread returns its final state.
         """
         status = self.thread_status(thread_id, checkpoint)
+        if status == "new" and not (goal or self.context.primary_goal).strip():
+            raise InvalidInputError("the goal is empty: say what the image should show")
         with open_checkpointer(checkpoint) as saver:
             graph = build_graph(self.services, saver)
             config = run_config(thread_id, self.context.max_passes)

@@ -205,3 +205,12 @@ def test_session_layouts_take_the_models_settings_only_where_they_set_none(tmp_p
     session.set_layout(canvas_id, Layout(width=128, height=128, base_prompt="a white background"))
     assert canvas.base_ratio == recommended["base_ratio"]  # None: the model's, again
     assert canvas.scheduler == recommended["scheduler"]
+
+
+def test_an_empty_goal_is_a_clear_error(tmp_path, sd_bundle):
+    from pakati_engine.errors import InvalidInputError
+
+    context = Context(primary_goal="  ", width=64, height=64, workdir=str(tmp_path))
+    orchestrator = PakatiOrchestrator(context, llm=OfflinePlannerModel(), model=sd_bundle)
+    with pytest.raises(InvalidInputError, match="goal is empty"):
+        orchestrator.run()

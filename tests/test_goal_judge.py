@@ -108,3 +108,13 @@ def test_pakati_eval_agent_runs_goals_through_the_agent(tmp_path, capsys) -> Non
     }  # fmt: skip
     assert set(summary["categories"]) == {"places_2_4", "places_5_6"}
     assert len(list(tmp_path.glob("*/pass-1.png"))) == 2
+
+
+def test_pakati_eval_agent_refuses_bad_arguments_clearly(tmp_path, capsys) -> None:
+    from pakati.cli import main
+
+    assert main(["eval", "agent", "--n", "0"]) == 2
+    (tmp_path / "earlier.png").write_bytes(b"x")
+    assert main(["eval", "agent", "--n", "1", "--save", str(tmp_path)]) == 2
+    errors = capsys.readouterr().err
+    assert "at least 1" in errors and "not empty" in errors
