@@ -154,7 +154,7 @@ def critique_image(
     extras = _extra_objects(mask, boxes, thresholds, width, height)
     for box in extras:
         suggestions.append(f"an object at {box} lies outside every region: redraw it as background")
-    background_margin = _background_margin(rgb, boxes, plan, scorer, suggestions)
+    background_margin = _background_margin(rgb, boxes, plan, scorer)
     background_ok = None
     if background_margin is not None:
         background_ok = background_margin >= thresholds.backdrop_margin
@@ -351,7 +351,6 @@ def _background_margin(
     boxes: Sequence[PixelBox],
     plan: Plan,
     scorer: Any,
-    suggestions: list[str],
 ) -> float | None:
     """How much better the background's colour matches the plan's description than the best
     other colour's (None: nothing to compare). The colour is the median of the pixels
