@@ -122,6 +122,11 @@ class RegionalAttentionController:
         )
 
 
+def _version_of(tensor: torch.Tensor) -> int:
+    """The tensor's in-place version counter; -1 for inference tensors, which have none."""
+    return -1 if tensor.is_inference() else tensor._version
+
+
 class RegionalCrossAttnProcessor:
     """Cross-attention with regional routing (see the module docstring).
 
@@ -142,19 +147,19 @@ class RegionalCrossAttnProcessor:
         The prompt embeddings are the same tensor at every step of a generation, so their
         projections (N + 1 prompts' worth, the main extra cost of regions) are computed once.
         The cache holds the tensor itself (so its memory cannot be reused by another) and its
-        version counter; it is bypassed when gradients are on (training).
+        version counter; it is bypassed when gradients are on (training). Tensors made under
+        ``torch.inference_mode()`` have no version counter: for them the cache trusts the
+        tensor's identity (the pipeline never writes into its prompt embeddings, and a new
+        generation builds new processors).
         """
         cached = self._cached
-        if (
-            cached is not None
-            and cached[0] is encoder_hidden_states
-            and cached[1] == encoder_hidden_states._version
-        ):
+        version = _version_of(encoder_hidden_states)
+        if cached is not None and cached[0] is encoder_hidden_states and cached[1] == version:
             return cached[2], cached[3]
         key = attn.to_k(encoder_hidden_states)  # (B, T, inner)
         value = attn.to_v(encoder_hidden_states)  # (B, T, inner)
         if not torch.is_grad_enabled():
-            self._cached = (encoder_hidden_states, encoder_hidden_states._version, key, value)
+            self._cached = (encoder_hidden_states, version, key, value)
         return key, value
 
     def __call__(
