@@ -12,6 +12,9 @@ regions):
 - **beats the rivals**: and exceeds its cosine with every rival caption (the other regions'
   prompts, and the prompt with its colour or shape word swapped for another) by a margin.
 
+A region whose plan gives a size word ("small", "large") also fails when its object is not
+smaller (larger) than the objects of the regions without one.
+
 Beyond the regions, the image fails when a sizeable object lies outside every region
 (a duplicate or a misplaced object), when the background's colour is closer to another
 colour's description than to the one asked, or when a relation the plan records ("a above
@@ -141,6 +144,7 @@ def critique_image(
         _region_verdict(rgb, mask, region, plan, backdrop, scorer, thresholds)
         for region in plan.regions
     ]
+    verdicts = _sized(verdicts, mask, plan)
     if detector is not None and plan.regions:
         found = detector.locate(image, [r.prompt for r in plan.regions])
         verdicts = [
@@ -327,6 +331,48 @@ def _placed(
     return verdict.model_copy(
         update={"passed": False, "problem": "misplaced", "suggestions": [advice]}
     )
+
+
+def _sized(
+    verdicts: list[RegionVerdict], mask: NDArray[np.bool_], plan: Plan
+) -> list[RegionVerdict]:
+    """``verdicts``, with a passing region failed as mis-sized when its size word does not
+    hold: a "small" object's extent (longer side of its main blob) must be below every
+    unsized region's object's, a "large" one's above. Extent, not area: a triangle covers
+    half the area of a square of the same size."""
+    extents = {r.name: _extent(_main_blob(mask, r.bounds)) for r in plan.regions}
+    plain = [e for r in plan.regions if r.size is None and (e := extents[r.name]) is not None]
+    if not plain:
+        return verdicts
+    checked = []
+    for verdict, region in zip(verdicts, plan.regions, strict=True):
+        extent = extents[region.name]
+        wrong = extent is not None and (
+            (region.size == "small" and extent >= min(plain))
+            or (region.size == "large" and extent <= max(plain))
+        )
+        if verdict.passed and wrong:
+            other = min(plain) if region.size == "small" else max(plain)
+            advice = (
+                f"region {region.name!r} should be {_COMPARATIVE[region.size or '']} than the "
+                f"others but its "
+                f"object is {extent} px across (theirs: {other} px): resize its box and redraw it"
+            )
+            verdict = verdict.model_copy(
+                update={"passed": False, "problem": "mis-sized", "suggestions": [advice]}
+            )
+        checked.append(verdict)
+    return checked
+
+
+_COMPARATIVE = {"small": "smaller", "large": "larger"}
+
+
+def _extent(blob: Blob | None) -> int | None:
+    if blob is None:
+        return None
+    x0, y0, x1, y1 = blob.box
+    return max(x1 - x0, y1 - y0)
 
 
 def _extra_objects(

@@ -30,6 +30,7 @@ from pakati.agents.schemas import (
     RefinementAction,
     RefinementActions,
     RegionPlan,
+    SizeWord,
 )
 from pakati.agents.spatial import (
     ANCHORS,
@@ -53,7 +54,10 @@ def plan_from_goal(goal: str, width: int = DEFAULT_SIZE, height: int = DEFAULT_S
     parsed = parse_goal(goal)
     boxes = layout_objects(parsed.objects, width, height)
     regions = [
-        RegionPlan(name=o.name, box=_floats(boxes[o.name]), prompt=o.prompt) for o in parsed.objects
+        RegionPlan(
+            name=o.name, box=_floats(boxes[o.name]), prompt=o.prompt, size=_size_word(o.scale)
+        )
+        for o in parsed.objects
     ]
     relations = []
     for obj in parsed.objects:
@@ -69,6 +73,11 @@ def plan_from_goal(goal: str, width: int = DEFAULT_SIZE, height: int = DEFAULT_S
         regions=regions,
         relations=relations,
     )
+
+
+def _size_word(scale: float) -> SizeWord | None:
+    """The size the critic checks for a parsed scale ("tiny" and "small" are both small)."""
+    return "small" if scale < 1.0 else "large" if scale > 1.0 else None
 
 
 # Chat edits --------------------------------------------------------------------------------
@@ -202,7 +211,8 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
 
     Every failing region gets a new seed (the cheapest lever and, for a small model, the
     most effective one); a region that looks empty also gets more weight, is redrawn zoomed
-    in when its box is at most half the canvas, and gets a larger box when it is tiny; an
+    in when its box is at most half the canvas, and gets a larger box when it is tiny; a
+    region whose object breaks its size word gets a smaller (larger) box; an
     object outside every region (a duplicate or a misplaced one) is redrawn as background;
     a wrong background is redrawn with the objects locked; the two regions of a relation
     that does not hold are redrawn. Three passes with every region failing raise the step
@@ -234,6 +244,16 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
                         kind="resize", region=region.name, box=bigger, reason="box too small"
                     )
                 )
+        elif verdict.problem == "mis-sized":
+            scale = 0.75 if region.size == "small" else 1.3
+            actions.append(
+                RefinementAction(
+                    kind="resize",
+                    region=region.name,
+                    box=_scaled(region, scale, plan).box,
+                    reason=f"should be {region.size} than the others",
+                )
+            )
     for box in critique.extras:
         actions.append(
             RefinementAction(kind="clear", box=_floats(box), reason="object outside every region")

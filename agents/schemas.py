@@ -29,6 +29,7 @@ ActionKind = Literal[
     "background",
 ]
 RelationKind = Literal["left_of", "right_of", "above", "below"]
+SizeWord = Literal["small", "large"]
 BoxTuple = tuple[float, float, float, float]
 
 
@@ -66,6 +67,11 @@ class RegionPlan(BaseModel):
     weight: float = Field(default=1.0, ge=0.0, le=5.0, description="Prompt strength.")
     seed: int | None = Field(default=None, ge=0, lt=2**63, description="Own noise seed.")
     model: str | None = Field(default=None, description="Optional model for this region.")
+    size: SizeWord | None = Field(
+        default=None,
+        description="'small' or 'large' when the goal says so: the object must be smaller "
+        "(larger) than the objects of regions without a size word.",
+    )
 
     @model_validator(mode="after")
     def _one_shape(self) -> RegionPlan:
@@ -247,11 +253,14 @@ class RegionVerdict(BaseModel):
     best_caption: str | None = Field(
         default=None, description="What the crop looks like most: its prompt or a rival."
     )
-    problem: Literal["missing", "wrong", "crowded", "misplaced", "weak"] | None = Field(
-        default=None,
-        description="missing: no object or background wins; wrong: a rival caption wins; "
-        "crowded: a second object in the region; misplaced: a detector finds the prompt "
-        "elsewhere; weak: below the absolute floor.",
+    problem: Literal["missing", "wrong", "crowded", "misplaced", "mis-sized", "weak"] | None = (
+        Field(
+            default=None,
+            description="missing: no object or background wins; wrong: a rival caption wins; "
+            "crowded: a second object in the region; misplaced: a detector finds the prompt "
+            "elsewhere; mis-sized: not smaller (larger) than the unsized regions' objects as "
+            "its size word asks; weak: below the absolute floor.",
+        )
     )
     foreground: float = Field(default=1.0, description="Share of the box unlike the background.")
     margin_background: float = Field(

@@ -12,10 +12,17 @@ both outcomes are well represented (the model gets about 98% of regions right):
 For every case the judge, given the case's expectation, says right or wrong (per region and
 for the background); the critic's raw evidence (foreground share, margins over the
 background description and over the best rival caption, background margin) is recorded.
-Thresholds are chosen on the even-numbered layouts to minimise
-``2 * false-pass rate + false-fail rate`` and reported on the odd-numbered ones::
+Two sources of images (``--source``):
 
-    python -m pakati.evals.critic_calibration --n 150 --seed 0 --json
+- ``agent`` (the default): the agent eval's generated goals (1-6 objects, small and large
+  ones, relations, rows), planned by the offline planner and drawn by the agent's first
+  pass, so that boxes, object sizes and model are what the critic meets in the loop;
+- ``world``: the regional benchmark's 2-to-4-object world layouts (cells, not planned boxes).
+
+Thresholds are chosen on the even-numbered layouts to minimise false fails with at most
+``MAX_FALSE_PASS`` false passes, and reported on the odd-numbered ones::
+
+    python -m pakati.evals.critic_calibration --n 200 --seed 0 --json
 
 The last line is a JSON object: the chosen thresholds and, for the held-out half, the
 false-pass rate (share of wrong cases the critic passed) and the false-fail rate (share of
@@ -26,8 +33,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import product
 from pathlib import Path
@@ -37,8 +45,12 @@ import numpy as np
 from PIL import Image
 
 from pakati.agents.critic import CriticThresholds, critique_image
+from pakati.agents.executor import draw_plan
+from pakati.agents.offline import plan_from_goal
 from pakati.agents.schemas import Plan, RegionPlan
-from pakati.tools.session import default_scorer
+from pakati.evals.agent_eval import sample_goals
+from pakati.tools.session import CanvasSession, default_scorer
+from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import EMBEDDED_MODEL
 from pakati_engine.models.loading import load_model
 from pakati_engine.world.colors import COLOR_NAMES
@@ -134,18 +146,50 @@ def _erase(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
     return Image.fromarray(array)
 
 
+SOURCES = ("agent", "world")
+
+
+def agent_images(
+    n: int, seed: int, bundle: ModelBundle
+) -> Iterator[tuple[EvalLayout, Image.Image]]:
+    """The agent eval's goals, planned offline and drawn as the agent's first pass draws them.
+
+    Each plan becomes an :class:`EvalLayout` (its boxes, and the colour and shape of each
+    region's prompt) so that the cases below can be made and judged as for world layouts."""
+    with tempfile.TemporaryDirectory(prefix="pakati-calibration-") as folder:
+        session = CanvasSession(folder, model=bundle)
+        for index, goal in enumerate(sample_goals(n, seed)):
+            plan = plan_from_goal(goal.text)
+            regions = []
+            for region in plan.regions:
+                color, shape = region.prompt.split()[-2:]
+                regions.append(EvalRegion(region.bounds, shape, color))
+            layout = EvalLayout(plan.width, goal.truth.background, tuple(regions), plan.seed)
+            path = draw_plan(session, plan, f"goal-{index}.png")
+            yield layout, Image.open(path).convert("RGB")
+
+
+def world_images(
+    n: int, seed: int, bundle: ModelBundle
+) -> Iterator[tuple[EvalLayout, Image.Image]]:
+    """The regional benchmark's 2-to-4-object world layouts, drawn in attention mode."""
+    for layout in sample_layouts(n, seed):
+        image, _ = generate_layout(layout, bundle, bundle.recommended)
+        yield layout, image
+
+
 def collect(
-    n: int, seed: int, progress: bool = False
+    n: int, seed: int, progress: bool = False, source: str = "agent"
 ) -> tuple[list[RegionSample], list[BackgroundSample], float]:
-    """Generate ``n`` layouts and record evidence and truth for every case."""
+    """Generate ``n`` images from ``source`` and record evidence and truth for every case."""
     bundle = load_model(EMBEDDED_MODEL)
     scorer = default_scorer()
     rng = np.random.default_rng(seed + 1)
     regions: list[RegionSample] = []
     backgrounds: list[BackgroundSample] = []
     seconds = []
-    for index, layout in enumerate(sample_layouts(n, seed)):
-        image, _ = generate_layout(layout, bundle, bundle.recommended)
+    images = agent_images if source == "agent" else world_images
+    for index, (layout, image) in enumerate(images(n, seed, bundle)):
         for kind, picture, expected, background, changed in cases_for(index, layout, image, rng):
             truth = judge(
                 picture,
@@ -231,7 +275,11 @@ def choose_backdrop_margin(
 
 
 def calibrate(
-    n: int, seed: int, progress: bool = False, samples: str | None = None
+    n: int,
+    seed: int,
+    progress: bool = False,
+    samples: str | None = None,
+    source: str = "agent",
 ) -> dict[str, Any]:
     """Collect (or, with ``samples`` an existing file, reload) the evidence; choose and report.
 
@@ -242,12 +290,14 @@ def calibrate(
         backgrounds = [BackgroundSample(**b) for b in data["backgrounds"]]
         seconds = float(data["seconds"])
         n, seed = int(data["n"]), int(data["seed"])
+        source = str(data.get("source", "world"))
     else:
-        regions, backgrounds, seconds = collect(n, seed, progress)
+        regions, backgrounds, seconds = collect(n, seed, progress, source)
         if samples is not None:
             document = {
                 "n": n,
                 "seed": seed,
+                "source": source,
                 "seconds": seconds,
                 "regions": [asdict(r) for r in regions],
                 "backgrounds": [asdict(b) for b in backgrounds],
@@ -277,6 +327,7 @@ def calibrate(
         ),
         "n_layouts": n,
         "seed": seed,
+        "source": source,
         "critic_seconds_per_image": round(seconds, 4),
     }
     return report
@@ -286,12 +337,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pakati.evals.critic_calibration")
     parser.add_argument("--n", type=int, default=150, help="layouts to generate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--source", choices=SOURCES, default="agent", help="agent goals or world layouts"
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON report")
     parser.add_argument(
         "--samples", help="evidence file: written after collecting, reused when it exists"
     )
     args = parser.parse_args(argv)
-    report = calibrate(args.n, args.seed, progress=not args.json, samples=args.samples)
+    report = calibrate(
+        args.n, args.seed, progress=not args.json, samples=args.samples, source=args.source
+    )
     print(json.dumps(report))
     return 0
 

@@ -94,7 +94,10 @@ def run_agent_graph(
 
 def delivered_pass(state: AgentState) -> int:
     """Index of the pass whose image a run delivers: the last one the critic passed, else
-    the best-scoring one (ties: the earliest)."""
+    the one that failed the fewest checks, then the best-scoring (ties: the earliest).
+
+    Fewest failed checks first: a pass with one wrong region is closer to the goal than one
+    with two, whatever their global scores say."""
     critiques = state.get("critiques", [])
     passed = [i for i, c in enumerate(critiques) if c.get("passed")]
     if passed:
@@ -102,7 +105,20 @@ def delivered_pass(state: AgentState) -> int:
     scores = [float(s) for s in state.get("scores", [])]
     if not scores:
         raise ValueError("the run has no scored pass")
-    return max(range(len(scores)), key=scores.__getitem__)
+    failed = [_failed_checks(c) for c in critiques]
+    if len(failed) != len(scores):
+        failed = [0] * len(scores)
+    return min(range(len(scores)), key=lambda i: (failed[i], -scores[i]))
+
+
+def _failed_checks(critique: dict[str, Any]) -> int:
+    """``Critique.failed_checks`` of a critique kept in the state (plain JSON)."""
+    return (
+        sum(not r.get("passed", True) for r in critique.get("regions", []))
+        + len(critique.get("extras", []))
+        + sum(not r.get("holds", True) for r in critique.get("relations", []))
+        + (critique.get("background_ok") is False)
+    )
 
 
 def has_unfinished_run(graph: CompiledStateGraph, config: RunnableConfig) -> bool:

@@ -27,9 +27,14 @@ def scorer():
     return default_scorer()
 
 
-def scene(objects, background: str = "white") -> Image.Image:
-    """Objects as (shape, colour, centre x, centre y), 36 px, on a plain background."""
-    specs = tuple(ObjectSpec(s, c, x, y, 36, (0, 0, 128, 128)) for s, c, x, y in objects)
+def scene(objects, background: str = "white", sizes=()) -> Image.Image:
+    """Objects as (shape, colour, centre x, centre y), 36 px (or ``sizes``), on a plain
+    background."""
+    sides = list(sizes) or [36] * len(objects)
+    specs = tuple(
+        ObjectSpec(s, c, x, y, side, (0, 0, 128, 128))
+        for (s, c, x, y), side in zip(objects, sides, strict=True)
+    )
     images, _ = render([SceneSpec(128, 128, background, specs)])
     return Image.fromarray(images[0])
 
@@ -159,3 +164,28 @@ def test_a_second_object_inside_a_region_fails_as_crowded() -> None:
     review = check(Image.fromarray(images[0]), side_by_side())
     assert not review.passed and review.regions[0].problem == "crowded"
     assert review.regions[1].passed
+
+
+def sized(size: str) -> Plan:
+    plan = side_by_side()
+    regions = [plan.regions[0].model_copy(update={"size": size}), plan.regions[1]]
+    return plan.model_copy(update={"regions": regions})
+
+
+@pytest.mark.parametrize(
+    ("size", "sides", "passes"),
+    [
+        ("small", (22, 40), True),
+        ("small", (40, 40), False),
+        ("small", (44, 30), False),
+        ("large", (48, 30), True),
+        ("large", (30, 30), False),
+        ("large", (26, 40), False),
+    ],
+)
+def test_size_words_are_checked_against_the_unsized_objects(size, sides, passes) -> None:
+    review = check(scene(RIGHT_IMAGE, sizes=sides), sized(size))
+    assert review.passed is passes, review.suggestions
+    if not passes:
+        assert review.failing == ["circle"] and review.regions[0].problem == "mis-sized"
+        assert ("smaller" if size == "small" else "larger") in review.suggestions[0]

@@ -14,6 +14,7 @@ from PIL import Image
 from pakati.graphs import (
     Services,
     build_graph,
+    delivered_pass,
     initial_state,
     open_checkpointer,
     recursion_limit,
@@ -165,3 +166,23 @@ def test_a_move_regenerates_the_old_place_as_background(tmp_path, sd_bundle):
     assert np.array_equal(first[16:44, 2:30], second[16:44, 2:30])  # circle kept
     assert not np.array_equal(first[40:44, 34:62], second[40:44, 34:62])  # old place redrawn
     assert final["plan"]["regions"][1]["box"] == [34.0, 2.0, 62.0, 30.0]
+
+
+def _critique(passed: bool, failing_regions: int, extras: int = 0) -> dict[str, object]:
+    regions = [{"name": f"r{i}", "passed": i >= failing_regions} for i in range(3)]
+    return {"passed": passed, "regions": regions, "extras": [[0, 0, 4, 4]] * extras}
+
+
+def test_the_delivered_pass_is_the_last_accepted_else_the_one_with_fewest_failed_checks():
+    accepted = {
+        "critiques": [_critique(True, 0), _critique(False, 1), _critique(True, 0)],
+        "scores": [0.5, 0.9, 0.4],
+    }
+    assert delivered_pass(accepted) == 2  # type: ignore[arg-type]
+    rejected = {
+        "critiques": [_critique(False, 2), _critique(False, 1), _critique(False, 1, extras=1)],
+        "scores": [0.9, 0.5, 0.8],
+    }
+    assert delivered_pass(rejected) == 1  # type: ignore[arg-type]
+    tied = {"critiques": [_critique(False, 1), _critique(False, 1)], "scores": [0.5, 0.7]}
+    assert delivered_pass(tied) == 1  # type: ignore[arg-type]

@@ -77,6 +77,8 @@ def test_size_words_change_box_size_and_prompts_are_canonical():
     side = lambda r: r.bounds[2] - r.bounds[0]  # noqa: E731
     assert side(small) < side(big)
     assert small.prompt == big.prompt == "a red circle"
+    assert (small.size, big.size) == ("small", "large")
+    assert plan_from_goal("a red circle in the centre", 128, 128).regions[0].size is None
 
 
 def test_relations_are_enforced_by_the_layout_solver():
@@ -155,6 +157,25 @@ def test_offline_refiner_reseeds_only_failing_regions():
     actions = refine_actions(plan, critique, 2).actions
     assert {a.region for a in actions} == {"red-circle"}
     assert any(a.kind == "reseed" for a in actions)
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_offline_refiner_resizes_a_mis_sized_region_the_way_its_word_asks(size):
+    plan = plan_from_goal(f"a {size} red circle on the left and a blue square on the right")
+    circle = plan.region("red-circle")
+    verdicts = [
+        RegionVerdict(
+            name=r.name, prompt=r.prompt, score=0.5, clip_score=50, passed=r is not circle
+        )
+        for r in plan.regions
+    ]
+    verdicts[0] = verdicts[0].model_copy(update={"problem": "mis-sized"})
+    critique = Critique(score=0.5, global_score=0.5, clip_score=50, regions=verdicts, passed=False)
+    actions = refine_actions(plan, critique, 2).actions
+    (resize,) = [a for a in actions if a.kind == "resize"]
+    assert resize.region == "red-circle" and resize.box is not None
+    old, new = circle.bounds[2] - circle.bounds[0], resize.box[2] - resize.box[0]
+    assert new < old if size == "small" else new > old
 
 
 # Malformed answers: retried with the error in the conversation, then a clear error. ----------

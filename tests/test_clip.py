@@ -24,6 +24,7 @@ from pakati_engine.clip import (
     register,
 )
 from pakati_engine.clip.evaluate import held_out_scenes, retrieval_top1, roc_auc
+from pakati_engine.clip.generated import GeneratedCrops, generated_batch, judged_caption
 from pakati_engine.clip.scoring import to_pil
 from pakati_engine.clip.train import CHECKPOINT, LOG, train
 from pakati_engine.errors import ModelNotFoundError
@@ -152,3 +153,34 @@ def test_shipped_weights_rank_captions() -> None:
     boxes = [r.box for r in scene.region_layout]
     right = scorer.region_probability(scene.image, boxes, [r.prompt for r in scene.region_layout])
     assert np.mean(right) > 0.5
+
+
+def test_judged_captions_say_what_the_judge_saw() -> None:
+    assert judged_caption("red", "circle", True, "white") == "a red circle"
+    assert judged_caption(None, None, False, "white") == "a plain white background"
+    # An "object" in the background's own colour is a shading of the background.
+    assert judged_caption("white", "square", True, "white") == "a plain white background"
+
+
+@pytest.mark.usefixtures("_restore_threads")
+def test_fine_tuning_from_weights_on_generated_crops(tmp_path: Path) -> None:
+    start = tmp_path / "start"
+    train(_args(start, "--until", "2"))
+    crops = np.zeros((6, 64, 64, 3), dtype=np.uint8)
+    crops[:3, 16:48, 16:48] = (220, 30, 30)  # three red squares on black
+    captions = ["a red square"] * 3 + ["a plain black background"] * 3
+    GeneratedCrops(crops, captions).save(tmp_path / "crops.npz")
+    loaded = GeneratedCrops.load(tmp_path / "crops.npz")
+    assert loaded.captions == captions and np.array_equal(loaded.crops, crops)
+    batch = generated_batch(loaded, 8, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert batch.images.shape == (8, 3, 64, 64) and len(batch.captions) == 8
+    assert not set(batch.captions) & set(batch.negatives)
+
+    tuned = tmp_path / "tuned"
+    weights = start / f"{MODEL_NAME}.safetensors"
+    generated = ["--init", str(weights), "--generated", str(tmp_path / "crops.npz")]
+    train(_args(tuned, "--until", "1", "--lr", "0", "--warmup", "1", *generated))
+    # A zero learning rate keeps the initial weights: the run started from --init.
+    first = torch.load(start / CHECKPOINT, weights_only=False)["model"]
+    second = torch.load(tuned / CHECKPOINT, weights_only=False)["model"]
+    assert all(torch.allclose(first[k].half().float(), second[k], atol=1e-3) for k in first)

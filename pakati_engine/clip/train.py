@@ -11,6 +11,11 @@ DIR receives ``checkpoint.pt`` (model, optimiser, step, RNG states; written atom
 ``log.jsonl`` (one row per logged step; evaluation rows carry an ``eval`` object) and the
 exported ``pakati-shapes-clip.safetensors`` (fp16 state dict, loadable with open_clip's
 ``pretrained=``). ``--resume`` continues exactly where the checkpoint left off.
+
+Fine-tuning the shipped model on the embedded model's own images (``generated.py``)::
+
+    python -m pakati_engine.clip.train --out DIR --init shipped --generated crops.npz \
+        --generated-crops 64 --steps 1500 --lr 2e-4 --warmup 50
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ import torch.nn.functional as F
 
 from pakati_engine.clip.data import TrainBatch, make_train_batch
 from pakati_engine.clip.evaluate import evaluate
-from pakati_engine.clip.model import WEIGHTS_FILENAME, create_untrained, export_weights
+from pakati_engine.clip.generated import GeneratedCrops, generated_batch, merged
+from pakati_engine.clip.model import (
+    WEIGHTS_FILENAME,
+    create_untrained,
+    export_weights,
+    load_clip,
+)
 from pakati_engine.clip.scoring import ClipScorer
 
 CHECKPOINT = "checkpoint.pt"
@@ -93,6 +104,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-scenes", type=int, default=200)
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core CPU")
+    p.add_argument(
+        "--init", help="start from these weights ('shipped': the packaged ones), a fine-tune"
+    )
+    p.add_argument("--generated", type=Path, help="crops of generated images (generated.py)")
+    p.add_argument("--generated-crops", type=int, default=64, help="of them per batch")
     return p.parse_args(argv)
 
 
@@ -118,6 +134,10 @@ def train(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"{ckpt_path} exists: pass --resume to continue it, or choose a new --out")
 
     model, preprocess, tokenizer = create_untrained(args.seed)
+    if args.init:
+        weights = load_clip(None if args.init == "shipped" else args.init)[0]
+        model.load_state_dict(weights.state_dict())
+    generated = GeneratedCrops.load(args.generated) if args.generated else None
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -159,6 +179,9 @@ def train(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = make_train_batch(rng, gen, args.scenes, args.crops)
+        if generated is not None:
+            extra = generated_batch(generated, args.generated_crops, rng, gen)
+            batch = merged(batch, extra)
         loss = contrastive_loss(model, tokenizer, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
