@@ -29,6 +29,7 @@ from pakati_engine.generation import (
     region_id,
     request_from_layout,
 )
+from pakati_engine.images import open_header, open_image
 from pakati_engine.layout import (
     Layout,
     RegionSpec,
@@ -406,10 +407,10 @@ class PakatiCanvas(EditingMixin):
         metadata = read_png_metadata(path)
         layout = parse_layout(metadata["layout"], source=f"metadata of {path}")
         canvas = cls.from_layout(layout, model=model, device=device, dtype=dtype)
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-        if image.size != (layout.width, layout.height):
-            raise InvalidInputError(f"{path}: the image size does not match its metadata")
+        with open_header(path, f"image {str(path)!r}") as opened:
+            if opened.size != (layout.width, layout.height):
+                raise InvalidInputError(f"{path}: the image size does not match its metadata")
+        image = open_image(path, f"image {str(path)!r}").convert("RGB")
         steps = metadata.get("steps") or [{"action": "generate", "layout": metadata["layout"]}]
         for index, step in enumerate(steps):
             last = index == len(steps) - 1

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.images import open_image
 from pakati_engine.metadata import atomic_write_bytes
 
 Action = Literal["generate", "regenerate", "refine", "lock", "unlock"]
@@ -184,13 +185,7 @@ def images_folder(project: Path) -> Path:
 
 
 def _load_image(path: Path, entry: HistoryEntry) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            loaded = image.convert("RGB")
-    except (OSError, ValueError) as error:
-        raise InvalidInputError(
-            f"project image {str(path)!r} of step {entry.id} is missing or unreadable ({error})"
-        ) from error
+    loaded = open_image(path, f"project image {str(path)!r} of step {entry.id}").convert("RGB")
     if image_sha256(loaded) != entry.image_sha256:
         raise InvalidInputError(f"project image {str(path)!r} does not match its recorded hash")
     return loaded

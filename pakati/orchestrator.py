@@ -21,7 +21,6 @@ for the shapes-world CLIP, so thresholds such as 0.8 from other scales are out o
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +45,13 @@ from pakati.graphs import (
 )
 from pakati.graphs.graph import UpdateCallback
 from pakati.graphs.nodes import impose_settings
+from pakati.threads import binding_mismatch, check_checkpoint_file, check_thread_id
 from pakati.tools.session import CanvasSession, load_rgb
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.metadata import sidecar_path
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name
+from pakati_engine.outputs import check_targets, write_files
 from pakati_engine.solver import Solver
 
 
@@ -92,16 +94,22 @@ class OrchestratorResult:
     state: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Copy the PNG (its metadata included) and its JSON sidecar to ``path``."""
-        target = Path(path)
-        if target.exists() and not overwrite:
-            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.path, target)
-        sidecar = self.path.with_suffix(".json")
-        if sidecar.is_file():
-            shutil.copyfile(sidecar, target.with_suffix(".json"))
-        return target
+        """Copy the PNG (its metadata included) and its JSON sidecar to ``path``: both or
+        neither, an existing PNG or sidecar replaced only with ``overwrite``."""
+        return copy_output(self.path, Path(path), overwrite=overwrite)
+
+
+def copy_output(source: Path, target: Path, *, overwrite: bool = False) -> Path:
+    """Copy a Pakati PNG and its sidecar (if it has one) as a pair, never over themselves."""
+    if target.suffix.lower() != ".png":
+        raise InvalidInputError(f"{str(target)!r}: Pakati writes PNG; use a .png file name")
+    targets = [target, sidecar_path(target)]
+    check_targets(targets, overwrite=overwrite, inputs=[source, sidecar_path(source)])
+    payloads = {target: source.read_bytes()}
+    if sidecar_path(source).is_file():
+        payloads[sidecar_path(target)] = sidecar_path(source).read_bytes()
+    write_files(payloads, overwrite=overwrite)
+    return target
 
 
 def make_services(
@@ -239,16 +247,44 @@ class PakatiOrchestrator:
         self.plan(plan_id)
         return self._pending.get(plan_id, executor.Redraw())
 
-    def thread_status(self, thread_id: str, checkpoint: str | Path | None) -> str:
-        """ "new", "unfinished" (``run`` resumes it) or "finished" (``run`` returns it)."""
-        if checkpoint is None or not Path(checkpoint).is_file():
+    def thread_status(
+        self, thread_id: str, checkpoint: str | Path | None, goal: str | None = None
+    ) -> str:
+        """ "new", "unfinished" (``run`` resumes it) or "finished" (``run`` returns it).
+
+        The thread id must be a plain name and the checkpoint a sound database; a thread
+        started for another goal, size or target is an error (``goal`` None: the context's).
+        """
+        check_thread_id(thread_id)
+        if checkpoint is None:
+            return "new"
+        if not check_checkpoint_file(checkpoint).is_file():
             return "new"
         with open_checkpointer(checkpoint) as saver:
             graph = build_graph(self.services, saver)
             config = run_config(thread_id, self.context.max_passes)
-            if has_unfinished_run(graph, config):
-                return "unfinished"
-            return "finished" if graph.get_state(config).values else "new"
+            values = graph.get_state(config).values
+            if not values:
+                return "new"
+            mismatch = binding_mismatch(values, self._requested(goal))
+            if mismatch:
+                raise InvalidInputError(
+                    f"thread {thread_id!r} in {checkpoint} was started with {mismatch}; a "
+                    "thread continues only its own goal: use another thread id (--thread) for "
+                    "this one"
+                )
+            if values.get("stop_reason"):
+                return "finished"
+            return "unfinished" if has_unfinished_run(graph, config) else "finished"
+
+    def _requested(self, goal: str | None) -> dict[str, Any]:
+        context = self.context
+        return {
+            "goal": goal or context.primary_goal,
+            "width": context.width,
+            "height": context.height,
+            "target": context.target,
+        }
 
     def run(
         self,
@@ -263,7 +299,7 @@ class PakatiOrchestrator:
         With a ``checkpoint`` file, a thread that stopped part-way resumes where it stopped
         (finished passes are not redone) and a finished thread returns its final state.
         """
-        status = self.thread_status(thread_id, checkpoint)
+        status = self.thread_status(thread_id, checkpoint, goal)
         if status == "new" and not (goal or self.context.primary_goal).strip():
             raise InvalidInputError("the goal is empty: say what the image should show")
         with open_checkpointer(checkpoint) as saver:

@@ -31,9 +31,17 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.images import open_image
 from pakati_engine.models.catalog import default_model_name
 
 LAYOUT_VERSION = 1
@@ -135,6 +143,17 @@ class Layout(BaseModel):
     )
     regions: list[RegionSpec] = Field(default_factory=list)
 
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != LAYOUT_VERSION:
+            raise ValueError(
+                f"layout version {version} is not one this Pakati reads (it reads version "
+                f"{LAYOUT_VERSION}); write the layout for version {LAYOUT_VERSION} or use the "
+                "Pakati that made it"
+            )
+        return version
+
     @model_validator(mode="after")
     def _unique_names(self) -> Layout:
         names = [r.name for r in self.regions if r.name]
@@ -151,8 +170,9 @@ def load_layout(path: str | Path) -> Layout:
         raise InvalidInputError(f"layout file {str(path)!r} does not exist")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidInputError(f"layout file {str(path)!r} is not valid JSON: {error}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise InvalidInputError(f"layout file {str(path)!r} is not valid JSON: {reason}") from error
     layout = parse_layout(data, source=str(path))
     for region in layout.regions:
         if region.mask is not None and not Path(region.mask).is_absolute():
@@ -190,10 +210,8 @@ def encode_mask_png(mask_array: object) -> str:
 def decode_mask_png(data: str, label: str) -> Image.Image:
     try:
         raw = base64.b64decode(data, validate=True)
-        with Image.open(io.BytesIO(raw)) as image:
-            image.load()
-            return image.copy()
-    except Exception as error:
+    except ValueError as error:
         raise InvalidInputError(
             f"region {label!r}: mask_png is not a base64 PNG ({error})"
         ) from error
+    return open_image(raw, f"region {label!r}: mask_png")

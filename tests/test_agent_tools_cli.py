@@ -16,6 +16,7 @@ from pakati.agents.offline import OfflinePlannerModel
 from pakati.cli.agent import add_agent_arguments, add_chat_arguments, run_agent, run_chat
 from pakati.orchestrator import Context, PakatiOrchestrator
 from pakati.tools import CanvasSession, make_tools, run_tool_calls
+from pakati_engine.errors import OutputExistsError
 from pakati_engine.layout import Layout
 from pakati_engine.models.catalog import EMBEDDED_MODEL, embedded_model_available
 from pakati_engine.solver import Solver
@@ -122,16 +123,14 @@ def test_pakati_agent_cli_prints_progress_and_a_json_summary(tmp_path, sd_bundle
     text = "\n".join(lines)
     assert "red-circle" in text and "score" in text and "refiner: reseed" in text
     assert "stopping: max passes" in text
-    # Without --overwrite an existing output is refused.
-    assert (
+    # Without --overwrite an existing output is refused (the CLI's boundary: exit 2).
+    with pytest.raises(OutputExistsError, match="--overwrite"):
         run_agent(
             parse(add_agent_arguments, argv),
             model=sd_bundle,
             scorer=scorer,
             critic_fn=cosine_critic,
         )
-        == 2
-    )
 
 
 def test_pakati_agent_resumes_a_thread_from_its_checkpoint(tmp_path, sd_bundle, capsys):

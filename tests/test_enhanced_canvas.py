@@ -126,7 +126,7 @@ def test_cli_analyze_prints_a_table_and_json(tmp_path, capsys) -> None:
     assert "outside" in capsys.readouterr().err
     (tmp_path / "bad.jpg").write_bytes(b"nope")
     assert (
-        main(["analyze", str(tmp_path / "bad.jpg"), "--reference", str(tmp_path / "ref.png")]) == 2
+        main(["analyze", str(tmp_path / "bad.jpg"), "--reference", str(tmp_path / "ref.png")]) == 1
     )
 
 

@@ -132,7 +132,8 @@ def test_cli_generate_then_reproduce_from_png(sd_folder, tmp_path, capsys) -> No
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(from_sidecar)))
 
 
-def test_cli_errors_exit_2_with_a_message(sd_folder, tmp_path, capsys) -> None:
+def test_cli_errors_exit_with_a_message(sd_folder, tmp_path, capsys) -> None:
+    """A refused overwrite is a usage error (2); a run that fails on its input exits 1."""
     layout = _write_layout(tmp_path, sd_folder)
     out = tmp_path / "x.png"
     out.write_bytes(b"precious")
@@ -141,12 +142,12 @@ def test_cli_errors_exit_2_with_a_message(sd_folder, tmp_path, capsys) -> None:
     assert out.read_bytes() == b"precious"
 
     missing = _write_layout(tmp_path, tmp_path / "no-such-model")
-    assert main(["generate", str(missing), "--out", str(tmp_path / "y.png")]) == 2
+    assert main(["generate", str(missing), "--out", str(tmp_path / "y.png")]) == 1
     assert "not found" in capsys.readouterr().err
 
     regions = [{"box": [0, 0, 10, 10], "prompt": "a dot"}]
     bad = _write_layout(tmp_path, sd_folder, width=60, regions=regions)
-    assert main(["generate", str(bad), "--out", str(tmp_path / "z.png")]) == 2
+    assert main(["generate", str(bad), "--out", str(tmp_path / "z.png")]) == 1
     assert "multiple of 8" in capsys.readouterr().err
 
 

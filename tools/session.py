@@ -20,6 +20,7 @@ from PIL import Image
 from pakati.canvas import PakatiCanvas
 from pakati.results import GenerationResult
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError
+from pakati_engine.images import open_image
 from pakati_engine.layout import Layout
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import model_recommendations
@@ -226,5 +227,4 @@ def load_rgb(image: str | Path | Image.Image) -> Image.Image:
     path = Path(image)
     if not path.is_file():
         raise InvalidInputError(f"no image at {str(path)!r}")
-    with Image.open(path) as opened:
-        return opened.convert("RGB")
+    return open_image(path, f"image {str(path)!r}").convert("RGB")

@@ -4,7 +4,8 @@
 - :mod:`pakati.cli.analysis`: ``analyze``, ``template``
 - :mod:`pakati.cli.agent`: ``agent``, ``chat``
 - :mod:`pakati.cli.evaluate`: ``eval regional``
-- :mod:`pakati.cli.common`: what they share (overwrite guard, summary, progress, errors)
+- :mod:`pakati.cli.common`: what they share (overwrite guard, summary, progress, argument types)
+- :mod:`pakati.cli.boundary`: the one error boundary (messages, exit statuses, --debug)
 
 Each subparser stores the function that runs it as ``args.run``.
 """
@@ -19,7 +20,7 @@ import argparse
 import warnings
 from collections.abc import Sequence
 
-from pakati.cli.common import run_guarded
+from pakati.cli.common import add_debug_option, run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,11 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_commands(commands)
     agent.add_commands(commands)
     evaluate.add_commands(commands)
+    add_debug_option(parser, top=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # argparse: --help (0) or a usage error it printed (2)
+        return stop.code if isinstance(stop.code, int) else 2
     warnings.simplefilter("default")
     # diffusers' schedulers turn torch tensors into numpy arrays the way numpy 2 deprecates;
     # nothing a user can act on, so it is not shown.

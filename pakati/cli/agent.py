@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pakati.agents.providers import PROVIDERS
-from pakati.cli.common import parse_size
+from pakati.cli.common import claimed_output, float_between, int_at_least, parse_size, run_guarded
 
 if TYPE_CHECKING:
     from pakati.agents.schemas import Critique, Plan
@@ -39,9 +39,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="image model (default: the shapes model, else tiny-random)")
     parser.add_argument("--provider", choices=PROVIDERS, help="LLM provider (default: from env)")
     parser.add_argument("--llm-model", help="LLM model name (default: PAKATI_LLM_MODEL)")
-    parser.add_argument("--size", default="128x128", help="canvas WIDTHxHEIGHT (default 128x128)")
-    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    parser.add_argument("--target", type=float, default=0.30, help="score to reach (cosine)")
+    parser.add_argument(
+        "--size", type=parse_size, default=(128, 128), help="canvas WIDTHxHEIGHT (default 128x128)"
+    )
+    parser.add_argument(
+        "--steps", type=int_at_least(1), help="denoising steps (default: the model's)"
+    )
+    parser.add_argument(
+        "--target", type=float_between(-1.0, 1.0), default=0.30, help="score to reach (cosine)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
 
 
@@ -58,14 +64,31 @@ def add_commands(commands: Any) -> None:
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("goal", help="what the image should show, in plain language")
     _common(parser)
-    parser.add_argument("--max-passes", type=int, default=5, help="most generation passes")
     parser.add_argument(
-        "--patience", type=int, default=2, help="stop after this many passes without improvement"
+        "--max-passes", type=int_at_least(1), default=5, help="most generation passes"
+    )
+    parser.add_argument(
+        "--patience",
+        type=int_at_least(1),
+        default=2,
+        help="stop after this many passes without improvement",
     )
     parser.add_argument("--out", type=Path, required=True, help="output PNG path")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    parser.add_argument("--thread", help="checkpoint thread id (resumable run)")
+    parser.add_argument(
+        "--thread", type=thread_name, help="checkpoint thread id, a plain name (resumable run)"
+    )
     parser.add_argument("--checkpoint", type=Path, help="SQLite checkpoint file")
+
+
+def thread_name(text: str) -> str:
+    """The type of ``--thread``: a plain name (it names the run's pass folder)."""
+    from pakati.threads import check_thread_id
+
+    try:
+        return check_thread_id(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +99,7 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
 def _context(args: argparse.Namespace, goal: str, workdir: Path) -> Context:
     from pakati.orchestrator import Context
 
-    width, height = parse_size(args.size)
+    width, height = args.size
     return Context(
         primary_goal=goal,
         width=width,
@@ -94,15 +117,25 @@ def _context(args: argparse.Namespace, goal: str, workdir: Path) -> Context:
 def run_agent(args: argparse.Namespace, **inject: Any) -> int:
     """Run the agent loop through ``PakatiOrchestrator.run``; ``inject`` (llm=, model=,
     scorer=) is for tests and embedding."""
-    from pakati.orchestrator import PakatiOrchestrator
+    from pakati.threads import check_checkpoint_file
 
     out: Path = args.out
-    if out.exists() and not args.overwrite:
-        print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
-    thread = args.thread or "run"
     checkpoint = args.checkpoint or (out.with_suffix(".agent.sqlite") if args.thread else None)
-    workdir = out.parent / f".{out.stem}.passes" / thread
+    if checkpoint is not None:
+        check_checkpoint_file(checkpoint)
+    with claimed_output(out, args.overwrite, [checkpoint] if checkpoint else []):
+        return _run_agent(args, out, checkpoint, inject)
+
+
+def _run_agent(
+    args: argparse.Namespace, out: Path, checkpoint: Path | None, inject: dict[str, Any]
+) -> int:
+    from pakati.orchestrator import PakatiOrchestrator
+
+    # A resumable thread keeps its pass folder; any other run gets a folder of its own.
+    thread = args.thread or "run"
+    run_name = args.thread or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    workdir = out.parent / f".{out.stem}.passes" / run_name
     orchestrator = PakatiOrchestrator(
         _context(args, args.goal, workdir), steps=args.steps, **inject
     )
@@ -110,7 +143,7 @@ def run_agent(args: argparse.Namespace, **inject: Any) -> int:
     services = orchestrator.services
     say(f"model: {services.session.model_name}; planner: {type(services.llm).__name__}")
     start = time.perf_counter()
-    status = orchestrator.thread_status(thread, checkpoint)
+    status = orchestrator.thread_status(thread, checkpoint, args.goal)
     if status == "unfinished":
         say(f"resuming thread {thread!r} from {checkpoint}")
     elif status == "finished":
@@ -176,10 +209,10 @@ def _finish(args: Any, final: Any, out: Path, wall: float, say: Any) -> int:
         print("error: the run produced no image", file=sys.stderr)
         return 1
     from pakati.graphs import delivered_pass
+    from pakati.orchestrator import copy_output
 
     best = delivered_pass(final)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(final["images"][best], out)
+    copy_output(Path(final["images"][best]), out, overwrite=args.overwrite)
     timings = {k: round(float(v), 3) for k, v in final.get("timings", {}).items()}
     for key in ("planning", "generating", "scoring"):
         timings.setdefault(key, 0.0)
@@ -257,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     add_agent_arguments(commands.add_parser("agent", help="goal -> refined image"))
     add_chat_arguments(commands.add_parser("chat", help="multi-turn editing from stdin"))
     args = parser.parse_args(argv)
-    return run_agent(args) if args.command == "agent" else run_chat(args)
+    return run_guarded(run_agent if args.command == "agent" else run_chat, args)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pakati.cli.common import refuse_overwrite, report
-from pakati_engine.errors import InvalidInputError
+from pakati.cli.common import claimed_output, int_at_least, report
+from pakati_engine.errors import InvalidInputError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,7 +44,7 @@ def add_commands(commands: Any) -> None:
     apply = actions.add_parser("apply", help="generate an image from a template")
     apply.add_argument("path", type=Path)
     apply.add_argument("--out", type=Path, required=True)
-    apply.add_argument("--seed", type=int)
+    apply.add_argument("--seed", type=int_at_least(0))
     apply.add_argument("--model")
     apply.add_argument("--overwrite", action="store_true")
     apply.add_argument("--no-progress", action="store_true")
@@ -98,8 +98,11 @@ def _box_mask(text: str, width: int, height: int) -> np.ndarray:
     try:
         box = [float(v) for v in text.split(",")]
     except ValueError as error:
-        raise InvalidInputError(f"--box takes x0,y0,x1,y1 numbers, got {text!r}") from error
-    return make_box_region(box, width, height, region_id="--box").rasterize() > 0
+        raise UsageError(f"--box takes x0,y0,x1,y1 numbers, got {text!r}") from error
+    try:
+        return make_box_region(box, width, height, region_id="--box").rasterize() > 0
+    except InvalidInputError as error:
+        raise UsageError(str(error)) from error
 
 
 def template(args: argparse.Namespace) -> int:
@@ -127,11 +130,11 @@ def template(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from pakati.enhanced import EnhancedPakatiCanvas
 
-    refuse_overwrite(args.out, args.overwrite)
-    canvas = EnhancedPakatiCanvas.load_template(args.path, model=args.model)
-    print(f"loading model {canvas.model!r} ...", file=sys.stderr)
-    canvas.load()
-    result = canvas.generate(seed=args.seed)
-    result.save(args.out, overwrite=args.overwrite)
-    report(result, args.out, as_json=args.json)
-    return 0
+    with claimed_output(args.out, args.overwrite, [args.path]):
+        canvas = EnhancedPakatiCanvas.load_template(args.path, model=args.model)
+        print(f"loading model {canvas.model!r} ...", file=sys.stderr)
+        canvas.load()
+        result = canvas.generate(seed=args.seed)
+        result.save(args.out, overwrite=args.overwrite)
+        report(result, args.out, as_json=args.json)
+        return 0

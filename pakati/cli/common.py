@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from pakati_engine.errors import PakatiError
+from pakati.cli import boundary
+from pakati_engine.errors import UsageError
 
 if TYPE_CHECKING:
     from pakati.results import GenerationResult
@@ -24,24 +25,40 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def run_guarded(command: Command, args: argparse.Namespace) -> int:
-    """Run ``command``; Pakati's own errors and refused overwrites print ``error: ...`` and
-    exit with status 2 instead of a traceback."""
+    """Run ``command`` inside the error boundary (:mod:`pakati.cli.boundary`): any exception
+    becomes one ``error: ...`` message and an exit status, the traceback only with --debug."""
     try:
         return command(args)
-    except (PakatiError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as error:
+        return boundary.report(error, debug=boundary.debug_requested(getattr(args, "debug", False)))
 
 
-def refuse_overwrite(out: Path, overwrite: bool) -> None:
-    """Raise ``FileExistsError`` when ``out`` or its JSON sidecar exists, unless ``overwrite``."""
+def refuse_overwrite(out: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, an ``out`` that is not a PNG, whose PNG or JSON sidecar
+    exists (unless ``overwrite``), or that would replace one of ``inputs`` (always)."""
     from pakati_engine.metadata import sidecar_path
+    from pakati_engine.outputs import check_targets
 
-    taken = [str(p) for p in (out, sidecar_path(out)) if p.exists()]
-    if taken and not overwrite:
-        raise FileExistsError(
-            f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite"
+    if out.suffix.lower() != ".png":
+        raise UsageError(
+            f"--out {out}: Pakati writes PNG (it carries the generation "
+            "parameters); use a .png file name"
         )
+    inputs = [
+        p for path in inputs for p in (path, path.with_suffix(".json"), path.with_suffix(".png"))
+    ]
+    check_targets([out, sidecar_path(out)], overwrite=overwrite, inputs=inputs)
+
+
+@contextmanager
+def claimed_output(out: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> Iterator[None]:
+    """Check ``out`` (:func:`refuse_overwrite`) and hold its lock while the command runs, so
+    that two runs writing the same output cannot both succeed."""
+    from pakati_engine.outputs import output_lock
+
+    refuse_overwrite(out, overwrite, inputs)
+    with output_lock(out):
+        yield
 
 
 def report(result: GenerationResult, out: Path, *, as_json: bool) -> None:
@@ -69,12 +86,70 @@ def report(result: GenerationResult, out: Path, *, as_json: bool) -> None:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"128x96"`` -> ``(128, 96)``; anything else exits with a message naming ``--size``."""
+    """``"128x96"`` -> ``(128, 96)``: the type of ``--size`` (argparse reports a bad one as
+    a usage error naming the option)."""
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise SystemExit(f"error: --size must look like 128x128, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must look like 128x128, got {text!r}") from None
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(
+            f"each side must be {MIN_SIDE} to {MAX_SIDE} pixels, got {text!r}"
+        )
     return width, height
+
+
+#: Canvas sides the agent commands accept (``Context`` states the same bounds).
+MIN_SIDE, MAX_SIDE = 32, 4096
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``low`` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def float_between(low: float, high: float, *, open_low: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` if ``open_low``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        below = value <= low if open_low else value < low
+        if value != value or below or value > high:  # value != value: NaN
+            bracket = "(" if open_low else "["
+            raise argparse.ArgumentTypeError(f"must be in {bracket}{low}, {high}], got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def add_debug_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--debug`` (show tracebacks) on ``parser`` and every subcommand below it, so that it
+    works before or after the command name."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="on an error, show the full traceback",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                add_debug_option(sub)
 
 
 class StepProgress:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pakati.cli.common import float_between, int_at_least
+
 #: The regional modes the eval can run: the layout's ``mode`` values (a test checks that
 #: they match ``pakati.evals.regional_eval.MODES``).
 REGIONAL_MODES = ("attention", "latent")
@@ -37,12 +39,18 @@ def add_commands(commands: Any) -> None:
 
 def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``pakati eval regional`` (and ``python -m pakati.evals.regional_eval``)."""
-    parser.add_argument("--n", type=int, default=200, help="number of layouts (default 200)")
+    parser.add_argument(
+        "--n", type=int_at_least(1), default=200, help="number of layouts (default 200)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="layout seed (default 0)")
     parser.add_argument("--mode", choices=REGIONAL_MODES, default="attention", help="regional mode")
-    parser.add_argument("--size", type=int, default=128, help="canvas side in pixels")
-    parser.add_argument("--steps", type=int, default=None, help="override the model's steps")
-    parser.add_argument("--guidance", type=float, default=None, help="override guidance")
+    parser.add_argument("--size", type=int_at_least(32), default=128, help="canvas side in pixels")
+    parser.add_argument(
+        "--steps", type=int_at_least(1), default=None, help="override the model's steps"
+    )
+    parser.add_argument(
+        "--guidance", type=float_between(0.0, 50.0), default=None, help="override guidance"
+    )
     parser.add_argument("--model", default=None, help="model (default: the embedded model)")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     parser.add_argument(
@@ -78,7 +86,9 @@ def run_regional(args: argparse.Namespace) -> int:
 
 def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``pakati eval planner`` (and ``python -m pakati.evals.planner_eval``)."""
-    parser.add_argument("--n", type=int, default=300, help="number of goals (default 300)")
+    parser.add_argument(
+        "--n", type=int_at_least(1), default=300, help="number of goals (default 300)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="goal seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     parser.add_argument(
@@ -98,9 +108,13 @@ def run_planner(args: argparse.Namespace) -> int:
 
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``pakati eval agent``."""
-    parser.add_argument("--n", type=int, default=60, help="number of goals (default 60)")
+    parser.add_argument(
+        "--n", type=int_at_least(1), default=60, help="number of goals (default 60)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="goal seed (default 0)")
-    parser.add_argument("--max-passes", type=int, default=3, help="passes per goal (default 3)")
+    parser.add_argument(
+        "--max-passes", type=int_at_least(1), default=3, help="passes per goal (default 3)"
+    )
     parser.add_argument("--save", metavar="DIR", default=None, help="keep each goal's passes")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
 

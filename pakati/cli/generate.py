@@ -11,8 +11,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pakati.cli.common import StepProgress, refuse_overwrite, report
-from pakati_engine.errors import InvalidInputError
+from pakati.cli.common import (
+    StepProgress,
+    claimed_output,
+    float_between,
+    int_at_least,
+    refuse_overwrite,
+    report,
+)
+from pakati_engine.errors import UsageError
 
 if TYPE_CHECKING:
     from pakati_engine.layout import Layout
@@ -53,9 +60,11 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         help="a PNG made by Pakati (or its .json sidecar): regenerate it from its metadata",
     )
     generate.add_argument("--out", type=Path, required=True, help="output PNG path")
-    generate.add_argument("--seed", type=int, help="override the layout's seed")
-    generate.add_argument("--steps", type=int, help="override the number of steps")
-    generate.add_argument("--guidance", type=float, help="override the guidance scale")
+    generate.add_argument("--seed", type=int_at_least(0), help="override the layout's seed")
+    generate.add_argument("--steps", type=int_at_least(1), help="override the number of steps")
+    generate.add_argument(
+        "--guidance", type=float_between(0.0, 50.0), help="override the guidance scale"
+    )
     generate.add_argument("--model", help="override the layout's model")
     generate.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     generate.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
@@ -72,9 +81,13 @@ def add_edit_arguments(edit: argparse.ArgumentParser) -> None:
     edit.add_argument("--prompt", help="new prompt for the region(s)")
     edit.add_argument("--negative-prompt", help="new negative prompt for the region(s)")
     edit.add_argument("--lock", action="append", default=[], help="region to keep exactly")
-    edit.add_argument("--seed", type=int, help="new seed of the edited region(s)")
-    edit.add_argument("--strength", type=float, help="refine instead: re-noise this much (0-1]")
-    edit.add_argument("--feather", type=int, default=8, help="blend band in pixels")
+    edit.add_argument("--seed", type=int_at_least(0), help="new seed of the edited region(s)")
+    edit.add_argument(
+        "--strength",
+        type=float_between(0.0, 1.0, open_low=True),
+        help="refine instead: re-noise this much (0-1]",
+    )
+    edit.add_argument("--feather", type=int_at_least(0), default=8, help="blend band in pixels")
     edit.add_argument("--no-crop", action="store_true", help="denoise the whole canvas")
     edit.add_argument("--out", type=Path, required=True, help="output PNG path")
     edit.add_argument("--device", default=None)
@@ -92,16 +105,26 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from pakati.canvas import PakatiCanvas
-    from pakati_engine.layout import load_layout, parse_layout
+    from pakati_engine.layout import load_layout
 
     out: Path = args.out
-    refuse_overwrite(out, args.overwrite)
+    source = args.from_image if args.from_image is not None else args.layout
+    refuse_overwrite(out, args.overwrite, [source])
     steps: list = []
     if args.from_image is not None:
         layout, steps = _layout_from_output(args.from_image)
     else:
         layout = load_layout(args.layout)
+    masks = [Path(r.mask) for r in layout.regions if r.mask is not None]
+    with claimed_output(out, args.overwrite, [source, *masks]):
+        return _generate(args, layout, steps)
+
+
+def _generate(args: argparse.Namespace, layout: Layout, steps: list) -> int:
+    from pakati.canvas import PakatiCanvas
+    from pakati_engine.layout import parse_layout
+
+    out: Path = args.out
     updates = {
         key: value
         for key, value in (
@@ -129,10 +152,20 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def edit(args: argparse.Namespace) -> int:
+    with claimed_output(args.out, args.overwrite, [args.image]):
+        return _edit(args)
+
+
+def _edit(args: argparse.Namespace) -> int:
     from pakati.canvas import PakatiCanvas
 
-    refuse_overwrite(args.out, args.overwrite)
     canvas = PakatiCanvas.from_image(args.image, device=args.device, dtype=args.dtype)
+    names = {r.name or r.id for r in canvas.regions}
+    unknown = [n for n in [*args.region, *args.lock] if n not in names]
+    if unknown:
+        raise UsageError(
+            f"no region {unknown[0]!r} in {args.image} (regions: {', '.join(sorted(names))})"
+        )
     for name in args.lock:
         canvas.lock(name)
     for name in args.region:
@@ -153,7 +186,7 @@ def edit(args: argparse.Namespace) -> int:
     with StepProgress(None, args.no_progress) as progress:
         if args.strength is not None:
             if len(args.region) != 1:
-                raise InvalidInputError("--strength refines one region at a time")
+                raise UsageError("--strength refines one region at a time")
             result = canvas.refine(
                 args.region[0], args.strength, feather=args.feather, crop=crop, callback=progress
             )
@@ -169,14 +202,8 @@ def edit(args: argparse.Namespace) -> int:
 def _layout_from_output(path: Path) -> tuple[Layout, list]:
     """The layout (and recorded steps) stored with an earlier output: PNG or JSON sidecar."""
     from pakati_engine.layout import parse_layout
-    from pakati_engine.metadata import read_png_metadata
+    from pakati_engine.metadata import read_metadata_file
 
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise InvalidInputError(f"{str(path)!r} is not a readable sidecar ({error})") from error
-    else:
-        data = read_png_metadata(path)
-    layout = parse_layout(data.get("layout"), source=f"metadata of {path}")
+    data = read_metadata_file(path)
+    layout = parse_layout(data["layout"], source=f"metadata of {path}")
     return layout, list(data.get("steps", []))

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from skimage.draw import polygon2mask
 
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.images import open_image
 
 RegionKind = Literal["polygon", "box", "mask"]
 Point = tuple[float, float]
@@ -225,17 +226,7 @@ def load_mask_array(mask: np.ndarray | Image.Image | str | Path, label: str) -> 
     reproduces the generation exactly.
     """
     if isinstance(mask, str | Path):
-        path = Path(mask)
-        if not path.is_file():
-            raise InvalidInputError(f"region {label!r}: mask file {str(path)!r} does not exist")
-        try:
-            with Image.open(path) as opened:
-                opened.load()
-                mask = opened.copy()
-        except (UnidentifiedImageError, OSError) as error:
-            raise InvalidInputError(
-                f"region {label!r}: mask file {str(path)!r} is not a readable image ({error})"
-            ) from error
+        mask = open_image(mask, f"region {label!r}: mask file {str(mask)!r}")
     if isinstance(mask, Image.Image):
         if mask.mode in ("RGBA", "LA") or "transparency" in mask.info:
             mask = mask.convert("RGBA").getchannel("A")

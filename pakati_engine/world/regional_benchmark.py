@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from pakati_engine.errors import InvalidInputError
+from pakati_engine.errors import InvalidInputError, OutputExistsError
 from pakati_engine.generation import generate_layout as generate_from_layout
 from pakati_engine.layout import Layout, RegionSpec
 from pakati_engine.models.bundle import ModelBundle
@@ -182,7 +182,7 @@ def prepare_save_dir(path: str | Path) -> Path:
     """The folder ``--save`` writes to: new or empty, so no earlier run is overwritten."""
     folder = Path(path)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InvalidInputError(
+        raise OutputExistsError(
             f"--save folder {folder} already exists and is not empty; "
             "give a new folder (or remove this one) so no earlier eval is overwritten"
         )
