@@ -221,9 +221,14 @@ class Plan(BaseModel):
         """The engine's layout for this plan, validated by the layout schema itself.
 
         The canvas fields and every region field share their names with the layout's, so
-        the plan is dumped and validated as a layout rather than copied field by field.
+        the plan is dumped and validated as a layout rather than copied field by field; a
+        region's ``size`` word is for the critic only (its box already says how big).
         """
-        data = self.model_dump(mode="json", include=set(LAYOUT_FIELDS))
+        data = self.model_dump(
+            mode="json",
+            include=set(LAYOUT_FIELDS),
+            exclude={"regions": {"__all__": {"size"}}},
+        )
         return Layout.model_validate({**data, "model": model})
 
     def summary(self) -> str:
