@@ -7,6 +7,12 @@ rule-based model is used. Keys are held as ``SecretStr`` and never logged, print
 written to outputs; ``ProviderConfig.describe()`` is the safe way to show the choice.
 Client libraries are imported only when a model is made, so that reading the choice (the
 CLI's argument parser does) stays cheap.
+
+Keys go only where the user meant them to: a base URL read from a ``.env`` file is not
+combined with a key from the real environment unless ``trust_env_file`` (CLI:
+``--trust-env-file``) says so (a ``.env`` in a project folder must not redirect the user's
+key to another server), and ``ProviderConfig.notice()`` names any base URL that is not the
+provider's official one, for the caller to show before a request carries a key.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from pakati_engine.errors import InvalidInputError
 
@@ -26,6 +32,11 @@ if TYPE_CHECKING:
 ProviderName = Literal["offline", "openai", "anthropic", "openai-compatible"]
 PROVIDERS: tuple[str, ...] = ("offline", "openai", "anthropic", "openai-compatible")
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
+#: Where each provider's own client sends requests when no base URL is given.
+OFFICIAL_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+#: Seconds an LLM request may take, and how often a failed one is retried.
+DEFAULT_TIMEOUT_S = 60.0
+MAX_RETRIES = 1
 ENV_KEYS = (
     "PAKATI_API_KEY_OPENAI",
     "PAKATI_API_KEY_ANTHROPIC",
@@ -41,14 +52,25 @@ class ProviderConfig(BaseModel):
     model: str | None = None
     api_key: SecretStr | None = None
     base_url: str | None = None
-    timeout_s: float = 60.0
-    max_retries: int = 1
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=3600)
+    max_retries: int = Field(default=MAX_RETRIES, ge=0, le=5)
+    #: Whether ``api_key`` is the user's own (not a placeholder for a keyless server).
+    real_key: bool = False
 
     def describe(self) -> str:
         """A printable description that never contains the key."""
         where = f" at {self.base_url}" if self.base_url else ""
         model = f" model {self.model}" if self.model else ""
         return f"{self.provider}{model}{where}"
+
+    def notice(self) -> str | None:
+        """A line naming where requests go, when that is not the provider's official API."""
+        if self.provider == "offline" or self.base_url is None:
+            return None
+        if self.base_url.rstrip("/") == OFFICIAL_URLS.get(self.provider):
+            return None
+        carries = "your API key" if self.real_key else "no API key"
+        return f"LLM requests ({carries}) go to {self.base_url}, not the provider's official API"
 
 
 def read_dotenv(path: str | Path = ".env") -> dict[str, str]:
@@ -71,10 +93,40 @@ def resolve_provider(
     model: str | None = None,
     env: Mapping[str, str] | None = None,
     dotenv: str | Path | None = ".env",
+    *,
+    trust_env_file: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> ProviderConfig:
-    """Choose a provider: explicit ``provider`` first, else the first key that is set."""
-    settings = dict(read_dotenv(dotenv)) if dotenv else {}
-    settings.update({k: v for k, v in (os.environ if env is None else env).items() if v})
+    """Choose a provider: explicit ``provider`` first, else the first key that is set.
+
+    A base URL from ``dotenv`` with a key from ``env`` is refused unless ``trust_env_file``.
+    """
+    from_file = dict(read_dotenv(dotenv)) if dotenv else {}
+    from_env = {k: v for k, v in (os.environ if env is None else env).items() if v}
+    settings = {**from_file, **from_env}
+    config = _resolve(provider, model, settings, timeout_s)
+    url_key = (
+        "PAKATI_ANTHROPIC_BASE_URL" if config.provider == "anthropic" else "PAKATI_OPENAI_BASE_URL"
+    )
+    key_name = {"openai": "PAKATI_API_KEY_OPENAI", "anthropic": "PAKATI_API_KEY_ANTHROPIC"}.get(
+        config.provider, "PAKATI_API_KEY_OPENAI"
+    )
+    url_from_file = config.base_url is not None and url_key not in from_env
+    key_from_env = config.real_key and key_name in from_env
+    if url_from_file and key_from_env and not trust_env_file:
+        where = Path(dotenv) if dotenv else ".env"
+        raise InvalidInputError(
+            f"{url_key}={config.base_url} comes from {where}, and your {key_name} from the "
+            "environment would be sent there. If you trust that file, pass --trust-env-file "
+            f"(trust_env_file=True); otherwise remove {url_key} from it, or set it in the "
+            "environment yourself"
+        )
+    return config
+
+
+def _resolve(
+    provider: str | None, model: str | None, settings: Mapping[str, str], timeout_s: float
+) -> ProviderConfig:
     openai_key = settings.get("PAKATI_API_KEY_OPENAI")
     anthropic_key = settings.get("PAKATI_API_KEY_ANTHROPIC")
     base_url = settings.get("PAKATI_OPENAI_BASE_URL")
@@ -103,6 +155,8 @@ def resolve_provider(
             model=model or "default",
             api_key=SecretStr(key),
             base_url=base_url,
+            timeout_s=timeout_s,
+            real_key=bool(openai_key),
         )
     api_key = openai_key if provider == "openai" else anthropic_key
     if not api_key:
@@ -113,6 +167,8 @@ def resolve_provider(
         model=model or DEFAULT_MODELS[provider],
         api_key=SecretStr(api_key),
         base_url=base_url if provider == "openai" else settings.get("PAKATI_ANTHROPIC_BASE_URL"),
+        timeout_s=timeout_s,
+        real_key=True,
     )
 
 

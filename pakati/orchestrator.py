@@ -31,7 +31,13 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from pakati.agents import critic, executor, planner, refiner
-from pakati.agents.providers import make_chat_model, resolve_provider, structured_method
+from pakati.agents.providers import (
+    DEFAULT_TIMEOUT_S,
+    ProviderConfig,
+    make_chat_model,
+    resolve_provider,
+    structured_method,
+)
 from pakati.agents.schemas import Critique, Plan
 from pakati.graphs import (
     AgentState,
@@ -71,6 +77,14 @@ class Context(BaseModel):
     )
     provider: str | None = Field(default=None, description="None: from env / .env")
     llm_model: str | None = None
+    llm_timeout: float = Field(
+        default=DEFAULT_TIMEOUT_S, gt=0, le=3600, description="Seconds an LLM request may take."
+    )
+    trust_env_file: bool = Field(
+        default=False,
+        description="Use a base URL from .env with a key from the environment (see "
+        "pakati.agents.providers).",
+    )
     workdir: str | None = Field(default=None, description="Where images go (None: a temp dir)")
     history: list[str] = Field(default_factory=list, description="Plan ids, oldest first.")
 
@@ -112,6 +126,16 @@ def copy_output(source: Path, target: Path, *, overwrite: bool = False) -> Path:
     return target
 
 
+def provider_config(context: Context) -> ProviderConfig:
+    """The LLM provider ``context`` asks for (environment and .env; no request is made)."""
+    return resolve_provider(
+        context.provider,
+        context.llm_model,
+        trust_env_file=context.trust_env_file,
+        timeout_s=context.llm_timeout,
+    )
+
+
 def make_services(
     context: Context,
     llm: BaseChatModel | None = None,
@@ -123,7 +147,7 @@ def make_services(
     """The chat model, canvas session and settings for ``context``."""
     method = None
     if llm is None:
-        config = resolve_provider(context.provider, context.llm_model)
+        config = provider_config(context)
         llm, method = make_chat_model(config), structured_method(config)
     chosen = model if model is not None else (context.model or default_model_name())
     workdir = context.workdir or tempfile.mkdtemp(prefix="pakati-agent-")

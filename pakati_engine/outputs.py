@@ -94,6 +94,8 @@ def _commit(staged: Mapping[Path, str]) -> None:
         for path, backup in backups.items():
             if backup is not None:
                 os.replace(backup, path)
+                # rename() between two links of one file does nothing: drop the backup.
+                Path(backup).unlink(missing_ok=True)
             else:
                 path.unlink(missing_ok=True)
         raise

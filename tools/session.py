@@ -60,8 +60,8 @@ class CanvasSession:
         scorer_factory: ScorerFactory = default_scorer,
         device: str | None = None,
     ) -> None:
+        # Made by the first image saved in it, so a run refused at the start leaves nothing.
         self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
         self.model = model
         self.device = device
         self._bundle = model if isinstance(model, ModelBundle) else None

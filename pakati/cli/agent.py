@@ -49,6 +49,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--target", type=float_between(-1.0, 1.0), default=0.30, help="score to reach (cosine)"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+    parser.add_argument(
+        "--timeout",
+        type=float_between(0.0, 3600.0, open_low=True),
+        default=60.0,
+        help="seconds an LLM request may take (default 60; one retry)",
+    )
+    parser.add_argument(
+        "--trust-env-file",
+        action="store_true",
+        help="allow a base URL from ./.env to receive an API key from the environment",
+    )
 
 
 def add_commands(commands: Any) -> None:
@@ -110,6 +121,8 @@ def _context(args: argparse.Namespace, goal: str, workdir: Path) -> Context:
         patience=getattr(args, "patience", 2),
         provider=args.provider,
         llm_model=args.llm_model,
+        llm_timeout=args.timeout,
+        trust_env_file=args.trust_env_file,
         workdir=str(workdir),
     )
 
@@ -136,9 +149,9 @@ def _run_agent(
     thread = args.thread or "run"
     run_name = args.thread or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     workdir = out.parent / f".{out.stem}.passes" / run_name
-    orchestrator = PakatiOrchestrator(
-        _context(args, args.goal, workdir), steps=args.steps, **inject
-    )
+    context = _context(args, args.goal, workdir)
+    _announce_provider(context, inject)
+    orchestrator = PakatiOrchestrator(context, steps=args.steps, **inject)
     say = _printer(args.json)
     services = orchestrator.services
     say(f"model: {services.session.model_name}; planner: {type(services.llm).__name__}")
@@ -155,6 +168,20 @@ def _run_agent(
         on_update=lambda node, update: _progress(node, update, say),
     )
     return _finish(args, final, out, time.perf_counter() - start, say)
+
+
+def _announce_provider(context: Context, inject: dict[str, Any]) -> None:
+    """Say which LLM plans and, before any request carries a key, where requests go when
+    that is not the provider's official API (stderr, so --json output stays clean)."""
+    from pakati.orchestrator import provider_config
+
+    if inject.get("llm") is not None:
+        return
+    config = provider_config(context)
+    print(f"LLM: {config.describe()}", file=sys.stderr)
+    notice = config.notice()
+    if notice:
+        print(f"note: {notice}", file=sys.stderr, flush=True)
 
 
 def _printer(quiet_json: bool) -> Any:
@@ -250,7 +277,9 @@ def run_chat(args: argparse.Namespace, stdin: Any = None, **inject: Any) -> int:
     lines = stdin if stdin is not None else sys.stdin
     out_dir: Path = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    orchestrator = PakatiOrchestrator(_context(args, "", out_dir), steps=args.steps, **inject)
+    context = _context(args, "", out_dir)
+    _announce_provider(context, inject)
+    orchestrator = PakatiOrchestrator(context, steps=args.steps, **inject)
     plan: Plan | None = None
     turns: list[dict[str, Any]] = []
     for raw in lines:

@@ -1,0 +1,408 @@
+"""The mechanisms behind issue 20's faults, each with the fault that showed it was missing:
+outputs written as a pair or not at all, one writer per output, keys only where meant, LLM
+servers that fail, threads bound to their goal. Companion of the table in test_faults.py."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pakati.cli import main
+from pakati.cli.agent import add_agent_arguments, run_agent
+from pakati.cli.common import run_guarded
+from pakati_engine import outputs
+from pakati_engine.errors import InvalidInputError, OutputExistsError
+from pakati_engine.metadata import save_png_with_metadata
+from pakati_engine.outputs import output_lock
+from tests.agent_fakes import ScriptedScorer, cosine_critic
+from tests.test_faults import snapshot
+
+GOAL = "a red circle on the left and a blue square on the right, white background"
+
+
+def _picture(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+
+
+def _fail_on_call(number: int, error: OSError) -> Callable[..., Any]:
+    """A stand-in for an ``os`` function that fails on its ``number``-th call."""
+    calls = {"n": 0}
+
+    def wrap(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == number:
+                raise error
+            return real(*args, **kwargs)
+
+        return call
+
+    return wrap
+
+
+# Outputs: both or neither ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "overwrite"])
+def test_a_full_disk_while_writing_the_sidecar_leaves_the_pair_as_it_was(
+    tmp_path, monkeypatch, existing
+) -> None:
+    out = tmp_path / "out.png"
+    if existing:
+        save_png_with_metadata(_picture(0), out, {"layout": {"old": True}})
+    before = snapshot(tmp_path)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(outputs.os, "fsync", _fail_on_call(2, full)(os.fsync))  # the sidecar
+    with pytest.raises(OSError, match="No space"):
+        save_png_with_metadata(_picture(1), out, {"layout": {"new": True}}, overwrite=existing)
+    assert snapshot(tmp_path) == before  # no half pair, no temporary files
+
+
+def test_a_failed_rename_puts_the_old_pair_back(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "out.png"
+    save_png_with_metadata(_picture(0), out, {"layout": {"old": True}})
+    before = snapshot(tmp_path)
+    broken = OSError(errno.EIO, "Input/output error")
+    monkeypatch.setattr(outputs.os, "replace", _fail_on_call(2, broken)(os.replace))
+    with pytest.raises(OSError, match="Input/output"):
+        save_png_with_metadata(_picture(1), out, {"layout": {"new": True}}, overwrite=True)
+    assert snapshot(tmp_path) == before
+
+
+def test_orchestrator_result_save_never_overwrites_the_sidecar(tmp_path) -> None:
+    from pakati.orchestrator import OrchestratorResult
+
+    made = tmp_path / "pass.png"
+    save_png_with_metadata(_picture(0), made, {"layout": {}})
+    (tmp_path / "result.json").write_text("the user's notes")
+    result = OrchestratorResult(_picture(0), made, "plan-1")
+    with pytest.raises(OutputExistsError, match=r"result\.json"):
+        result.save(tmp_path / "result.png")
+    assert (tmp_path / "result.json").read_text() == "the user's notes"
+    assert not (tmp_path / "result.png").exists()
+    with pytest.raises(OutputExistsError, match="own inputs"):
+        result.save(made, overwrite=True)
+
+
+def test_cli_full_disk_at_the_end_of_a_generation_is_a_clear_error(
+    tmp_path, sd_folder, monkeypatch, capsys
+) -> None:
+    layout = {"width": 64, "height": 64, "model": str(sd_folder), "steps": 2, "seed": 1}
+    (tmp_path / "layout.json").write_text(json.dumps(layout))
+    before = snapshot(tmp_path)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(outputs.os, "fsync", _fail_on_call(2, full)(os.fsync))
+    argv = ["generate", str(tmp_path / "layout.json"), "--out", str(tmp_path / "o.png")]
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "disk is full" in err and "Traceback" not in err
+    assert snapshot(tmp_path) == before  # a rerun is not refused by a lone PNG
+    monkeypatch.undo()
+    assert main([*argv, "--no-progress"]) == 0
+
+
+def test_read_only_output_folder_fails_before_any_work(tmp_path, monkeypatch, capsys) -> None:
+    real_open = os.open
+
+    def read_only(path: Any, *args: Any, **kwargs: Any) -> int:
+        if str(path).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(outputs.os, "open", read_only)
+    (tmp_path / "ro").mkdir()
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps({"width": 64, "height": 64, "model": "/no/such/model"}))
+    assert main(["generate", str(layout), "--out", str(tmp_path / "ro" / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and "Traceback" not in err and "model" not in err
+
+
+# One writer per output ------------------------------------------------------------------
+
+
+def test_a_second_writer_of_the_same_output_gets_a_lock_error(tmp_path, capsys) -> None:
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps({"width": 64, "height": 64, "model": "/no/such/model"}))
+    out = tmp_path / "o.png"
+    with output_lock(out):  # another run is writing o.png
+        assert main(["generate", str(layout), "--out", str(out)]) == 2
+    assert "another Pakati run is writing" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layout.json"]  # lock file gone
+
+
+def test_locks_exclude_across_processes(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "o.png"
+    code = (
+        "import sys, time\n"
+        "from pakati_engine.outputs import output_lock\n"
+        f"with output_lock({str(out)!r}):\n"
+        "    print('held', flush=True); time.sleep(30)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputExistsError, match="another Pakati run"), output_lock(out):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with output_lock(out):  # free again once the holder is gone
+        pass
+
+
+# Keys only where meant --------------------------------------------------------------------
+
+
+@contextmanager
+def http_server(behaviour: str) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A server on 127.0.0.1 that records request headers and fails as ``behaviour`` says:
+    "500" answers an error, "hang" never answers in time."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            if behaviour == "hang":
+                time.sleep(5)
+                return
+            body = b'{"error": {"message": "boom", "type": "server_error"}}'
+            self.send_response(500)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _agent_argv(tmp_path: Path, model: Path, *more: str) -> list[str]:
+    out = str(tmp_path / "out.png")
+    return ["agent", "a red circle", "--out", out, "--model", str(model), "--size", "64x64", *more]
+
+
+def _llm_env(monkeypatch, tmp_path: Path, **values: str) -> None:
+    for key in ("PAKATI_API_KEY_OPENAI", "PAKATI_API_KEY_ANTHROPIC", "PAKATI_OPENAI_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_a_base_url_from_dotenv_never_receives_the_environments_key(
+    tmp_path, sd_folder, monkeypatch, capsys
+) -> None:
+    with http_server("500") as (url, seen):
+        (tmp_path / ".env").write_text(f"PAKATI_OPENAI_BASE_URL={url}\n")
+        _llm_env(monkeypatch, tmp_path, PAKATI_API_KEY_OPENAI="sk-real-secret")
+        assert main(_agent_argv(tmp_path, sd_folder, "--timeout", "2")) == 1
+        err = capsys.readouterr().err
+        assert "--trust-env-file" in err and ".env" in err and "Traceback" not in err
+        assert seen == []  # no request at all, so no key went anywhere
+        assert "sk-real-secret" not in err
+
+        # Confirmed: the destination is named before the request that carries the key.
+        assert main(_agent_argv(tmp_path, sd_folder, "--timeout", "2", "--trust-env-file")) == 1
+        err = capsys.readouterr().err
+        assert f"your API key) go to {url}" in err and "LLM provider failed" in err
+        assert seen and seen[0]["authorization"] == "Bearer sk-real-secret"
+        assert "sk-real-secret" not in err
+
+
+def test_a_base_url_set_in_the_environment_is_named_before_requests(
+    tmp_path, sd_folder, monkeypatch, capsys
+) -> None:
+    with http_server("500") as (url, seen):
+        _llm_env(monkeypatch, tmp_path, PAKATI_OPENAI_BASE_URL=url, PAKATI_API_KEY_OPENAI="sk-1")
+        assert main(_agent_argv(tmp_path, sd_folder, "--timeout", "2")) == 1
+    err = capsys.readouterr().err
+    assert f"go to {url}" in err and err.index(f"go to {url}") < err.index("LLM provider failed")
+    assert "sk-1" not in err and seen
+
+
+@pytest.mark.parametrize("behaviour", ["500", "refused", "hang"])
+def test_a_failing_llm_server_is_a_clear_error_within_the_timeout(
+    behaviour, tmp_path, sd_folder, monkeypatch, capsys
+) -> None:
+    @contextmanager
+    def refused() -> Iterator[tuple[str, list[dict[str, str]]]]:
+        yield f"http://127.0.0.1:{_closed_port()}/v1", []
+
+    server = refused() if behaviour == "refused" else http_server(behaviour)
+    with server as (url, _):
+        _llm_env(monkeypatch, tmp_path, PAKATI_OPENAI_BASE_URL=url)
+        before = snapshot(tmp_path)
+        start = time.perf_counter()
+        assert main(_agent_argv(tmp_path, sd_folder, "--timeout", "1")) == 1
+        seconds = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert "LLM provider failed" in err and "Traceback" not in err
+    assert seconds < 30  # one try and one retry of 1 s each, plus loading the model
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith(".out.passes")} == before
+
+
+# Threads and pass folders -------------------------------------------------------------------
+
+
+def _parse(argv: list[str]) -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_agent_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def _run(argv: list[str], sd_bundle: Any, scores: list[float], goal: str = GOAL) -> int:
+    args = _parse([goal, *argv])
+    scorer = ScriptedScorer({goal: scores})
+
+    def command(parsed: Any) -> int:
+        return run_agent(parsed, model=sd_bundle, scorer=scorer, critic_fn=cosine_critic)
+
+    return run_guarded(command, args)
+
+
+def test_a_thread_continues_only_its_own_goal(tmp_path, sd_bundle, capsys) -> None:
+    out = tmp_path / "r.png"
+    base = ["--max-passes", "1", "--size", "64x64", "--steps", "2", "--provider", "offline"]
+    argv = [*base, "--thread", "t1", "--out", str(out)]
+    assert _run(argv, sd_bundle, [0.5]) == 0
+    capsys.readouterr()
+    before = snapshot(tmp_path)
+    other = "a green triangle in the middle"
+    again = [*base, "--thread", "t1", "--checkpoint", str(out.with_suffix(".agent.sqlite"))]
+    again += ["--out", str(tmp_path / "r2.png")]
+    assert _run(again, sd_bundle, [0.5], goal=other) == 1
+    err = capsys.readouterr().err
+    assert "was started with goal" in err and "--thread" in err
+    assert snapshot(tmp_path) == before  # the old goal's image is not delivered as r2.png
+
+
+def test_orchestrator_run_refuses_another_goal_on_the_same_thread(tmp_path, sd_bundle) -> None:
+    from pakati.orchestrator import Context, PakatiOrchestrator
+    from tests.agent_fakes import ScriptedChatModel
+
+    checkpoint = tmp_path / "c.sqlite"
+    context = Context(primary_goal=GOAL, width=64, height=64, max_passes=1, workdir=str(tmp_path))
+    orchestrator = PakatiOrchestrator(
+        context,
+        model=sd_bundle,
+        scorer=ScriptedScorer({GOAL: [0.5]}),
+        steps=2,
+        critic_fn=cosine_critic,
+    )
+    first = orchestrator.run(GOAL, thread_id="same", checkpoint=checkpoint)
+    assert first["scores"]
+    with pytest.raises(InvalidInputError, match="was started with goal"):
+        orchestrator.run("a yellow star", thread_id="same", checkpoint=checkpoint)
+    assert (
+        orchestrator.run(GOAL, thread_id="same", checkpoint=checkpoint)["scores"] == first["scores"]
+    )
+    with pytest.raises(InvalidInputError, match="plain name"):
+        orchestrator.run(GOAL, thread_id="../../x", checkpoint=checkpoint)
+    assert ScriptedChatModel  # the offline planner ran; no scripted answers were needed
+
+
+def test_each_agent_run_has_its_own_pass_folder(tmp_path, sd_bundle, capsys) -> None:
+    out = tmp_path / "r.png"
+    argv = ["--max-passes", "1", "--size", "64x64", "--steps", "2", "--out", str(out)]
+    argv += ["--provider", "offline"]
+    assert _run(argv, sd_bundle, [0.5]) == 0
+    first = out.read_bytes()
+    assert _run(argv, sd_bundle, [0.5]) == 2  # the same --out again: refused, kept
+    assert out.read_bytes() == first
+    assert "--overwrite" in capsys.readouterr().err
+    assert _run([*argv, "--overwrite"], sd_bundle, [0.5]) == 0
+    runs = sorted((tmp_path / ".r.passes").iterdir())
+    assert len(runs) == 2 and all((run / "pass-1.png").is_file() for run in runs)
+    assert json.loads(out.with_suffix(".json").read_text())["layout"]
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "env", "refused", "notice"),
+    [
+        ({"PAKATI_OPENAI_BASE_URL": "http://evil:1/v1"}, {"PAKATI_API_KEY_OPENAI": "k"}, True, ""),
+        (
+            {"PAKATI_ANTHROPIC_BASE_URL": "http://evil:1"},
+            {"PAKATI_API_KEY_ANTHROPIC": "k"},
+            True,
+            "",
+        ),
+        (
+            {"PAKATI_OPENAI_BASE_URL": "http://evil:1/v1", "PAKATI_API_KEY_OPENAI": "k"},
+            {},
+            False,
+            "your API key) go to http://evil:1/v1",
+        ),
+        ({"PAKATI_OPENAI_BASE_URL": "http://local:1/v1"}, {}, False, "no API key) go to"),
+        (
+            {},
+            {"PAKATI_OPENAI_BASE_URL": "http://x:1/v1", "PAKATI_API_KEY_OPENAI": "k"},
+            False,
+            "go to",
+        ),
+        ({}, {"PAKATI_API_KEY_OPENAI": "k"}, False, None),
+        ({}, {"PAKATI_OPENAI_BASE_URL": "https://api.openai.com/v1/"}, False, "no API key"),
+    ],
+    ids=[
+        "env-key-dotenv-url",
+        "anthropic",
+        "both-in-dotenv",
+        "keyless",
+        "both-in-env",
+        "official",
+        "compat-official-url",
+    ],
+)
+def test_keys_go_only_where_the_user_meant(tmp_path, dotenv, env, refused, notice) -> None:
+    from pakati.agents.providers import resolve_provider
+
+    file = tmp_path / ".env"
+    file.write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+    if refused:
+        with pytest.raises(InvalidInputError, match="--trust-env-file"):
+            resolve_provider(env=env, dotenv=file)
+        trusted = resolve_provider(env=env, dotenv=file, trust_env_file=True)
+        assert "your API key" in (trusted.notice() or "")
+        return
+    config = resolve_provider(env=env, dotenv=file)
+    if notice is None:
+        assert config.notice() is None
+    else:
+        assert notice in (config.notice() or "")
