@@ -5,6 +5,8 @@ sizes) generates at a small latent size. Configurations are interleaved round by
 the median per configuration is kept, so load on the machine hits all of them alike.
 
     python benchmarks/regional_cost.py [--latent 32] [--steps 3] [--rounds 3] [--margin 16]
+    python benchmarks/regional_cost.py --parts scaling --widths narrow --sides 256,512 \
+        --modes attention,latent --counts 1,2,4,8 --steps 10 --rounds 3
 
 The last line printed is one JSON object with
 
@@ -14,7 +16,11 @@ The last line printed is one JSON object with
 * ``crop_over_full``: {"0.10": r, "0.25": r, "0.50": r}, regenerating a centred square
   region of that share of the canvas (others locked, default feather and margin) over a
   full-canvas generation;
-* ``latent_over_attention_n4``: latent (MultiDiffusion) mode over attention mode, 4 regions.
+* ``latent_over_attention_n4``: latent (MultiDiffusion) mode over attention mode, 4 regions;
+* ``over_plain`` (``--parts scaling``): {mode: {side: {N: r}}}, a whole generation in that
+  mode with N vertical strips over plain diffusers, for every image side in ``--sides``
+  (all sides and modes interleaved in each round), on the ``--widths`` model (``real``:
+  SD1.5's UNet; ``narrow``: the same layout with widths 32/64/64/64).
 """
 
 from __future__ import annotations
@@ -50,11 +56,14 @@ from pakati_engine.models.tiny_models import (
 
 REGION_COUNTS = (1, 2, 4, 8)
 CROP_SHARES = ("0.10", "0.25", "0.50")
+REAL_WIDTHS = (320, 640, 1280, 1280)  # SD1.5's UNet
+NARROW_WIDTHS = (32, 64, 64, 64)  # same layout, a fraction of the arithmetic
 
 
-def sd15_shaped_components(seed: int = 0) -> dict[str, Any]:
+def sd15_shaped_components(seed: int = 0, widths: tuple[int, ...] = REAL_WIDTHS) -> dict[str, Any]:
+    """SD1.5's UNet layout (at ``widths``), text encoder and VAE, with random weights."""
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(**sd15_unet_config()).eval()
+    unet = UNet2DConditionModel(**(sd15_unet_config() | {"block_out_channels": widths})).eval()
     vae = AutoencoderKL(
         block_out_channels=(128, 256, 512, 512),
         down_block_types=("DownEncoderBlock2D",) * 4,
@@ -92,13 +101,19 @@ def main() -> int:
         "--margin", type=int, default=DEFAULT_MARGIN, help="crop context margin in pixels"
     )
     parser.add_argument(
-        "--parts", default="regions,crop,latent", help="comma list of regions, crop, latent"
+        "--parts",
+        default="regions,crop,latent",
+        help="comma list of regions, crop, latent, scaling",
     )
+    parser.add_argument("--widths", choices=("real", "narrow"), default="real")
+    parser.add_argument("--sides", default="256,512", help="scaling: image sides")
+    parser.add_argument("--modes", default="attention,latent", help="scaling: modes")
+    parser.add_argument("--counts", default="1,2,4,8", help="scaling: region counts")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     side = args.latent * 8
     print(f"building an SD1.5-shaped model with random weights ({side}x{side})", file=sys.stderr)
-    parts = sd15_shaped_components()
+    parts = sd15_shaped_components(widths=NARROW_WIDTHS if args.widths == "narrow" else REAL_WIDTHS)
     bundle = bundle_from_components(parts, "sd15-shaped-random").to(
         torch.device("cpu"), torch.float32
     )
@@ -108,25 +123,26 @@ def main() -> int:
     plain.set_progress_bar_config(disable=True)
     ours = RegionalDiffusionPipeline(bundle)
 
-    def run_plain() -> None:
-        plain(
+    def run_plain(size: int = side) -> Callable[[], object]:
+        return lambda: plain(
             "a lake at dawn",
-            height=side,
-            width=side,
+            height=size,
+            width=size,
             num_inference_steps=args.steps,
             guidance_scale=7.5,
             generator=torch.Generator().manual_seed(0),
         )
 
-    def run_regions(count: int, mode: str = "attention") -> Callable[[], object]:
-        masks = strip_masks(side, count) if count else []
+    def run_regions(count: int, mode: str = "attention", size: int = side) -> Callable[[], object]:
+        masks = strip_masks(size, count) if count else []
         regions = [RegionPrompt(m, f"object number {i}") for i, m in enumerate(masks)]
         request = GenerationRequest(
-            side, side, "a lake at dawn", regions=regions, steps=args.steps,
+            size, size, "a lake at dawn", regions=regions, steps=args.steps,
             guidance_scale=7.5, seed=0, mode=mode,  # type: ignore[arg-type]
         )  # fmt: skip
         return lambda: ours(request)
 
+    selected = set(args.parts.split(","))
     # The kept image and its latents, as the canvas holds them after a generation.
     kept_output = ours(GenerationRequest(side, side, "a lake at dawn", steps=args.steps, seed=0))
     kept = kept_output.image
@@ -143,15 +159,22 @@ def main() -> int:
         )  # fmt: skip
         return lambda: run_edit(ours, request, margin=args.margin)
 
-    selected = set(args.parts.split(","))
     configs: dict[str, Callable[[], object]] = {"ours_0": run_regions(0)}
     if "regions" in selected:
-        configs["plain"] = run_plain
+        configs["plain"] = run_plain()
         configs.update({str(n): run_regions(n) for n in REGION_COUNTS})
     if "latent" in selected:
         configs.update({"4": run_regions(4), "latent_4": run_regions(4, mode="latent")})
     if "crop" in selected:
         configs.update({f"crop_{share}": run_crop(share) for share in CROP_SHARES})
+    sides = [int(value) for value in args.sides.split(",")]
+    modes = args.modes.split(",")
+    counts = [int(value) for value in args.counts.split(",")]
+    if "scaling" in selected:
+        for size in sides:
+            configs[f"plain_{size}"] = run_plain(size)
+            for mode in modes:
+                configs.update({f"{mode}_{size}_{n}": run_regions(n, mode, size) for n in counts})
     seconds: dict[str, list[float]] = {name: [] for name in configs}
     with torch.no_grad():
         configs["ours_0"]()  # warm-up
@@ -174,12 +197,24 @@ def main() -> int:
         }
     if "latent" in selected:
         result["latent_over_attention_n4"] = round(median["latent_4"] / median["4"], 3)
+    if "scaling" in selected:
+        result["over_plain"] = {
+            mode: {
+                str(size): {
+                    str(n): round(median[f"{mode}_{size}_{n}"] / median[f"plain_{size}"], 3)
+                    for n in counts
+                }
+                for size in sides
+            }
+            for mode in modes
+        }
     result |= {
         "seconds": {name: round(value, 3) for name, value in median.items()},
         "latent": args.latent,
         "steps": args.steps,
         "rounds": args.rounds,
         "margin": args.margin,
+        "widths": args.widths,
         "threads": torch.get_num_threads(),
     }
     print(json.dumps(result))

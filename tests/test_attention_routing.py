@@ -51,9 +51,10 @@ def _capture_layer_inputs(bundle: ModelBundle, latents, t, embeds, added) -> dic
     return captured
 
 
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "dense"])
 @pytest.mark.parametrize("base_ratio", [0.0, 0.3])
 def test_changing_region_a_prompt_changes_only_pixels_inside_a_in_every_layer(
-    bundle: ModelBundle, base_ratio: float
+    bundle: ModelBundle, base_ratio: float, grouped: bool
 ) -> None:
     masks = _masks()
     stacked = stack_masks(masks)
@@ -84,7 +85,8 @@ def test_changing_region_a_prompt_changes_only_pixels_inside_a_in_every_layer(
 
     latent = SIZE // bundle.vae_scale_factor
     controller = pipe.prepare_controller(request, original, (latent, latent))
-    assert controller is not None
+    assert controller is not None and controller.grouped
+    controller.grouped = grouped  # the dense bias is what training (a mask per sample) uses
     added = pipe.prepare_added_conditioning(request, original, do_cfg=True)
     latents = torch.randn(2, 4, latent, latent, generator=torch.Generator().manual_seed(0))
     t = torch.tensor(500)

@@ -11,6 +11,11 @@ attends only to the tokens of what covers it there:
 * a second, unbiased attention over the base tokens alone is mixed in with a per-pixel
   share (``base_ratio`` inside a region of weight 1), so the base prompt is seen everywhere.
 
+The routing per resolution (see ``routing``) is built once per generation. When the masks
+are shared by the batch, pixels are grouped by the one prompt that reaches them and attend to
+that prompt's span only, so the attention costs about the same for 1 or 8 regions; pixels on
+anti-aliased or overlapping edges attend to all tokens with the bias.
+
 Because a pixel outside region k gives exactly zero weight to region k's tokens, changing
 region k's prompt cannot change that pixel's attention output: routing is exact, not
 approximate. The processors are installed on the cross-attention layers inside
@@ -20,106 +25,30 @@ once per region pass), which restores the model's own processors afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
+from pakati_engine.diffusion.routing import (
+    DenseRouting,
+    GroupedRouting,
+    RegionalAttentionController,
+    SampleGroupedRouting,
+)
 from pakati_engine.models.protocols import UNet
-from pakati_engine.regions.masks import attention_sizes, pool_masks
 
-
-@dataclass(frozen=True)
-class Routing:
-    """What one attention resolution needs.
-
-    ``bias``: additive logits bias, shape (B or 1, 1, HW, T).
-    ``base_share``: weight of the base-only attention per pixel, (B or 1, 1, HW, 1), or
-    None where it is zero everywhere (then the base-only attention is skipped).
-    """
-
-    bias: torch.Tensor
-    base_share: torch.Tensor | None
-
-
-class RegionalAttentionController:
-    """Holds region masks and token spans; hands each layer its routing by resolution.
-
-    Args:
-        visible: visible region masks, (B or 1, N, H, W), bottom-to-top, at any resolution
-            (usually pixels); pooled by area to each attention resolution.
-        background: uncovered share, (B or 1, H, W); ``visible.sum(1) + background == 1``.
-        tokens_per_prompt: length of each prompt's span on the token axis.
-        latent_size: (h, w) of the latents the UNet sees.
-        base_ratio: share of the base prompt inside a region of weight 1.
-        weights: per-region strength of its prompt against the base prompt; the region's
-            share inside it is ``clamp((1 - base_ratio) * weight, 0, 1)``.
-    """
-
-    def __init__(
-        self,
-        visible: torch.Tensor,
-        background: torch.Tensor,
-        tokens_per_prompt: int,
-        latent_size: tuple[int, int],
-        base_ratio: float = 0.2,
-        weights: Sequence[float] | None = None,
-    ) -> None:
-        if visible.ndim != 4 or background.ndim != 3:
-            raise ValueError("visible must be (B, N, H, W) and background (B, H, W)")
-        self.visible = visible.float()
-        self.background = background.float()
-        self.num_regions = visible.shape[1]
-        self.tokens_per_prompt = tokens_per_prompt
-        self.base_ratio = float(base_ratio)
-        self.weights = torch.tensor(
-            list(weights) if weights is not None else [1.0] * self.num_regions,
-            dtype=torch.float32,
-        )
-        if self.weights.numel() != self.num_regions:
-            raise ValueError("one weight per region is needed")
-        self._sizes = {h * w: (h, w) for h, w in attention_sizes(*latent_size)}
-        self._cache: dict[tuple[int, torch.device, torch.dtype], Routing] = {}
-
-    @property
-    def num_tokens(self) -> int:
-        return self.tokens_per_prompt * (self.num_regions + 1)
-
-    def routing(self, sequence_length: int, device: torch.device, dtype: torch.dtype) -> Routing:
-        key = (sequence_length, device, dtype)
-        if key not in self._cache:
-            self._cache[key] = self._build(sequence_length, device, dtype)
-        return self._cache[key]
-
-    def _build(self, sequence_length: int, device: torch.device, dtype: torch.dtype) -> Routing:
-        if sequence_length not in self._sizes:
-            raise ValueError(
-                f"no attention resolution with {sequence_length} positions for a latent of "
-                f"{max(self._sizes.values())}; known: {sorted(self._sizes.values())}"
-            )
-        size = self._sizes[sequence_length]
-        batch = self.visible.shape[0]
-        visible = pool_masks(self.visible.flatten(0, 1), size)  # (B*N, h, w)
-        visible = visible.view(batch, self.num_regions, -1)  # (B, N, HW)
-        background = pool_masks(self.background, size).view(batch, 1, -1)  # (B, 1, HW)
-
-        groups = torch.cat([background, visible], dim=1)  # (B, N+1, HW)
-        bias = torch.log(groups).transpose(1, 2)  # (B, HW, N+1); log(0) = -inf
-        bias = bias.repeat_interleave(self.tokens_per_prompt, dim=2)  # (B, HW, T)
-
-        region_share = ((1.0 - self.base_ratio) * self.weights).clamp(0.0, 1.0)  # (N,)
-        base_share = (visible * (1.0 - region_share)[None, :, None]).sum(dim=1)  # (B, HW)
-        share: torch.Tensor | None = base_share[:, None, :, None]  # (B, 1, HW, 1)
-        if not bool((base_share > 0).any()):
-            share = None
-        return Routing(
-            bias=bias[:, None].to(device=device, dtype=dtype),  # (B, 1, HW, T)
-            base_share=None if share is None else share.to(device=device, dtype=dtype),
-        )
+__all__ = [
+    "RegionalAttentionController",
+    "RegionalCrossAttnProcessor",
+    "RegionalRouting",
+    "cross_attention_layers",
+    "cross_attention_names",
+    "regional_attention",
+]
 
 
 def _version_of(tensor: torch.Tensor) -> int:
@@ -162,6 +91,38 @@ class RegionalCrossAttnProcessor:
             self._cached = (encoder_hidden_states, version, key, value)
         return key, value
 
+    def _attend(
+        self,
+        attn: Attention,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        routing: DenseRouting | GroupedRouting,
+    ) -> torch.Tensor:
+        """Routed multi-head attention: (b, HW, inner) queries, (b, T, inner) keys and
+        values -> (b, HW, inner)."""
+        batch = query.shape[0]
+        span = self.controller.tokens_per_prompt
+        if isinstance(routing, GroupedRouting) and routing.order is not None:
+            query = query[:, routing.order]  # (b, HW, inner), pixels grouped by prompt
+        head_dim = key.shape[-1] // attn.heads
+        query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (b, heads, HW, d)
+        key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (b, heads, T, d)
+        value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (b, heads, T, d)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        if isinstance(routing, GroupedRouting):
+            out = _grouped_attention(query, key, value, routing, span, attn.scale)
+            out = out.transpose(1, 2)  # (b, HW, heads, d) in grouped order
+            if routing.restore is not None:
+                out = out[:, routing.restore]  # (b, HW, heads, d) in pixel order
+        else:
+            out = _dense_attention(query, key, value, routing, span, attn.scale)
+            out = out.transpose(1, 2)  # (b, HW, heads, d)
+        return out.reshape(batch, -1, attn.heads * head_dim).to(query.dtype)  # (b, HW, inner)
+
     def __call__(
         self,
         attn: Attention,
@@ -192,30 +153,15 @@ class RegionalCrossAttnProcessor:
         if attn.norm_cross:
             encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
 
+        routing = controller.routing(positions, hidden_states.device, hidden_states.dtype)
         query = attn.to_q(hidden_states)  # (B, HW, inner)
         key, value = self._keys_values(attn, encoder_hidden_states)  # (B, T, inner) each
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (B, heads, HW, d)
-        key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (B, heads, T, d)
-        value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (B, heads, T, d)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-
-        routing = controller.routing(positions, query.device, query.dtype)
-        out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=routing.bias, scale=attn.scale
-        )  # (B, heads, HW, d)
-        if routing.base_share is not None:
-            span = controller.tokens_per_prompt
-            base = F.scaled_dot_product_attention(
-                query, key[:, :, :span], value[:, :, :span], scale=attn.scale
-            )  # (B, heads, HW, d)
-            out = out + routing.base_share * (base - out)
-
-        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)  # (B, HW, inner)
-        out = out.to(query.dtype)
+        if isinstance(routing, SampleGroupedRouting):
+            out = torch.empty_like(query)  # (B, HW, inner)
+            for rows, part in routing.parts:
+                out[rows] = self._attend(attn, query[rows], key[rows], value[rows], part)
+        else:
+            out = self._attend(attn, query, key, value, routing)  # (B, HW, inner)
         out = attn.to_out[0](out)
         out = attn.to_out[1](out)
         if input_ndim == 4:
@@ -223,6 +169,77 @@ class RegionalCrossAttnProcessor:
         if attn.residual_connection:
             out = out + residual
         return out / attn.rescale_output_factor
+
+
+def _dense_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    routing: DenseRouting,
+    span: int,
+    scale: float,
+) -> torch.Tensor:
+    """Every pixel over every token, the routing as an additive bias: (B, heads, HW, d)."""
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=routing.bias, scale=scale)
+    if routing.base_share is not None:
+        base = F.scaled_dot_product_attention(
+            query, key[:, :, :span], value[:, :, :span], scale=scale
+        )  # (B, heads, HW, d)
+        out = out + routing.base_share * (base - out)
+    return out
+
+
+def _grouped_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    routing: GroupedRouting,
+    span: int,
+    scale: float,
+) -> torch.Tensor:
+    """Each pixel over only the tokens it may see; query and output (B, heads, HW, d) with
+    the pixels in the routing's grouped order.
+
+    Pixels seen by one prompt alone attend to that prompt's span (77 tokens, not 77 x
+    (N + 1)); the few pixels on anti-aliased or overlapping edges attend to all tokens with
+    the log-weight bias, as the dense path does. Mathematically the same as the dense path
+    (a -inf bias gives a token exactly zero weight), so a pixel never reads a token of a
+    prompt that does not reach it. The base-only attention, where a base share needs it
+    everywhere, is computed once over all pixels and the regions' outputs are mixed into it
+    in place (``lerp``: own + share * (base - own)).
+    """
+    base_key, base_value = key[:, :, :span], value[:, :, :span]
+    share = routing.base_share
+    if share is not None:
+        out = F.scaled_dot_product_attention(query, base_key, base_value, scale=scale)
+        if torch.is_grad_enabled():  # the attention's backward needs its output unchanged
+            out = out.clone()
+    else:
+        out = torch.empty_like(query)  # (B, heads, HW, d)
+    for group, start, stop in routing.chunks:
+        rows = slice(start, stop)
+        if group == 0:  # uncovered pixels: the base prompt alone, no share to mix
+            if share is None:
+                out[:, :, rows] = F.scaled_dot_product_attention(
+                    query[:, :, rows], base_key, base_value, scale=scale
+                )
+            continue
+        if group > 0:
+            tokens = slice(group * span, (group + 1) * span)
+            own = F.scaled_dot_product_attention(
+                query[:, :, rows], key[:, :, tokens], value[:, :, tokens], scale=scale
+            )  # (B, heads, n, d)
+        else:  # edges: every token, weighted by the bias
+            own = F.scaled_dot_product_attention(
+                query[:, :, rows], key, value, attn_mask=routing.mixed_bias, scale=scale
+            )  # (B, heads, n, d)
+        if share is None:
+            out[:, :, rows] = own
+        elif torch.is_grad_enabled():
+            out[:, :, rows] = torch.lerp(own, out[:, :, rows], share[:, :, rows])
+        else:
+            torch.lerp(own, out[:, :, rows], share[:, :, rows], out=out[:, :, rows])
+    return out
 
 
 def cross_attention_layers(unet: UNet) -> list[tuple[str, Attention]]:

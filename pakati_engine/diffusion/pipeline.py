@@ -26,16 +26,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pakati_engine.diffusion.attention import (
-    RegionalAttentionController,
-    RegionalRouting,
-    regional_attention,
-)
+from pakati_engine.diffusion.attention import RegionalAttentionController, regional_attention
 from pakati_engine.diffusion.keeping import KeepSpec, composite, image_to_tensor, latent_edit_mask
 from pakati_engine.diffusion.noise import owned_cells, seeded_noise
 from pakati_engine.diffusion.predictors import (
     Conditioning,
     LatentModePredictor,
+    PassRouting,
     RegionPass,
     unet_guided,
 )
@@ -109,6 +106,9 @@ class RegionalDiffusionPipeline:
 
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
+        #: Attention mode's routing groups pixels by the prompt that reaches them; False
+        #: gives every pixel every token with a dense bias (the same result, for comparison).
+        self.grouped_routing = True
 
     @property
     def size_multiple(self) -> int:
@@ -352,6 +352,7 @@ class RegionalDiffusionPipeline:
             latent_size=latent_size,
             base_ratio=request.base_ratio,
             weights=[r.weight for r in request.regions],
+            grouped=self.grouped_routing,
         )
 
     def prepare_latent_mode(
@@ -377,19 +378,6 @@ class RegionalDiffusionPipeline:
             negative = torch.cat([embeddings.negative[:, p] for p in parts], dim=1)
             return torch.cat([negative, positive]) if do_cfg else positive
 
-        def own_routing(k: int, region: RegionPrompt) -> RegionalRouting:
-            """Region ``k``'s prompt inside its visible mask, the base prompt elsewhere."""
-            visible = torch.from_numpy(stacked.visible[k : k + 1])  # (1, H, W)
-            controller = RegionalAttentionController(
-                visible=visible[None],  # (1, 1, H, W)
-                background=1.0 - visible,  # (1, H, W)
-                tokens_per_prompt=span,
-                latent_size=latent_size,
-                base_ratio=request.base_ratio,
-                weights=[region.weight],
-            )
-            return RegionalRouting(self.bundle.unet, controller)
-
         passes = [
             RegionPass(
                 weight=pooled[k + 1][None, None],  # (1, 1, h, w)
@@ -400,7 +388,8 @@ class RegionalDiffusionPipeline:
                     else request.guidance_scale
                 ),
                 window=region.step_window,
-                routing=own_routing(k, region),
+                visible=torch.from_numpy(stacked.visible[k : k + 1]),  # (1, H, W)
+                region_weight=region.weight,
             )
             for k, region in enumerate(request.regions)
         ]
@@ -413,6 +402,7 @@ class RegionalDiffusionPipeline:
             conditioning,
             scheduler,
             num_steps,
+            PassRouting(span, latent_size, request.base_ratio),
         )
 
     def prepare_added_conditioning(

@@ -5,8 +5,9 @@ routing in its cross-attention layers (see ``attention``). Latent mode runs it o
 region plus once for the base prompt, each pass with its own prompt, guidance scale and
 active step window, and blends the noise predictions by the regions' visible masks at the
 latent resolution (Bar-Tal et al. 2023, "MultiDiffusion: Fusing Diffusion Paths for
-Controlled Image Generation"). Latent mode costs N + 1 passes; it exists for per-region
-settings that one pass cannot express.
+Controlled Image Generation"). Latent mode costs N + 1 passes (N where no pixel needs the
+base), batched into as few UNet calls as memory allows; it exists for per-region settings
+that one pass cannot express.
 
 A region's pass is itself regionally routed: its prompt inside its own mask, the base
 prompt outside. A pass that saw only "a red boat" would paint a whole canvas of it, with
@@ -18,12 +19,11 @@ surrounds it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 
-from pakati_engine.diffusion.attention import RegionalRouting
+from pakati_engine.diffusion.attention import RegionalAttentionController, RegionalRouting
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.protocols import Scheduler
 
@@ -46,39 +46,93 @@ def unet_guided(
     scheduler: Scheduler,
 ) -> torch.Tensor:
     """One UNet call with classifier-free guidance when ``embeds`` holds (negative, positive)."""
-    do_cfg = embeds.shape[0] == 2
-    model_input = torch.cat([latents] * 2) if do_cfg else latents  # (B, C, h, w)
+    return unet_guided_batch(
+        bundle, latents, t, [embeds], [guidance_scale], conditioning, scheduler
+    )[0]
+
+
+def unet_guided_batch(
+    bundle: ModelBundle,
+    latents: torch.Tensor,
+    t: torch.Tensor,
+    embeds: Sequence[torch.Tensor],
+    guidance_scales: Sequence[float],
+    conditioning: Conditioning,
+    scheduler: Scheduler,
+) -> list[torch.Tensor]:
+    """One UNet call for M passes on the same latents, each with its own prompt embeddings
+    (2 or 1, T, D) and guidance scale; returns M guided predictions (1, C, h, w).
+
+    The batch is laid out ``[negative 1..M, positive 1..M]`` (without guidance, positives
+    only); a routing installed for the call must list its masks in that order.
+    """
+    passes = len(embeds)
+    do_cfg = embeds[0].shape[0] == 2
+    rows = [e[:1] for e in embeds] + ([e[1:] for e in embeds] if do_cfg else [])
+    batch = len(rows)
+    model_input = torch.cat([latents] * batch)  # (B, C, h, w)
     model_input = scheduler.scale_model_input(model_input, t)
     if conditioning.inpaint is not None:
-        extra = conditioning.inpaint.expand(model_input.shape[0], -1, -1, -1)
+        extra = conditioning.inpaint.expand(batch, -1, -1, -1)
         model_input = torch.cat([model_input, extra], dim=1)  # (B, C + 5, h, w)
+    added = conditioning.added
+    if added is not None and passes > 1:  # (2 or 1, ...) -> one row per pass, same order
+        added = {name: value.repeat_interleave(passes, dim=0) for name, value in added.items()}
     prediction = bundle.unet(
         model_input,
         t,
-        encoder_hidden_states=embeds,
-        added_cond_kwargs=conditioning.added,
+        encoder_hidden_states=torch.cat(rows),  # (B, T, D)
+        added_cond_kwargs=added,
         return_dict=False,
-    )[0]
+    )[0]  # (B, C, h, w)
     if not do_cfg:
-        return prediction
-    uncond, cond = prediction.chunk(2)
-    return uncond + guidance_scale * (cond - uncond)
+        return list(prediction.split(1))
+    uncond, cond = prediction.chunk(2)  # (M, C, h, w) each
+    return [
+        uncond[m : m + 1] + scale * (cond[m : m + 1] - uncond[m : m + 1])
+        for m, scale in enumerate(guidance_scales)
+    ]
 
 
 @dataclass
 class RegionPass:
-    """One region's pass in latent mode."""
+    """One region's pass in latent mode.
+
+    The pass is regionally routed: the region's span inside its visible mask, the base span
+    outside (see the module docstring).
+    """
 
     weight: torch.Tensor  # (1, 1, h, w) visible share at latent resolution
     embeds: torch.Tensor  # (2 or 1, 2L, D): (negative, positive) base span then region span
     guidance_scale: float
     window: tuple[float, float]  # active for steps with start <= i / steps < end
-    routing: RegionalRouting | None = None
-    """Routes the region's span inside its mask and the base span outside; None: unrouted."""
+    visible: torch.Tensor  # (1, H, W) the region's visible mask, any resolution
+    region_weight: float = 1.0  # the region's strength against the base prompt
+
+
+@dataclass(frozen=True)
+class PassRouting:
+    """How latent-mode passes are routed: what the controller of a batch of passes needs."""
+
+    tokens_per_prompt: int
+    latent_size: tuple[int, int]
+    base_ratio: float
+
+
+#: Passes per UNet call in latent mode (each doubled for guidance); bounds the memory.
+MAX_PASSES_PER_CALL = 8
 
 
 class LatentModePredictor:
-    """Blend one noise prediction per region (plus the base) by their latent masks."""
+    """Blend one noise prediction per region (plus the base) by their latent masks.
+
+    The passes active at a step run together in as few UNet calls as
+    ``max_passes_per_call`` allows, each row routed by its own mask. The base pass runs only
+    where it is needed: some pixel is uncovered, or a region is outside its step window.
+    Batched, the base pass is routed over ``[base | a region's span]`` with an empty mask,
+    which gives the region's tokens exactly zero weight: the same attention as the base
+    prompt alone, up to float rounding.
+    """
 
     def __init__(
         self,
@@ -90,33 +144,84 @@ class LatentModePredictor:
         conditioning: Conditioning,
         scheduler: Scheduler,
         num_steps: int,
+        routing: PassRouting,
+        max_passes_per_call: int = MAX_PASSES_PER_CALL,
     ) -> None:
         self.bundle = bundle
-        self.base_embeds = base_embeds
+        self.base_embeds = base_embeds  # (2 or 1, L, D)
         self.background = background  # (1, 1, h, w)
         self.passes = list(passes)
         self.guidance_scale = guidance_scale
         self.conditioning = conditioning
         self.scheduler = scheduler
         self.num_steps = num_steps
+        self.routing = routing
+        self.max_passes_per_call = max(1, max_passes_per_call)
+        self._uncovered = bool((background > 0).any())
+        self._routings: dict[tuple[int, ...], RegionalRouting] = {}
 
     def __call__(self, latents: torch.Tensor, t: torch.Tensor, index: int) -> torch.Tensor:
-        base = self._call(latents, t, self.base_embeds, self.guidance_scale)
-        blended = self.background * base
         progress = index / self.num_steps
-        for region in self.passes:
-            start, end = region.window
-            if start <= progress < end:
-                with region.routing or nullcontext():
-                    prediction = self._call(latents, t, region.embeds, region.guidance_scale)
-            else:
-                prediction = base  # outside its window a region follows the base prompt
+        active = [k for k, p in enumerate(self.passes) if p.window[0] <= progress < p.window[1]]
+        members = (
+            active if len(active) == len(self.passes) and not self._uncovered else [-1, *active]
+        )
+        predictions: dict[int, torch.Tensor] = {}
+        for start in range(0, len(members), self.max_passes_per_call):
+            chunk = members[start : start + self.max_passes_per_call]
+            predictions.update(zip(chunk, self._call(latents, t, chunk), strict=True))
+        base = predictions.get(-1)
+        blended = self.background * base if base is not None else torch.zeros_like(latents)
+        for k, region in enumerate(self.passes):
+            prediction = predictions.get(k, base)  # outside its window: the base prompt's
+            assert prediction is not None
             blended = blended + region.weight * prediction
         return blended
 
-    def _call(
-        self, latents: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, guidance: float
+    def _call(self, latents: torch.Tensor, t: torch.Tensor, chunk: list[int]) -> list[torch.Tensor]:
+        """Predictions of the passes in ``chunk`` (-1: the base pass) from one UNet call."""
+        if chunk == [-1]:
+            return [self._guided(latents, t, [self.base_embeds], [self.guidance_scale])]
+        embeds = [self.passes[k].embeds if k >= 0 else self._base_padded() for k in chunk]
+        scales = [self.passes[k].guidance_scale if k >= 0 else self.guidance_scale for k in chunk]
+        key = tuple(chunk)
+        if key not in self._routings:
+            self._routings[key] = self._batch_routing(chunk, embeds[0].shape[0])
+        with self._routings[key]:
+            return unet_guided_batch(
+                self.bundle, latents, t, embeds, scales, self.conditioning, self.scheduler
+            )
+
+    def _guided(
+        self,
+        latents: torch.Tensor,
+        t: torch.Tensor,
+        embeds: list[torch.Tensor],
+        scales: list[float],
     ) -> torch.Tensor:
-        return unet_guided(
-            self.bundle, latents, t, embeds, guidance, self.conditioning, self.scheduler
+        return unet_guided_batch(
+            self.bundle, latents, t, embeds, scales, self.conditioning, self.scheduler
+        )[0]
+
+    def _base_padded(self) -> torch.Tensor:
+        """The base span followed by a span the empty mask never lets through: (2 or 1, 2L, D)."""
+        return torch.cat([self.base_embeds, self.base_embeds], dim=1)
+
+    def _batch_routing(self, chunk: list[int], rows_per_pass: int) -> RegionalRouting:
+        """Row m of the batch: pass chunk[m]'s mask (the base pass: none), per CFG half."""
+        first = self.passes[0].visible
+        empty = torch.zeros_like(first)
+        visible = torch.cat([self.passes[k].visible if k >= 0 else empty for k in chunk])
+        weights = torch.tensor(
+            [[self.passes[k].region_weight if k >= 0 else 1.0] for k in chunk]
+        )  # (M, 1)
+        visible = visible.repeat(rows_per_pass, 1, 1)  # (B, H, W): [negatives, positives]
+        controller = RegionalAttentionController(
+            visible=visible[:, None],  # (B, 1, H, W)
+            background=1.0 - visible,  # (B, H, W)
+            tokens_per_prompt=self.routing.tokens_per_prompt,
+            latent_size=self.routing.latent_size,
+            base_ratio=self.routing.base_ratio,
+            weights=weights.repeat(rows_per_pass, 1),  # (B, 1)
         )
+        return RegionalRouting(self.bundle.unet, controller)

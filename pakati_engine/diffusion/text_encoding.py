@@ -46,7 +46,12 @@ def encode_prompts(
     labels = list(labels) if labels is not None else [f"prompt {i}" for i in range(len(prompts))]
     texts = [*prompts, *negative_prompts]
     _warn_truncation(bundle.tokenizer, texts, [*labels, *(f"{lb} (negative)" for lb in labels)])
-    hidden, pooled = _encode(bundle, texts)  # (2M, L, D), (2M, P) | None
+    # Each distinct text is encoded once (regions often share a negative prompt, or none).
+    unique = list(dict.fromkeys(texts))
+    rows = torch.tensor([unique.index(text) for text in texts], device=bundle.device)
+    hidden, pooled = _encode(bundle, unique)  # (U, L, D), (U, P) | None
+    hidden = hidden[rows]  # (2M, L, D), a copy: rows never share memory
+    pooled = None if pooled is None else pooled[rows]  # (2M, P)
     count = len(prompts)
     if bundle.force_zeros_for_empty_prompt:
         for index, text in enumerate(negative_prompts):
