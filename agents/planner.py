@@ -68,7 +68,7 @@ def describe_plan(plan: Plan) -> str:
         x0, y0, x1, y1 = region.bounds
         word = spatial_word((x0 + x1) / 2, (y0 + y1) / 2, plan.width, plan.height)
         parts.append(f"{region.prompt} {spatial_phrase(word)}")
-    body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    if not parts:
+    if not parts:  # every object removed: the background alone
         return plan.base_prompt
+    body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"{body}, on {plan.base_prompt}" if plan.base_prompt else body

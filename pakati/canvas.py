@@ -42,6 +42,7 @@ from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name, model_recommendations
 from pakati_engine.models.loading import load_model
 from pakati_engine.regions.region import Region, load_mask_array
+from pakati_engine.resources import check_fits
 
 #: Canvas settings that live in the layout; ``canvas.<name>`` reads and writes them.
 LAYOUT_SETTINGS = (
@@ -236,8 +237,12 @@ class PakatiCanvas(EditingMixin):
         per-region settings of latent mode.
         """
         target = self.region(region)
-        if weight < 0:
-            raise InvalidInputError(f"region {target.label!r}: weight must be >= 0, got {weight}")
+        try:
+            window = tuple(float(v) for v in step_window)
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(
+                f"region {target.label!r}: step_window must be two numbers, got {step_window!r}"
+            ) from error
         self._update_region(
             target,
             prompt=prompt,
@@ -246,7 +251,7 @@ class PakatiCanvas(EditingMixin):
             model=model,
             seed=seed,
             guidance_scale=guidance_scale,
-            step_window=tuple(float(v) for v in step_window),
+            step_window=window,
         )
         self._unprompted.discard(target.name or "")
         return target
@@ -300,11 +305,17 @@ class PakatiCanvas(EditingMixin):
             if value is not None
         }
         changes["seed"] = secrets.randbelow(2**32) if seed is None else seed
+        previous = self._layout
         self._update_layout(**changes)
-        layout = self.to_layout()
-        bundle = self.load()
-        request = request_from_layout(layout, bundle.recommended, self._regions)
-        output = RegionalDiffusionPipeline(bundle)(request, callback)
+        try:
+            layout = self.to_layout()
+            bundle = self.load()
+            check_fits(bundle, layout.width, layout.height)
+            request = request_from_layout(layout, bundle.recommended, self._regions)
+            output = RegionalDiffusionPipeline(bundle)(request, callback)
+        except BaseException:
+            self._layout = previous  # a failed generation leaves the canvas as it was
+            raise
         return self._record("generate", layout, output)
 
     def to_layout(self) -> Layout:

@@ -117,10 +117,12 @@ class History:
 
     def chain(self, entry_id: str | None = None) -> list[HistoryEntry]:
         """Entries from the root to ``entry_id`` (default: the head)."""
-        chain = []
+        chain: list[HistoryEntry] = []
         cursor = entry_id or self.head
         while cursor is not None:
-            entry = self.entries[cursor]
+            entry = self.entries.get(cursor)
+            if entry is None or len(chain) > len(self.entries):
+                raise InvalidInputError(f"the history has no path from {cursor!r} to its root")
             chain.append(entry)
             cursor = entry.parent
         return chain[::-1]
@@ -170,14 +172,48 @@ class History:
             )
         history = cls()
         images = images_folder(path)
-        for data in document["entries"]:
-            entry = HistoryEntry(**data)
+        entries = document.get("entries")
+        if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
+            raise InvalidInputError(f"{str(path)!r}: its 'entries' are not a list of objects")
+        for data in entries:
+            try:
+                entry = HistoryEntry(**data)
+            except TypeError as error:
+                raise InvalidInputError(
+                    f"{str(path)!r}: a history entry is malformed ({error})"
+                ) from error
             if entry.image_sha256:
                 entry.image = _load_image(images / f"{entry.image_sha256}.png", entry)
             history.entries[entry.id] = entry
         history.head = document.get("head")
-        history.extras = dict(document.get("extras") or {})
+        extras = document.get("extras") or {}
+        if not isinstance(extras, dict):
+            raise InvalidInputError(f"{str(path)!r}: its 'extras' are not an object")
+        history.extras = dict(extras)
+        _check_tree(history, str(path))
         return history
+
+
+def _check_tree(history: History, source: str) -> None:
+    """Every parent exists, no entry is its own ancestor, and the head is an entry: a
+    project whose parents form a cycle would otherwise send undo and reproduce round it
+    for ever."""
+    if history.head is not None and history.head not in history.entries:
+        raise InvalidInputError(f"{source!r}: its head {history.head!r} is not one of its steps")
+    for start in history.entries:
+        seen: set[str] = set()
+        cursor: str | None = start
+        while cursor is not None:
+            if cursor in seen:
+                raise InvalidInputError(
+                    f"{source!r}: its history is not a tree (step {cursor!r} is its own "
+                    "ancestor); the project file is damaged"
+                )
+            seen.add(cursor)
+            entry = history.entries.get(cursor)
+            if entry is None:
+                raise InvalidInputError(f"{source!r}: step {start!r} has a missing parent")
+            cursor = entry.parent
 
 
 def images_folder(project: Path) -> Path:

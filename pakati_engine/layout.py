@@ -68,6 +68,7 @@ class RegionSpec(BaseModel):
     weight: float = Field(
         default=1.0,
         ge=0.0,
+        allow_inf_nan=False,
         description="Strength of the region prompt against the base prompt (1 = default).",
     )
     z: int = Field(default=0, description="Stacking order: higher is on top; ties by order.")
@@ -84,6 +85,16 @@ class RegionSpec(BaseModel):
     model: str | None = Field(
         default=None, description="Model for this region; attention mode uses the canvas model."
     )
+
+    @field_validator("step_window")
+    @classmethod
+    def _ordered_window(cls, window: tuple[float, float]) -> tuple[float, float]:
+        start, end = window
+        if not 0.0 <= start < end <= 1.0:
+            raise ValueError(
+                f"step_window must be (start, end) with 0 <= start < end <= 1, got {window}"
+            )
+        return window
 
     @model_validator(mode="after")
     def _one_shape(self) -> RegionSpec:

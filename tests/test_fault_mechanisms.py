@@ -28,7 +28,7 @@ from pakati_engine.errors import InvalidInputError, OutputExistsError
 from pakati_engine.metadata import save_png_with_metadata
 from pakati_engine.outputs import output_lock
 from tests.agent_fakes import ScriptedScorer, cosine_critic
-from tests.test_faults import snapshot
+from tests.test_faults import make_workspace, snapshot
 
 GOAL = "a red circle on the left and a blue square on the right, white background"
 
@@ -115,21 +115,40 @@ def test_cli_full_disk_at_the_end_of_a_generation_is_a_clear_error(
     assert main([*argv, "--no-progress"]) == 0
 
 
-def test_read_only_output_folder_fails_before_any_work(tmp_path, monkeypatch, capsys) -> None:
+READ_ONLY_COMMANDS = {
+    "generate": "generate {w}/layout.json --out {w}/ro/o.png",
+    "generate-from": "generate --from {w}/made.png --out {w}/ro/o.png",
+    "edit": "edit {w}/made.png --region sky --out {w}/ro/o.png",
+    "template-apply": "template apply {w}/t.json --out {w}/ro/o.png",
+    "agent": "agent 'a red circle' --out {w}/ro/o.png",
+    "agent-thread": "agent 'a red circle' --out {w}/ro/o.png --thread t1",
+}
+
+
+@pytest.mark.parametrize("command", READ_ONLY_COMMANDS.values(), ids=READ_ONLY_COMMANDS.keys())
+def test_read_only_output_folder_fails_before_any_work(
+    command, tmp_path, sd_folder, monkeypatch, capsys
+) -> None:
+    import shlex
+
+    workspace = make_workspace(tmp_path, sd_folder)
     real_open = os.open
+    read_only_folder = workspace / "ro"
 
     def read_only(path: Any, *args: Any, **kwargs: Any) -> int:
-        if str(path).startswith(str(tmp_path / "ro")):
+        if str(path).startswith(str(read_only_folder)):
             raise OSError(errno.EROFS, "Read-only file system", str(path))
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(outputs.os, "open", read_only)
-    (tmp_path / "ro").mkdir()
-    layout = tmp_path / "layout.json"
-    layout.write_text(json.dumps({"width": 64, "height": 64, "model": "/no/such/model"}))
-    assert main(["generate", str(layout), "--out", str(tmp_path / "ro" / "o.png")]) == 1
+    read_only_folder.mkdir()
+    before = snapshot(workspace)
+    start = time.perf_counter()
+    assert main(shlex.split(command.format(w=workspace))) == 1
     err = capsys.readouterr().err
-    assert "read-only" in err and "Traceback" not in err and "model" not in err
+    assert "read-only" in err and "Traceback" not in err and "loading model" not in err
+    assert time.perf_counter() - start < 10
+    assert snapshot(workspace) == before
 
 
 # One writer per output ------------------------------------------------------------------
@@ -406,3 +425,262 @@ def test_keys_go_only_where_the_user_meant(tmp_path, dotenv, env, refused, notic
         assert config.notice() is None
     else:
         assert notice in (config.notice() or "")
+
+
+# Validate before mutating (the Python API) ---------------------------------------------------
+
+
+def _nan() -> float:
+    return float("nan")
+
+
+def _apply(**settings: Any) -> Callable[[Any], Any]:
+    return lambda canvas: canvas.apply_to_region("a", "x", **settings)
+
+
+API_ROWS: list[tuple[str, Callable[[Any], Any], str]] = [
+    ("generate-steps-0", lambda c: c.generate(seed=1, steps=0), "steps"),
+    ("generate-steps-negative", lambda c: c.generate(seed=1, steps=-1), "steps"),
+    ("generate-guidance-nan", lambda c: c.generate(seed=1, guidance_scale=_nan()), "guidance"),
+    ("generate-base-ratio-2", lambda c: c.generate(seed=1, base_ratio=2.0), "base_ratio"),
+    ("generate-seed-negative", lambda c: c.generate(seed=-1), "seed"),
+    ("apply-prompt-none", lambda c: c.apply_to_region("a", None), "prompt"),
+    ("apply-weight-nan", _apply(weight=_nan()), "weight"),
+    ("apply-weight-inf", _apply(weight=float("inf")), "weight"),
+    ("apply-weight-negative", _apply(weight=-1), "weight"),
+    ("apply-seed-negative", _apply(seed=-1), "seed"),
+    ("apply-guidance-negative", _apply(guidance_scale=-3), "guidance"),
+    ("apply-window-reversed", _apply(step_window=(0.8, 0.2)), "step_window"),
+    ("apply-window-text", _apply(step_window="ab"), "step_window"),
+    ("apply-unknown-region", lambda c: c.apply_to_region("zz", "x"), "no region 'zz'"),
+    ("create-box-nan", lambda c: c.create_region(box=(0, 0, _nan(), 5)), "nan"),
+    ("create-box-outside", lambda c: c.create_region(box=(0, 0, 500, 5)), "outside"),
+    ("create-no-shape", lambda c: c.create_region(), "exactly one"),
+    ("create-duplicate-name", lambda c: c.create_region(box=(0, 0, 9, 9), name="a"), "exists"),
+    ("create-mask-3d", lambda c: c.create_region(mask=np.zeros((2, 2, 2))), "2-D"),
+    ("set-steps-many", lambda c: setattr(c, "steps", "many"), "steps"),
+    ("set-mode-unknown", lambda c: setattr(c, "mode", "sideways"), "mode"),
+    ("set-guidance-99", lambda c: setattr(c, "guidance_scale", 99), "guidance"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "call", "says"), API_ROWS, ids=[r[0] for r in API_ROWS])
+def test_a_rejected_argument_leaves_the_canvas_as_it_was(name, call, says, sd_bundle) -> None:
+    from pakati.canvas import PakatiCanvas
+
+    canvas = PakatiCanvas(64, 64, sd_bundle, steps=2)
+    canvas.create_region(box=(0, 0, 32, 32), name="a")
+    canvas.apply_to_region("a", "a red circle")
+    before = canvas.to_layout().model_dump_json()
+    with pytest.raises(InvalidInputError) as caught:
+        call(canvas)
+    assert says.lower() in str(caught.value).lower()
+    assert canvas.to_layout().model_dump_json() == before
+    assert len(canvas.regions) == 1
+
+
+def test_a_canvas_too_large_for_memory_is_refused_before_any_work(sd_bundle, monkeypatch) -> None:
+    from pakati.canvas import PakatiCanvas
+    from pakati_engine import resources
+    from pakati_engine.errors import ResourceLimitError
+
+    monkeypatch.setattr(resources, "available_bytes", lambda device: 2 * resources.GIB)
+    canvas = PakatiCanvas(8192, 8192, sd_bundle, steps=2)
+    before = canvas.to_layout().model_dump_json()
+    start = time.perf_counter()
+    with pytest.raises(ResourceLimitError, match=r"8192x8192 canvas needs about .* GiB"):
+        canvas.generate(seed=3)
+    assert time.perf_counter() - start < 5  # refused, not attempted
+    assert canvas.to_layout().model_dump_json() == before  # the seed was not stored
+    small = PakatiCanvas(64, 64, sd_bundle, steps=1)
+    assert resources.estimate_bytes(sd_bundle, 64, 64) < 2 * resources.GIB
+    small.generate(seed=3)
+
+
+# Model folders, recommendations, the tiny model's first build -------------------------------
+
+
+def _copy_model(source: Path, target: Path, **index_changes: Any) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    index = json.loads((target / "model_index.json").read_text())
+    index.update(index_changes)
+    (target / "model_index.json").write_text(json.dumps(index))
+    return target
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ["os", "system"],
+        ["subprocess", "Popen"],
+        ["diffusers", "DiffusionPipeline"],
+        ["builtins", "eval"],
+    ],
+)
+def test_a_model_folder_cannot_choose_what_is_imported(
+    entry, tmp_path, sd_folder, monkeypatch
+) -> None:
+    from pakati_engine.models import loading
+
+    imported: list[str] = []
+    real_import = loading.importlib.import_module
+    monkeypatch.setattr(
+        loading.importlib, "import_module", lambda name: imported.append(name) or real_import(name)
+    )
+    folder = _copy_model(sd_folder, tmp_path / "evil", unet=entry)
+    with pytest.raises(InvalidInputError, match="known model classes"):
+        loading.load_model(folder, device="cpu")
+    assert entry[0] not in imported or entry[0] == "diffusers"
+
+
+def test_cli_refuses_a_model_folder_naming_another_class(tmp_path, sd_folder, capsys) -> None:
+    folder = _copy_model(sd_folder, tmp_path / "evil", scheduler=["os", "system"])
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps({"width": 64, "height": 64, "model": str(folder), "steps": 1}))
+    assert main(["generate", str(layout), "--out", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "'os'.'system'" in err and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("steps", "many"), ("steps", 0), ("guidance_scale", float("nan")), ("width", True)],
+)
+def test_bad_recommendations_in_pakati_json_name_the_file(key, value, tmp_path, sd_folder) -> None:
+    from pakati.canvas import PakatiCanvas
+    from pakati_engine.errors import ModelNotFoundError
+
+    folder = _copy_model(sd_folder, tmp_path / "m")
+    (folder / "pakati.json").write_text(json.dumps({key: value}))
+    with pytest.raises(ModelNotFoundError, match=rf"pakati\.json.*{key}"):
+        PakatiCanvas(64, 64, str(folder))
+
+
+def test_two_processes_building_tiny_random_at_once_both_succeed(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from pakati_engine.models.tiny_models import ensure_builtin_tiny_model\n"
+        "print(ensure_builtin_tiny_model('tiny-random'))\n"
+    )
+    env = {**os.environ, "PAKATI_HOME": str(tmp_path)}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    folder = tmp_path / "models" / "tiny-random"
+    assert (folder / "model_index.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["tiny-random"]
+
+
+# Projects and chat --------------------------------------------------------------------------
+
+
+def test_a_project_whose_history_is_a_cycle_is_refused(tmp_path) -> None:
+    from pakati.history import History, HistoryEntry
+
+    history = History()
+    for number, parent in ((1, None), (2, "e1"), (3, "e2")):
+        entry = HistoryEntry(
+            id=f"e{number}", action="generate", parent=parent, layout={}, locked=[]
+        )
+        history.add(entry)
+    path = history.save(tmp_path / "p.pakati.json")
+    document = json.loads(path.read_text())
+    document["entries"][0]["parent"] = "e3"  # e1 -> e3 -> e2 -> e1
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidInputError, match="not a tree"):
+        History.load(path)
+    document["entries"][0]["parent"] = "e9"
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidInputError, match="missing parent"):
+        History.load(path)
+    document["entries"] = [{"id": "e1", "what": 1}]
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidInputError, match="malformed"):
+        History.load(path)
+
+
+def test_chat_removing_the_last_object_keeps_the_session(tmp_path, sd_bundle, capsys) -> None:
+    import argparse
+    import io
+
+    from pakati.cli.agent import add_chat_arguments, run_chat
+
+    parser = argparse.ArgumentParser()
+    add_chat_arguments(parser)
+    args = parser.parse_args(["--size", "64x64", "--steps", "2", "--out-dir", str(tmp_path)])
+    args.provider = "offline"
+    lines = io.StringIO("a red circle on the left\nremove the circle\nadd a blue square\n")
+    scorer = ScriptedScorer({}, default=0.3)
+    status = run_chat(args, stdin=lines, model=sd_bundle, scorer=scorer, critic_fn=cosine_critic)
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "IndexError" not in out
+    assert status == 0 and out.count("> ") == 3
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the point
+def test_reading_metadata_decodes_no_pixels(tmp_path, monkeypatch) -> None:
+    from PIL import PngImagePlugin
+
+    from pakati_engine.metadata import read_png_metadata
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("pakati", json.dumps({"layout": {"width": 12000}}), zip=True)
+    Image.new("1", (12000, 12000)).save(tmp_path / "big.png", pnginfo=info)  # 144 Mpx
+
+    def no_decoding(self: Any) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    assert read_png_metadata(tmp_path / "big.png")["layout"] == {"width": 12000}
+
+
+# The boundary itself -------------------------------------------------------------------------
+
+
+def _crashing_schema(monkeypatch) -> None:
+    from pakati.cli import generate
+
+    def crash(args: Any) -> int:
+        raise TypeError("an unexpected crash")
+
+    monkeypatch.setattr(generate, "schema", crash)
+
+
+def test_an_unknown_exception_is_reported_as_a_bug_with_its_log(monkeypatch, capsys) -> None:
+    _crashing_schema(monkeypatch)
+    assert main(["schema"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "This is a bug in Pakati" in err
+    log = Path(err.split("the traceback is in ")[1].split(". Please")[0])
+    assert "TypeError: an unexpected crash" in log.read_text()
+
+
+@pytest.mark.parametrize("argv", [["--debug", "schema"], ["schema", "--debug"]])
+def test_debug_shows_the_traceback_before_or_after_the_command(argv, monkeypatch, capsys) -> None:
+    _crashing_schema(monkeypatch)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "an unexpected crash" in err
+
+
+def test_debug_shows_the_traceback_of_known_errors_too(tmp_path, capsys) -> None:
+    argv = ["generate", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o.png")]
+    assert main(argv) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["--debug", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "does not exist" in err

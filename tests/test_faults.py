@@ -124,6 +124,26 @@ def _checkpoint_truncated(work: Path) -> None:
     path.write_bytes(data[: len(data) // 3])
 
 
+def _model_copy(**index_changes: object) -> Prepare:
+    """A copy of the tiny model whose ``model_index.json`` (or, with ``recommend=``, its
+    ``pakati.json``) was changed, and ``m.json``: a layout using it."""
+
+    def prepare(work: Path) -> None:
+        import shutil
+
+        source = Path(json.loads((work / "layout.json").read_text())["model"])
+        folder = work / "model"
+        shutil.copytree(source, folder)
+        recommend = index_changes.pop("recommend", None)
+        if recommend is not None:
+            (folder / "pakati.json").write_text(json.dumps(recommend))
+        index = json.loads((folder / "model_index.json").read_text())
+        (folder / "model_index.json").write_text(json.dumps({**index, **index_changes}))
+        (work / "m.json").write_text(json.dumps(_layout(str(folder))))
+
+    return prepare
+
+
 G = "generate {w}/layout.json --out {w}/out.png --no-progress"
 E = "edit {w}/made.png --out {w}/out.png --no-progress"
 A = "agent 'a red circle' --out {w}/out.png"
@@ -608,6 +628,65 @@ ROWS = [
     Row("eval-agent-max-passes-0", "eval agent --max-passes 0", 2, "--max-passes"),
     Row("eval-agent-save-not-empty", "eval agent --n 1 --save {w}", 2, "not empty"),
     Row("eval-unknown-suite", "eval everything", 2, "invalid choice"),
+    # --- model folders --------------------------------------------------------------------
+    Row(
+        "model-index-os-system",
+        "generate {w}/m.json --out {w}/o.png",
+        1,
+        "known model classes",
+        _model_copy(unet=["os", "system"]),
+    ),
+    Row(
+        "model-index-subprocess",
+        "generate {w}/m.json --out {w}/o.png",
+        1,
+        "known model classes",
+        _model_copy(text_encoder=["subprocess", "Popen"]),
+    ),
+    Row(
+        "model-index-list",
+        "generate {w}/m.json --out {w}/o.png",
+        1,
+        "not a json object",
+        lambda work: (_model_copy()(work), (work / "model" / "model_index.json").write_text("[]")),
+    ),
+    Row(
+        "model-pakati-json-steps-many",
+        "generate {w}/m.json --out {w}/o.png",
+        1,
+        "pakati.json",
+        _model_copy(recommend={"steps": "many"}),
+    ),
+    Row(
+        "model-pakati-json-list",
+        "generate {w}/m.json --out {w}/o.png",
+        1,
+        "json object",
+        _model_copy(recommend=[1, 2]),
+    ),
+    # --- more layouts, chat and agent options ------------------------------------------------
+    Row(
+        "layout-weight-infinity",
+        "generate {w}/bad.json --out {w}/o.png",
+        1,
+        "weight",
+        _write(
+            "bad.json",
+            '{"width": 64, "height": 64, "regions": '
+            '[{"box": [0, 0, 9, 9], "prompt": "x", "weight": Infinity}]}',
+        ),
+    ),
+    Row(
+        "layout-window-reversed",
+        "generate {w}/bad.json --out {w}/o.png",
+        1,
+        "step_window",
+        _layout_file(regions=[{"box": [0, 0, 9, 9], "prompt": "x", "step_window": [0.9, 0.1]}]),
+    ),
+    Row("agent-timeout-0", A + " --timeout 0", 2, "--timeout"),
+    Row("agent-timeout-negative", A + " --timeout -3", 2, "--timeout"),
+    Row("chat-size-0x0", "chat --size 0x0", 2, "--size"),
+    Row("chat-steps-0", "chat --steps 0", 2, "--steps"),
     # --- the command itself ----------------------------------------------------------------
     Row("no-command", "", 2, "required"),
     Row("unknown-command", "paint", 2, "invalid choice"),
@@ -623,6 +702,10 @@ def _b64(path: Path) -> str:
 
 @pytest.fixture
 def workspace(tmp_path: Path, sd_folder: Path) -> Path:
+    return make_workspace(tmp_path, sd_folder)
+
+
+def make_workspace(tmp_path: Path, sd_folder: Path) -> Path:
     """The user's folder: a layout, a Pakati PNG with its sidecar (no generation needed)."""
     work = tmp_path / "work"
     work.mkdir()

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from pakati.agents.providers import PROVIDERS
 from pakati.cli.common import claimed_output, float_between, int_at_least, parse_size, run_guarded
+from pakati_engine.errors import PakatiError
 
 if TYPE_CHECKING:
     from pakati.agents.schemas import Critique, Plan
-    from pakati.orchestrator import Context
+    from pakati.orchestrator import Context, PakatiOrchestrator
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -160,7 +161,10 @@ def _run_agent(
     if status == "unfinished":
         say(f"resuming thread {thread!r} from {checkpoint}")
     elif status == "finished":
-        say(f"thread {thread!r} already finished; use another --thread to run again")
+        say(
+            f"thread {thread!r} already finished: its result is delivered again "
+            "(another --thread runs anew)"
+        )
     final = orchestrator.run(
         args.goal,
         thread_id=thread,
@@ -282,34 +286,44 @@ def run_chat(args: argparse.Namespace, stdin: Any = None, **inject: Any) -> int:
     orchestrator = PakatiOrchestrator(context, steps=args.steps, **inject)
     plan: Plan | None = None
     turns: list[dict[str, Any]] = []
+    failed = 0
     for raw in lines:
         text = raw.strip()
         if not text:
             continue
         if text.lower() in ("quit", "exit", "q"):
             break
-        plan = (
-            orchestrator.create_plan(text)
-            if plan is None
-            else orchestrator.edit_plan(plan.id, text)
-        )
-        redraw = orchestrator.redraw_of(plan.id)
-        result = orchestrator.execute_plan(plan.id)
-        review = orchestrator.check_alignment(result.image, plan.goal or text, plan.id).critique
-        changed = [r.name for r in plan.regions] if redraw.full else redraw.regenerate
-        kept = [] if redraw.full else [r.name for r in plan.regions if r.name not in changed]
-        turns.append(
-            {"turn": len(turns) + 1, "image": str(result.path), "score": round(review.score, 4),
-             "changed": changed, "kept": kept, "full": redraw.full}
-        )  # fmt: skip
         print(f"> {text}")
-        print(plan.summary())
-        what = "whole canvas" if redraw.full else (", ".join(changed) or "nothing")
-        print(f"regenerated: {what}; kept exactly: {', '.join(kept) or 'none'}")
-        print(_critique_line(review), flush=True)
+        try:
+            plan, turn = _chat_turn(orchestrator, plan, text, len(turns) + 1)
+        except PakatiError as error:
+            # One bad instruction does not end the session: the last image and plan stay.
+            print(f"error: {error} (the previous image is kept; try another instruction)")
+            failed += 1
+            continue
+        turns.append(turn)
     if args.json:
         print(json.dumps({"turns": turns}))
-    return 0
+    return 1 if failed else 0
+
+
+def _chat_turn(
+    orchestrator: PakatiOrchestrator, plan: Plan | None, text: str, number: int
+) -> tuple[Plan, dict[str, Any]]:
+    """Plan (first turn) or edit the plan as ``text`` says, draw it, check it, report it."""
+    plan = orchestrator.create_plan(text) if plan is None else orchestrator.edit_plan(plan.id, text)
+    redraw = orchestrator.redraw_of(plan.id)
+    result = orchestrator.execute_plan(plan.id)
+    review = orchestrator.check_alignment(result.image, plan.goal or text, plan.id).critique
+    changed = [r.name for r in plan.regions] if redraw.full else redraw.regenerate
+    kept = [] if redraw.full else [r.name for r in plan.regions if r.name not in changed]
+    print(plan.summary())
+    what = "whole canvas" if redraw.full else (", ".join(changed) or "nothing")
+    print(f"regenerated: {what}; kept exactly: {', '.join(kept) or 'none'}")
+    print(_critique_line(review), flush=True)
+    turn = {"turn": number, "image": str(result.path), "score": round(review.score, 4),
+            "changed": changed, "kept": kept, "full": redraw.full}  # fmt: skip
+    return plan, turn
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -146,7 +146,36 @@ def read_recommendations(folder: Path) -> dict[str, Any]:
         raise ModelNotFoundError(f"{str(path)!r} is unreadable ({error})") from error
     if not isinstance(data, dict):
         raise ModelNotFoundError(f"{str(path)!r} must hold a JSON object")
-    return {key: data[key] for key in RECOMMENDED_KEYS if key in data}
+    chosen = {key: data[key] for key in RECOMMENDED_KEYS if key in data}
+    for key, value in chosen.items():
+        if not _recommendation_ok(key, value):
+            raise ModelNotFoundError(
+                f"{str(path)!r}: {key} = {value!r} is not a usable setting (expected "
+                f"{RECOMMENDED_RANGES[key]}); fix or remove it"
+            )
+    return chosen
+
+
+#: What each recommended setting may be (sizes and steps whole numbers, the rest numbers).
+RECOMMENDED_RANGES = {
+    "width": "a whole number 1-8192",
+    "height": "a whole number 1-8192",
+    "steps": "a whole number 1-1000",
+    "guidance_scale": "a number 0-50",
+    "base_ratio": "a number 0-1",
+    "scheduler": "a scheduler name",
+}
+
+
+def _recommendation_ok(key: str, value: Any) -> bool:
+    if key == "scheduler":
+        return isinstance(value, str) and bool(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return False
+    limits = {"width": 8192, "height": 8192, "steps": 1000, "guidance_scale": 50, "base_ratio": 1}
+    if key in ("width", "height", "steps"):
+        return isinstance(value, int) and 1 <= value <= limits[key]
+    return 0 <= value <= limits[key]
 
 
 def model_recommendations(source: str | Path | ModelBundle) -> dict[str, Any]:

@@ -26,6 +26,27 @@ MOVED_MODULES = {"pakati_engine.pixel_vae": "pakati_engine.models.pixel_vae"}
 
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 
+#: The classes a model folder may name, per component. ``model_index.json`` chooses which
+#: module is imported and which class is called, so it is checked against this list first:
+#: a folder naming ``["os", "system"]`` must not get to import or call anything.
+_TEXT_ENCODERS = {
+    ("transformers", "CLIPTextModel"),
+    ("transformers", "CLIPTextModelWithProjection"),
+}
+_TOKENIZERS = {("transformers", "CLIPTokenizer"), ("transformers", "CLIPTokenizerFast")}
+ALLOWED_CLASSES: dict[str, set[tuple[str, str]]] = {
+    "unet": {("diffusers", "UNet2DConditionModel")},
+    "vae": {
+        ("diffusers", "AutoencoderKL"),
+        ("diffusers", "AutoencoderTiny"),
+        ("pakati_engine.models.pixel_vae", "PixelUnshuffleVAE"),
+    },
+    "text_encoder": _TEXT_ENCODERS,
+    "text_encoder_2": _TEXT_ENCODERS,
+    "tokenizer": _TOKENIZERS,
+    "tokenizer_2": _TOKENIZERS,
+}
+
 
 def load_model(
     source: str | Path,
@@ -60,14 +81,18 @@ def load_diffusers_folder(folder: Path, source: str) -> ModelBundle:
     """Load the components listed in ``model_index.json`` that the pipeline uses."""
     try:
         index = json.loads((folder / "model_index.json").read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ModelNotFoundError(
             f"{str(folder)!r}: model_index.json is unreadable ({error})"
         ) from error
+    if not isinstance(index, dict):
+        raise InvalidInputError(f"{str(folder)!r}: model_index.json is not a JSON object")
     parts: dict[str, Any] = {}
     for name in (*COMPONENTS, "scheduler"):
         entry = index.get(name)
-        if not entry or entry[0] is None or entry[1] is None:
+        if not entry or not isinstance(entry, list) or len(entry) != 2:
+            continue
+        if entry[0] is None or entry[1] is None:
             continue
         parts[name] = _load_component(folder, name, entry[0], entry[1])
     missing = [n for n in ("unet", "text_encoder", "tokenizer", "scheduler") if n not in parts]
@@ -84,8 +109,29 @@ def load_diffusers_folder(folder: Path, source: str) -> ModelBundle:
     return bundle
 
 
+def allowed_class(name: str, library: str, class_name: str) -> bool:
+    """Whether component ``name`` may be ``library.class_name`` (schedulers: any diffusers
+    class whose name ends in ``Scheduler``)."""
+    if name == "scheduler":
+        return (
+            library == "diffusers"
+            and class_name.isidentifier()
+            and class_name.endswith("Scheduler")
+        )
+    return (library, class_name) in ALLOWED_CLASSES.get(name, set())
+
+
 def _load_component(folder: Path, name: str, library: str, class_name: str) -> Any:
     library = MOVED_MODULES.get(library, library)
+    if not (isinstance(library, str) and isinstance(class_name, str)) or not allowed_class(
+        name, library, class_name
+    ):
+        known = sorted(f"{m}.{c}" for m, c in ALLOWED_CLASSES.get(name, set()))
+        raise InvalidInputError(
+            f"{str(folder)!r}: model_index.json names {library!r}.{class_name!r} as its "
+            f"{name}; Pakati loads only known model classes here "
+            f"({', '.join(known) or 'diffusers.*Scheduler'}), so this folder is refused unread"
+        )
     try:
         # Usually diffusers or transformers; a model may also name a module of pakati_engine.
         module = importlib.import_module(library)

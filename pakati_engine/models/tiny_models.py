@@ -14,6 +14,8 @@ resolve the name) and ``sd15_unet_config`` then import none of them (about 4 s o
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -193,13 +195,26 @@ def save_tiny_model(
 
 
 def ensure_builtin_tiny_model(name: str) -> Path:
-    """Build ``tiny-random`` / ``tiny-random-sdxl`` under Pakati's cache on first use."""
+    """Build ``tiny-random`` / ``tiny-random-sdxl`` under Pakati's cache on first use.
+
+    Each process builds in a folder of its own and renames it into place; when two build at
+    once, the second finds the first's model there and discards its own copy.
+    """
     kind = "sdxl" if name.endswith("sdxl") else "sd"
     folder = pakati_home() / "models" / name
-    if not (folder / "model_index.json").is_file():
-        partial = folder.with_name(folder.name + ".partial")
+    if (folder / "model_index.json").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=folder.parent))
+    try:
         save_tiny_model(partial, kind=kind, seed=0)
-        partial.replace(folder)
+        try:
+            partial.rename(folder)
+        except OSError:
+            if not (folder / "model_index.json").is_file():
+                raise  # not another builder's finished model: a real failure
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
 
 

@@ -1,0 +1,80 @@
+"""Will a generation fit in memory? A rough estimate, checked before any tensor is made.
+
+A canvas that passes the layout's size limit (8192x8192) can still need far more memory than
+the machine has; without this check it fails deep inside the UNet or the VAE after minutes
+of work, or the system kills the process. The estimate is deliberately simple: the largest
+activations of the UNet at the latent resolution and of the VAE decoder at the pixel
+resolution, times a safety factor measured loosely on SD-shaped models; it refuses only
+what is clearly too large (the estimate against the memory free now).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pakati_engine.errors import ResourceLimitError
+
+#: Live activation tensors of the widest UNet level, per latent token and channel.
+UNET_FACTOR = 40
+#: Live activation tensors of the VAE decoder's last level, per pixel and channel.
+VAE_FACTOR = 6
+GIB = 1024**3
+
+
+def estimate_bytes(bundle: Any, width: int, height: int, batch: int = 2) -> int:
+    """Peak bytes a ``width x height`` generation with ``bundle`` needs (``batch`` 2: the
+    conditional and unconditional halves of classifier-free guidance)."""
+    element = torch.finfo(bundle.dtype).bits // 8 if bundle.dtype.is_floating_point else 4
+    factor = int(bundle.vae_scale_factor)
+    tokens = (height // factor) * (width // factor)
+    unet_channels = _first_channels(bundle.unet, 320)
+    unet = batch * tokens * unet_channels * element * UNET_FACTOR
+    vae_channels = _first_channels(bundle.vae, 0) if bundle.vae is not None else 0
+    vae = width * height * vae_channels * element * VAE_FACTOR
+    return max(unet, vae)
+
+
+def _first_channels(module: Any, default: int) -> int:
+    config = getattr(module, "config", None)
+    channels = getattr(config, "block_out_channels", None) if config is not None else None
+    return int(channels[0]) if channels else default
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for tensors on ``device`` now (None: unknown, then nothing is refused)."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu":
+        return _mem_available()
+    return None
+
+
+def _mem_available() -> int | None:
+    meminfo = Path("/proc/meminfo")
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(bundle: Any, width: int, height: int, batch: int = 2) -> None:
+    """Raise ``ResourceLimitError`` when the estimate exceeds the memory free now."""
+    need = estimate_bytes(bundle, width, height, batch)
+    have = available_bytes(bundle.device)
+    if have is not None and need > have:
+        raise ResourceLimitError(
+            f"a {width}x{height} canvas needs about {need / GIB:.1f} GiB on {bundle.device} "
+            f"with this model, and about {have / GIB:.1f} GiB is free: use a smaller canvas "
+            "(generate small, then upscale) or a device with more memory"
+        )
