@@ -30,6 +30,7 @@ ActionKind = Literal[
 ]
 RelationKind = Literal["left_of", "right_of", "above", "below"]
 SizeWord = Literal["small", "large"]
+RegionProblem = Literal["missing", "wrong", "crowded", "touching", "misplaced", "mis-sized", "weak"]
 BoxTuple = tuple[float, float, float, float]
 
 
@@ -258,14 +259,13 @@ class RegionVerdict(BaseModel):
     best_caption: str | None = Field(
         default=None, description="What the crop looks like most: its prompt or a rival."
     )
-    problem: Literal["missing", "wrong", "crowded", "misplaced", "mis-sized", "weak"] | None = (
-        Field(
-            default=None,
-            description="missing: no object or background wins; wrong: a rival caption wins; "
-            "crowded: a second object in the region; misplaced: a detector finds the prompt "
-            "elsewhere; mis-sized: not smaller (larger) than the unsized regions' objects as "
-            "its size word asks; weak: below the absolute floor.",
-        )
+    problem: RegionProblem | None = Field(
+        default=None,
+        description="missing: no object or background wins; wrong: a rival caption wins; "
+        "crowded: a second object in the region; touching: its object and another region's "
+        "are one connected piece; misplaced: a detector finds the prompt elsewhere; "
+        "mis-sized: not smaller (larger) than the unsized regions' objects as its size word "
+        "asks; weak: below the absolute floor.",
     )
     foreground: float = Field(default=1.0, description="Share of the box unlike the background.")
     margin_background: float = Field(

@@ -19,8 +19,9 @@ Two sources of images (``--source``):
   pass, so that boxes, object sizes and model are what the critic meets in the loop;
 - ``world``: the regional benchmark's 2-to-4-object world layouts (cells, not planned boxes).
 
-Thresholds are chosen on the even-numbered layouts to minimise false fails with at most
-``MAX_FALSE_PASS`` false passes, and reported on the odd-numbered ones::
+Thresholds are chosen on half of the layouts (alternate rounds of the six goal categories,
+so both halves hold every category) to minimise false fails with at most ``MAX_FALSE_PASS``
+false passes, and reported on the other half::
 
     python -m pakati.evals.critic_calibration --n 200 --seed 0 --json
 
@@ -48,7 +49,7 @@ from pakati.agents.critic import CriticThresholds, critique_image
 from pakati.agents.executor import draw_plan
 from pakati.agents.offline import plan_from_goal
 from pakati.agents.schemas import Plan, RegionPlan
-from pakati.evals.agent_eval import sample_goals
+from pakati.evals.agent_eval import CATEGORIES, sample_goals
 from pakati.tools.session import CanvasSession, default_scorer
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import EMBEDDED_MODEL
@@ -274,6 +275,12 @@ def choose_backdrop_margin(
     return min(MARGIN_GRID, key=key)
 
 
+def held_out(layout: int) -> bool:
+    """Whether a layout is in the held-out half: alternate rounds of ``len(CATEGORIES)``, so
+    that both halves hold every category of the agent's goals (they take turns)."""
+    return (layout // len(CATEGORIES)) % 2 == 1
+
+
 def calibrate(
     n: int,
     seed: int,
@@ -303,10 +310,10 @@ def calibrate(
                 "backgrounds": [asdict(b) for b in backgrounds],
             }
             Path(samples).write_text(json.dumps(document))
-    fit = [s for s in regions if s.layout % 2 == 0]
-    held = [s for s in regions if s.layout % 2 == 1]
+    fit = [s for s in regions if not held_out(s.layout)]
+    held = [s for s in regions if held_out(s.layout)]
     chosen = choose_region_thresholds(fit)
-    backdrop = choose_backdrop_margin([s for s in backgrounds if s.layout % 2 == 0])
+    backdrop = choose_backdrop_margin([s for s in backgrounds if not held_out(s.layout)])
     chosen = replace(chosen, backdrop_margin=backdrop)
     kinds = sorted({s.kind for s in regions})
     report: dict[str, Any] = {
@@ -323,7 +330,7 @@ def calibrate(
             for kind in kinds
         },
         "held_out_background": rates(
-            [(s.margin >= backdrop, s.right) for s in backgrounds if s.layout % 2 == 1]
+            [(s.margin >= backdrop, s.right) for s in backgrounds if held_out(s.layout)]
         ),
         "n_layouts": n,
         "seed": seed,

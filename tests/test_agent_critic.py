@@ -189,3 +189,13 @@ def test_size_words_are_checked_against_the_unsized_objects(size, sides, passes)
     if not passes:
         assert review.failing == ["circle"] and review.regions[0].problem == "mis-sized"
         assert ("smaller" if size == "small" else "larger") in review.suggestions[0]
+
+
+def test_objects_that_touch_fail_as_touching() -> None:
+    apart = check(scene([("circle", "red", 40, 64), ("square", "blue", 88, 64)]), side_by_side())
+    assert apart.passed, apart.suggestions
+    touching = [("circle", "red", 47, 64), ("square", "blue", 82, 64)]
+    review = check(scene(touching), side_by_side())
+    assert not review.passed and set(review.failing) == {"circle", "square"}
+    assert {v.problem for v in review.regions} == {"touching"}
+    assert "touches the object of 'square'" in review.regions[0].suggestions[0]
