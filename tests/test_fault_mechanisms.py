@@ -164,6 +164,15 @@ def test_a_second_writer_of_the_same_output_gets_a_lock_error(tmp_path, capsys) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layout.json"]  # lock file gone
 
 
+@pytest.mark.parametrize("suite", ["regional", "agent"])
+def test_two_evals_saving_to_one_folder_cannot_mix(suite, tmp_path, capsys) -> None:
+    folder = tmp_path / "eval-run"
+    with output_lock(folder):  # another eval is saving there
+        assert main(["eval", suite, "--n", "1", "--save", str(folder)]) == 2
+    assert "another Pakati run is writing" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_locks_exclude_across_processes(tmp_path) -> None:
     import subprocess
     import sys

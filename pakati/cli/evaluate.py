@@ -7,6 +7,9 @@ evaluation suites; the suites themselves live in :mod:`pakati.evals`."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pakati.cli.common import float_between, int_at_least
@@ -81,7 +84,21 @@ def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
 def run_regional(args: argparse.Namespace) -> int:
     from pakati.evals.regional_eval import main
 
-    return main(args)
+    with _saving(args.save):
+        return main(args)
+
+
+@contextmanager
+def _saving(folder: str | None) -> Iterator[None]:
+    """Hold the ``--save`` folder's lock while an eval writes into it, so that a second eval
+    saving to the same folder fails at once instead of mixing its files in."""
+    if folder is None:
+        yield
+        return
+    from pakati_engine.outputs import output_lock
+
+    with output_lock(Path(folder)):
+        yield
 
 
 def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,4 +139,5 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
 def run_agent(args: argparse.Namespace) -> int:
     from pakati.evals.agent_eval import main
 
-    return main(args)
+    with _saving(args.save):
+        return main(args)
