@@ -20,7 +20,8 @@ The last line printed is one JSON object with
 * ``over_plain`` (``--parts scaling``): {mode: {side: {N: r}}}, a whole generation in that
   mode with N vertical strips over plain diffusers, for every image side in ``--sides``
   (all sides and modes interleaved in each round), on the ``--widths`` model (``real``:
-  SD1.5's UNet; ``narrow``: the same layout with widths 32/64/64/64).
+  SD1.5's UNet; ``narrow``: the same layout with widths 32/64/64/64); ``over_plain_cpu``
+  the same from the process's CPU time, steadier than wall time on a shared machine.
 """
 
 from __future__ import annotations
@@ -143,11 +144,13 @@ def main() -> int:
         return lambda: ours(request)
 
     selected = set(args.parts.split(","))
+    kept_request = GenerationRequest(side, side, "a lake at dawn", steps=args.steps, seed=0)
     # The kept image and its latents, as the canvas holds them after a generation.
-    kept_output = ours(GenerationRequest(side, side, "a lake at dawn", steps=args.steps, seed=0))
-    kept = kept_output.image
+    kept_output = ours(kept_request) if "crop" in selected else None
 
     def run_crop(share: str) -> Callable[[], object]:
+        assert kept_output is not None
+        kept = kept_output.image
         edge = round(side * float(share) ** 0.5)
         start = (side - edge) // 2
         mask = np.zeros((side, side), np.float32)
@@ -175,16 +178,25 @@ def main() -> int:
             configs[f"plain_{size}"] = run_plain(size)
             for mode in modes:
                 configs.update({f"{mode}_{size}_{n}": run_regions(n, mode, size) for n in counts})
+    if not selected & {"regions", "crop", "latent"}:
+        del configs["ours_0"]
     seconds: dict[str, list[float]] = {name: [] for name in configs}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in configs}
     with torch.no_grad():
-        configs["ours_0"]()  # warm-up
+        next(iter(configs.values()))()  # warm-up
         for round_index in range(args.rounds):
             for name, run in configs.items():
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 run()
                 seconds[name].append(time.perf_counter() - started)
-                print(f"round {round_index + 1} {name}: {seconds[name][-1]:.2f} s", file=sys.stderr)
+                cpu_seconds[name].append(time.process_time() - cpu_started)
+                print(
+                    f"round {round_index + 1} {name}: {seconds[name][-1]:.2f} s, "
+                    f"cpu {cpu_seconds[name][-1]:.2f} s",
+                    file=sys.stderr,
+                )
     median = {name: statistics.median(values) for name, values in seconds.items()}
+    cpu_median = {name: statistics.median(values) for name, values in cpu_seconds.items()}
     result: dict[str, object] = {}
     if "regions" in selected:
         result["attention_over_plain"] = {
@@ -198,18 +210,20 @@ def main() -> int:
     if "latent" in selected:
         result["latent_over_attention_n4"] = round(median["latent_4"] / median["4"], 3)
     if "scaling" in selected:
-        result["over_plain"] = {
-            mode: {
-                str(size): {
-                    str(n): round(median[f"{mode}_{size}_{n}"] / median[f"plain_{size}"], 3)
-                    for n in counts
+        for key, times in (("over_plain", median), ("over_plain_cpu", cpu_median)):
+            result[key] = {
+                mode: {
+                    str(size): {
+                        str(n): round(times[f"{mode}_{size}_{n}"] / times[f"plain_{size}"], 3)
+                        for n in counts
+                    }
+                    for size in sides
                 }
-                for size in sides
+                for mode in modes
             }
-            for mode in modes
-        }
     result |= {
         "seconds": {name: round(value, 3) for name, value in median.items()},
+        "cpu_seconds": {name: round(value, 3) for name, value in cpu_median.items()},
         "latent": args.latent,
         "steps": args.steps,
         "rounds": args.rounds,

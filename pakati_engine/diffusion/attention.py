@@ -99,12 +99,11 @@ class RegionalCrossAttnProcessor:
         value: torch.Tensor,
         routing: DenseRouting | GroupedRouting,
     ) -> torch.Tensor:
-        """Routed multi-head attention: (b, HW, inner) queries, (b, T, inner) keys and
-        values -> (b, HW, inner)."""
+        """Routed multi-head attention: (b, HW, inner) queries (for a grouped routing, in its
+        grouped order), (b, T, inner) keys and values -> (b, HW, heads, d) in the same order
+        (a transposed view: the caller's reordering, if any, makes it contiguous)."""
         batch = query.shape[0]
         span = self.controller.tokens_per_prompt
-        if isinstance(routing, GroupedRouting) and routing.order is not None:
-            query = query[:, routing.order]  # (b, HW, inner), pixels grouped by prompt
         head_dim = key.shape[-1] // attn.heads
         query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (b, heads, HW, d)
         key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)  # (b, heads, T, d)
@@ -115,13 +114,9 @@ class RegionalCrossAttnProcessor:
             key = attn.norm_k(key)
         if isinstance(routing, GroupedRouting):
             out = _grouped_attention(query, key, value, routing, span, attn.scale)
-            out = out.transpose(1, 2)  # (b, HW, heads, d) in grouped order
-            if routing.restore is not None:
-                out = out[:, routing.restore]  # (b, HW, heads, d) in pixel order
         else:
             out = _dense_attention(query, key, value, routing, span, attn.scale)
-            out = out.transpose(1, 2)  # (b, HW, heads, d)
-        return out.reshape(batch, -1, attn.heads * head_dim).to(query.dtype)  # (b, HW, inner)
+        return out.transpose(1, 2)  # (b, HW, heads, d)
 
     def __call__(
         self,
@@ -156,12 +151,22 @@ class RegionalCrossAttnProcessor:
         routing = controller.routing(positions, hidden_states.device, hidden_states.dtype)
         query = attn.to_q(hidden_states)  # (B, HW, inner)
         key, value = self._keys_values(attn, encoder_hidden_states)  # (B, T, inner) each
+        inner = query.shape[-1]
         if isinstance(routing, SampleGroupedRouting):
-            out = torch.empty_like(query)  # (B, HW, inner)
+            out = query.new_empty(batch, positions, attn.heads, inner // attn.heads)
             for rows, part in routing.parts:
-                out[rows] = self._attend(attn, query[rows], key[rows], value[rows], part)
+                # rows x pixels in grouped order, gathered and put back in one index each
+                where = (rows[:, None], part.order[None]) if part.order is not None else (rows,)
+                out[where] = self._attend(attn, query[where], key[rows], value[rows], part)
+            out = out.view(batch, positions, inner)  # (B, HW, inner)
+        elif isinstance(routing, GroupedRouting) and routing.order is not None:
+            grouped = query[:, routing.order]  # (B, HW, inner), pixels grouped by prompt
+            out = self._attend(attn, grouped, key, value, routing)  # (B, HW, heads, d) grouped
+            assert routing.restore is not None
+            out = out[:, routing.restore].reshape(batch, positions, inner)  # pixel order
         else:
-            out = self._attend(attn, query, key, value, routing)  # (B, HW, inner)
+            out = self._attend(attn, query, key, value, routing)  # (B, HW, heads, d)
+            out = out.reshape(batch, positions, inner)  # (B, HW, inner)
         out = attn.to_out[0](out)
         out = attn.to_out[1](out)
         if input_ndim == 4:
