@@ -212,7 +212,8 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
     Every failing region gets a new seed (the cheapest lever and, for a small model, the
     most effective one); a region that looks empty also gets more weight, is redrawn zoomed
     in when its box is at most half the canvas, and gets a larger box when it is tiny; a
-    region whose object breaks its size word gets a smaller (larger) box; an
+    region whose object breaks its size word gets a smaller (larger) box; a small region
+    drawn wrong is redrawn zoomed in; an
     object outside every region (a duplicate or a misplaced one) is redrawn as background;
     a wrong background is redrawn with the objects locked; the two regions of a relation
     that does not hold are redrawn. Three passes with every region failing raise the step
@@ -244,6 +245,10 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
                         kind="resize", region=region.name, box=bigger, reason="box too small"
                     )
                 )
+        elif verdict.problem == "wrong" and _small(region, plan):
+            actions.append(
+                RefinementAction(kind="zoom", region=region.name, reason="small and drawn wrong")
+            )
         elif verdict.problem == "mis-sized":
             scale = 0.75 if region.size == "small" else 1.3
             actions.append(
@@ -274,6 +279,17 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
         )
     note = f"{len(actions)} change(s) for {len(critique.failing)} failing region(s)"
     return RefinementActions(actions=actions, note=note)
+
+
+SMALL_BOX = 0.25
+"""A box whose longer side is at most this share of the canvas is small: the model draws
+its object in few pixels, and a redraw at the model's working size (zoom) gives the shape
+room to come out right."""
+
+
+def _small(region: RegionPlan, plan: Plan) -> bool:
+    x0, y0, x1, y1 = region.bounds
+    return max(x1 - x0, y1 - y0) <= SMALL_BOX * min(plan.width, plan.height)
 
 
 def _reseed(region: RegionPlan, pass_number: int, reason: str) -> RefinementAction:

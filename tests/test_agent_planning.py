@@ -269,3 +269,25 @@ def test_edit_names_the_object_not_a_region_of_the_new_colour():
     new = edit_plan(old, "now make the square green")
     assert new.region("blue-square").prompt == "a green square"
     assert new.region("green-circle") == old.region("green-circle")
+
+
+@pytest.mark.parametrize(
+    ("goal", "zoomed"), [("a small red circle", True), ("a red circle", False)]
+)
+def test_a_small_region_drawn_wrong_is_redrawn_zoomed_in(goal, zoomed):
+    plan = plan_from_goal(f"{goal} in the top left, a blue square at the top and a green circle")
+    verdicts = [
+        RegionVerdict(
+            name=r.name,
+            prompt=r.prompt,
+            score=0.5,
+            clip_score=50,
+            passed=r.name != "red-circle",
+            problem=None if r.name != "red-circle" else "wrong",
+        )
+        for r in plan.regions
+    ]
+    critique = Critique(score=0.5, global_score=0.5, clip_score=50, regions=verdicts, passed=False)
+    kinds = {(a.kind, a.region) for a in refine_actions(plan, critique, 2).actions}
+    assert ("reseed", "red-circle") in kinds
+    assert (("zoom", "red-circle") in kinds) is zoomed
