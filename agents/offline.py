@@ -39,7 +39,7 @@ from pakati.agents.spatial import (
     parse_object,
     relation_target,
 )
-from pakati_engine.solver import PlacementSpec, solve_layout
+from pakati_engine.solver import PlacementSpec, Relation, solve_layout
 from pakati_engine.world.colors import COLOR_NAMES
 
 DEFAULT_SIZE = 128
@@ -216,7 +216,8 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
     drawn wrong is redrawn zoomed in; an
     object outside every region (a duplicate or a misplaced one) is redrawn as background;
     a wrong background is redrawn with the objects locked; the two regions of a relation
-    that does not hold are redrawn. Three passes with every region failing raise the step
+    that does not hold are redrawn, and when the boxes themselves break it the subject's
+    box is moved there by the layout solver. Three passes with every region failing raise the step
     count.
     """
     actions: list[RefinementAction] = []
@@ -269,6 +270,9 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
     for relation in critique.relations:
         if relation.holds:
             continue
+        moved = _moved_for(plan, relation.relation)
+        if moved is not None:
+            actions.append(moved)
         for name in (relation.relation.subject, relation.relation.object):
             if name not in failing:
                 failing.add(name)
@@ -279,6 +283,35 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
         )
     note = f"{len(actions)} change(s) for {len(critique.failing)} failing region(s)"
     return RefinementActions(actions=actions, note=note)
+
+
+def _moved_for(plan: Plan, relation: PlanRelation) -> RefinementAction | None:
+    """A move of the relation's subject, placed by the layout solver with every other box
+    fixed, when the boxes themselves break the relation (a plan from a language model can);
+    None when they already keep it (then only the drawing is wrong: reseeds)."""
+    a, b = plan.region(relation.subject).bounds, plan.region(relation.object).bounds
+    (ax, ay), (bx, by) = (
+        ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2),
+        ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2),
+    )
+    keeps = {"left_of": ax < bx, "right_of": ax > bx, "above": ay < by, "below": ay > by}
+    if keeps[relation.kind]:
+        return None
+    specs = [
+        PlacementSpec(r.name, _floats(r.bounds), fixed=r.name != relation.subject)
+        for r in plan.regions
+    ]
+    rule = Relation(kind=relation.kind, a=relation.subject, b=relation.object)
+    result = solve_layout(specs, (plan.width, plan.height), [rule], margin=1.0)
+    if not result.success:
+        return None
+    box = _floats([float(round(v)) for v in result.solution[relation.subject]])
+    return RefinementAction(
+        kind="move",
+        region=relation.subject,
+        box=box,
+        reason=f"its box breaks '{relation.kind.replace('_', ' ')} {relation.object}'",
+    )
 
 
 SMALL_BOX = 0.25

@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from pakati.agents.offline import OfflinePlannerModel, edit_plan, plan_from_goal, refine_actions
 from pakati.agents.planner import make_plan
 from pakati.agents.providers import make_chat_model, resolve_provider
-from pakati.agents.schemas import Critique, Plan, RegionVerdict
+from pakati.agents.schemas import Critique, Plan, RegionVerdict, RelationVerdict
 from pakati.agents.structured import LLMOutputError
 from tests.agent_fakes import ScriptedChatModel, plan_args, tool_answer
 
@@ -291,3 +291,34 @@ def test_a_small_region_drawn_wrong_is_redrawn_zoomed_in(goal, zoomed):
     kinds = {(a.kind, a.region) for a in refine_actions(plan, critique, 2).actions}
     assert ("reseed", "red-circle") in kinds
     assert (("zoom", "red-circle") in kinds) is zoomed
+
+
+def test_a_relation_the_boxes_break_moves_the_subject_with_the_solver():
+    plan = plan_from_goal("a red circle left of a blue square")
+    (relation,) = plan.relations
+    circle, square = plan.region("red-circle"), plan.region("blue-square")
+    swapped = plan.model_copy(
+        update={
+            "regions": [
+                circle.model_copy(update={"box": square.box}),
+                square.model_copy(update={"box": circle.box}),
+            ]
+        }
+    )
+    verdicts = [
+        RegionVerdict(name=r.name, prompt=r.prompt, score=0.5, clip_score=50, passed=True)
+        for r in plan.regions
+    ]
+    broken = RelationVerdict(relation=relation, holds=False, detail="does not hold")
+    critique = Critique(
+        score=0.5, global_score=0.5, clip_score=50, regions=verdicts, passed=False,
+        relations=[broken],
+    )  # fmt: skip
+    moves = [a for a in refine_actions(swapped, critique, 2).actions if a.kind == "move"]
+    assert [a.region for a in moves] == ["red-circle"] and moves[0].box is not None
+    new_centre = (moves[0].box[0] + moves[0].box[2]) / 2
+    square_box = swapped.region("blue-square").bounds
+    assert new_centre < (square_box[0] + square_box[2]) / 2
+    # Boxes that keep the relation are not moved: only the drawing was wrong.
+    kept = [a for a in refine_actions(plan, critique, 2).actions if a.kind == "move"]
+    assert kept == []
