@@ -21,7 +21,9 @@ The last line printed is one JSON object with
   mode with N vertical strips over plain diffusers, for every image side in ``--sides``
   (all sides and modes interleaved in each round), on the ``--widths`` model (``real``:
   SD1.5's UNet; ``narrow``: the same layout with widths 32/64/64/64); ``over_plain_cpu``
-  the same from the process's CPU time, steadier than wall time on a shared machine.
+  the same from the process's CPU time. On a shared machine, ``--threads 1`` and the CPU
+  ratios measure the arithmetic steadily (within about 1%), where wall time (other jobs'
+  time slices) and multi-threaded CPU time (threads spinning while they wait) do not.
 """
 
 from __future__ import annotations
@@ -110,8 +112,14 @@ def main() -> int:
     parser.add_argument("--sides", default="256,512", help="scaling: image sides")
     parser.add_argument("--modes", default="attention,latent", help="scaling: modes")
     parser.add_argument("--counts", default="1,2,4,8", help="scaling: region counts")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0: torch's default); with 1, CPU time is steady on a shared machine",
+    )
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads or max(1, torch.get_num_threads()))
     side = args.latent * 8
     print(f"building an SD1.5-shaped model with random weights ({side}x{side})", file=sys.stderr)
     parts = sd15_shaped_components(widths=NARROW_WIDTHS if args.widths == "narrow" else REAL_WIDTHS)
