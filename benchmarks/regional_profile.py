@@ -5,7 +5,8 @@ layers), VAE decoding, for plain diffusers and Pakati with N regions.
     python benchmarks/regional_profile.py --layer [--latent 64] [--channels 320]
 
 Times come from forward hooks (wall clock, one generation per configuration after a
-warm-up); the last line is one JSON object {config: {part: seconds}}. ``--layer`` times one
+warm-up; ``--cpu``: the process's CPU time, steady with ``--threads 1`` on a shared
+machine); the last line is one JSON object {config: {part: seconds}}. ``--layer`` times one
 SD1.5 cross-attention layer (batch 2, as with guidance) at the latent's resolution instead:
 diffusers' own processor over 77 tokens against Pakati's with N vertical strips, grouped
 and dense, interleaved, medians of 7 rounds in milliseconds.
@@ -39,7 +40,9 @@ from pakati_engine.diffusion.pipeline import (
 from pakati_engine.models.loading import bundle_from_components
 
 
-def timed_parts(modules: dict[str, list[torch.nn.Module]]) -> tuple[dict[str, float], Callable]:
+def timed_parts(
+    modules: dict[str, list[torch.nn.Module]], clock: Callable[[], float]
+) -> tuple[dict[str, float], Callable]:
     """Forward hooks that add each group's wall time to the returned dict."""
     totals: dict[str, float] = defaultdict(float)
     handles = []
@@ -48,10 +51,10 @@ def timed_parts(modules: dict[str, list[torch.nn.Module]]) -> tuple[dict[str, fl
             starts: list[float] = []
 
             def pre(mod, args, kwargs, starts=starts):
-                starts.append(time.perf_counter())
+                starts.append(clock())
 
             def post(mod, args, kwargs, out, starts=starts, part=part):
-                totals[part] += time.perf_counter() - starts.pop()
+                totals[part] += clock() - starts.pop()
 
             handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             handles.append(module.register_forward_hook(post, with_kwargs=True))
@@ -63,7 +66,9 @@ def timed_parts(modules: dict[str, list[torch.nn.Module]]) -> tuple[dict[str, fl
     return totals, remove
 
 
-def layer_cost(side: int, channels: int, counts: list[int], rounds: int = 7) -> dict[str, float]:
+def layer_cost(
+    side: int, channels: int, counts: list[int], clock: Callable[[], float], rounds: int = 7
+) -> dict[str, float]:
     """Milliseconds of one cross-attention layer call at a side x side resolution."""
     torch.manual_seed(0)
     attn = Attention(channels, cross_attention_dim=768, heads=8, dim_head=channels // 8).eval()
@@ -94,9 +99,9 @@ def layer_cost(side: int, channels: int, counts: list[int], rounds: int = 7) -> 
             run()  # warm-up, and the routing is built
         for _ in range(rounds):
             for name, run in calls.items():
-                started = time.perf_counter()
+                started = clock()
                 run()
-                times[name].append(time.perf_counter() - started)
+                times[name].append(clock() - started)
     return {name: round(statistics.median(values) * 1000, 1) for name, values in times.items()}
 
 
@@ -109,11 +114,18 @@ def main() -> int:
     parser.add_argument("--narrow", action="store_true", help="UNet widths 32/64/64/64")
     parser.add_argument("--dense", action="store_true", help="also the dense-bias routing")
     parser.add_argument("--layer", action="store_true", help="one cross-attention layer")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU time, not wall time (steady with --threads 1)"
+    )
     parser.add_argument("--channels", type=int, default=320, help="--layer: layer width")
     args = parser.parse_args()
+    clock = time.process_time if args.cpu else time.perf_counter
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.layer:
         counts = [int(n) for n in args.regions.split(",")]
-        milliseconds = layer_cost(args.latent, args.channels, counts)
+        milliseconds = layer_cost(args.latent, args.channels, counts, clock)
         print(json.dumps({"milliseconds": milliseconds, "latent": args.latent}))
         return 0
     side = args.latent * 8
@@ -163,10 +175,10 @@ def main() -> int:
     with torch.no_grad():
         run(0)  # warm-up
         for count, dense in configs:
-            totals, remove = timed_parts(groups)
-            started = time.perf_counter()
+            totals, remove = timed_parts(groups, clock)
+            started = clock()
             run(count, dense)
-            total = time.perf_counter() - started
+            total = clock() - started
             remove()
             name = "plain" if count < 0 else f"N={count}" + (" dense" if dense else "")
             result[name] = {"total": round(total, 3)} | {k: round(v, 3) for k, v in totals.items()}
