@@ -92,10 +92,14 @@ def test_regions_in_pixel_order_need_no_sorting() -> None:
     assert routing.chunks == [(1, 0, 64)]
 
 
-def test_many_masks_per_sample_keep_the_dense_bias() -> None:
+def test_many_masks_per_sample_or_training_keep_the_dense_bias() -> None:
     visible = torch.rand(20, 1, SIZE, SIZE)
     controller = RegionalAttentionController(visible, 1.0 - visible[:, 0], 5, (8, 8))
-    assert isinstance(controller.routing(64, torch.device("cpu"), torch.float32), DenseRouting)
+    with torch.no_grad():
+        assert isinstance(controller.routing(64, torch.device("cpu"), torch.float32), DenseRouting)
+    two = RegionalAttentionController(visible[:2], 1.0 - visible[:2, 0], 5, (8, 8))
+    assert torch.is_grad_enabled()
+    assert isinstance(two.routing(64, torch.device("cpu"), torch.float32), DenseRouting)
 
 
 def test_a_few_masks_per_sample_are_grouped_row_by_row(sd_bundle: ModelBundle) -> None:
@@ -110,7 +114,8 @@ def test_a_few_masks_per_sample_are_grouped_row_by_row(sd_bundle: ModelBundle) -
         controller = RegionalAttentionController(
             visible, background, 5, (8, 8), 0.25, weights, grouped=grouped
         )
-        routing = controller.routing(64, torch.device("cpu"), torch.float32)
+        with torch.no_grad():
+            routing = controller.routing(64, torch.device("cpu"), torch.float32)
         if grouped:
             assert isinstance(routing, SampleGroupedRouting)
             assert [rows.tolist() for rows, _ in routing.parts] == [[0, 2], [1, 3]]

@@ -92,16 +92,17 @@ def test_batched_passes_predict_what_one_call_per_pass_did(
     calls: list[int] = []
     handle = bundle.unet.register_forward_pre_hook(lambda *args: calls.append(1))
     try:
-        for index, t in enumerate(predictor.scheduler.timesteps):
-            reference = _one_call_per_pass(bundle, predictor, latents, t, index)
-            for limit in (8, 2, 1):
-                predictor.max_passes_per_call = limit
-                calls.clear()
-                batched = predictor(latents, t, index)
-                assert torch.allclose(batched, reference, atol=1e-5, rtol=1e-4), (index, limit)
-                active = sum(p.window[0] <= index / 4 < p.window[1] for p in predictor.passes)
-                passes = active + (uncovered or active < 3)  # the base pass where needed
-                assert len(calls) == -(-passes // limit)
+        with torch.no_grad():  # as in generation: passes grouped row by row
+            for index, t in enumerate(predictor.scheduler.timesteps):
+                reference = _one_call_per_pass(bundle, predictor, latents, t, index)
+                for limit in (8, 2, 1):
+                    predictor.max_passes_per_call = limit
+                    calls.clear()
+                    batched = predictor(latents, t, index)
+                    assert torch.allclose(batched, reference, atol=1e-5, rtol=1e-4), (index, limit)
+                    active = sum(p.window[0] <= index / 4 < p.window[1] for p in predictor.passes)
+                    passes = active + (uncovered or active < 3)  # the base pass where needed
+                    assert len(calls) == -(-passes // limit)
     finally:
         handle.remove()
 

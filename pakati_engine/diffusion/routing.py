@@ -62,8 +62,9 @@ class SampleGroupedRouting:
 
 Routing = DenseRouting | GroupedRouting | SampleGroupedRouting
 
-#: Most distinct masks per batch that are grouped row by row; more (training batches, a
-#: mask per sample) keep the dense bias, one kernel call for the whole batch.
+#: Most distinct masks per batch that are grouped row by row; more, or any number with
+#: gradients on (training batches, a mask per sample), keep the dense bias: one kernel call
+#: for the whole batch.
 MAX_GROUPED_MASKS = 16
 
 
@@ -168,7 +169,12 @@ class RegionalAttentionController:
 
     def _build(self, sequence_length: int, device: torch.device, dtype: torch.dtype) -> Routing:
         groups, base_share = self._groups(sequence_length)  # (B, N+1, HW), (B, HW)
-        if not self.grouped or len(self._rows) > MAX_GROUPED_MASKS:
+        per_sample = len(self._rows) > 1
+        if (
+            not self.grouped
+            or len(self._rows) > MAX_GROUPED_MASKS
+            or (per_sample and torch.is_grad_enabled())  # training: one call, and its backward
+        ):
             share = None
             if bool((base_share > 0).any()):
                 share = base_share[:, None, :, None].to(device=device, dtype=dtype)
