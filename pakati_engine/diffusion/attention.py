@@ -12,15 +12,17 @@ attends only to the tokens of what covers it there:
   share (``base_ratio`` inside a region of weight 1), so the base prompt is seen everywhere.
 
 The routing per resolution (see ``routing``) is built once per generation. When the masks
-are shared by the batch, pixels are grouped by the one prompt that reaches them and attend to
-that prompt's span only, so the attention costs about the same for 1 or 8 regions; pixels on
-anti-aliased or overlapping edges attend to all tokens with the bias.
+are shared by the batch (or, in latent mode's batched passes, by a few rows each), pixels
+are grouped by the one prompt that reaches them and attend to that prompt's span only, so
+the attention costs about the same for 1 or 8 regions; pixels on anti-aliased or
+overlapping edges attend to all tokens with the bias.
 
 Because a pixel outside region k gives exactly zero weight to region k's tokens, changing
 region k's prompt cannot change that pixel's attention output: routing is exact, not
 approximate. The processors are installed on the cross-attention layers inside
 :func:`regional_attention` (or a reusable :class:`RegionalRouting`, which latent mode enters
-once per region pass), which restores the model's own processors afterwards.
+once per batched UNet call of its passes), which restores the model's own processors
+afterwards.
 """
 
 from __future__ import annotations
