@@ -94,7 +94,8 @@ def run_agent_graph(
 
 def delivered_pass(state: AgentState) -> int:
     """Index of the pass whose image a run delivers: the last one the critic passed, else
-    the one that failed the fewest checks, then the best-scoring (ties: the earliest).
+    the one that failed the fewest checks, then the one whose worst region margin is
+    highest, then the best-scoring (ties: the earliest).
 
     Fewest failed checks first: a pass with one wrong region is closer to the goal than one
     with two, whatever their global scores say."""
@@ -105,10 +106,18 @@ def delivered_pass(state: AgentState) -> int:
     scores = [float(s) for s in state.get("scores", [])]
     if not scores:
         raise ValueError("the run has no scored pass")
-    failed = [_failed_checks(c) for c in critiques]
-    if len(failed) != len(scores):
-        failed = [0] * len(scores)
-    return min(range(len(scores)), key=lambda i: (failed[i], -scores[i]))
+    keys = [(_failed_checks(c), -_worst_margin(c)) for c in critiques]
+    if len(keys) != len(scores):
+        keys = [(0, 0.0)] * len(scores)
+    return min(range(len(scores)), key=lambda i: (*keys[i], -scores[i]))
+
+
+def _worst_margin(critique: dict[str, Any]) -> float:
+    """The lowest margin of a region's prompt over its best rival caption: among passes that
+    fail as many checks, the one whose worst region is closest to its prompt is closest to
+    right (a borderline shape rather than a plainly wrong one)."""
+    margins = [float(r.get("margin_rival", 0.0)) for r in critique.get("regions", [])]
+    return min(margins, default=0.0)
 
 
 def _failed_checks(critique: dict[str, Any]) -> int:

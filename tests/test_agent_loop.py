@@ -186,3 +186,8 @@ def test_the_delivered_pass_is_the_last_accepted_else_the_one_with_fewest_failed
     assert delivered_pass(rejected) == 1  # type: ignore[arg-type]
     tied = {"critiques": [_critique(False, 1), _critique(False, 1)], "scores": [0.5, 0.7]}
     assert delivered_pass(tied) == 1  # type: ignore[arg-type]
+    # As many failed checks: the pass whose worst region is nearest its prompt wins.
+    near, far = _critique(False, 1), _critique(False, 1)
+    near["regions"][0]["margin_rival"], far["regions"][0]["margin_rival"] = -0.02, -0.3  # type: ignore[index]
+    margins = {"critiques": [far, near], "scores": [0.9, 0.5]}
+    assert delivered_pass(margins) == 1  # type: ignore[arg-type]
