@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +149,10 @@ def _run_agent(
 
     # A resumable thread keeps its pass folder; any other run gets a folder of its own.
     thread = args.thread or "run"
-    run_name = args.thread or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    # Time and process id name it; a random tail keeps two runs of one process in the same
+    # second apart.
+    stamp = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    run_name = args.thread or stamp
     workdir = out.parent / f".{out.stem}.passes" / run_name
     context = _context(args, args.goal, workdir)
     _announce_provider(context, inject)
