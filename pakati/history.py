@@ -28,7 +28,7 @@ from PIL import Image
 
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.images import open_image
-from pakati_engine.metadata import atomic_write_bytes
+from pakati_engine.outputs import atomic_write_bytes
 
 Action = Literal["generate", "regenerate", "refine", "lock", "unlock"]
 PROJECT_FORMAT = "pakati-project"

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.layout import Layout, format_validation_error
-from pakati_engine.metadata import atomic_write_bytes
+from pakati_engine.outputs import atomic_write_bytes
 
 TEMPLATE_FORMAT = "pakati-template"
 TEMPLATE_VERSION = 2

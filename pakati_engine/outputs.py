@@ -64,6 +64,16 @@ def write_files(payloads: Mapping[Path, bytes], *, overwrite: bool = False) -> N
             Path(temp).unlink(missing_ok=True)
 
 
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write one file whole or not at all: staged beside ``path``, then renamed over it."""
+    temp = _stage(path, payload)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
 def _stage(path: Path, payload: bytes) -> str:
     """``payload`` in a fsynced temporary file beside ``path`` (usual permissions)."""
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below; the caller renames it)
