@@ -45,6 +45,7 @@ from PIL import Image
 from scipy import ndimage
 
 from pakati.agents.schemas import (
+    COMPARATIVE,
     Critique,
     Plan,
     PlanRelation,
@@ -66,6 +67,7 @@ from pakati_engine.analysis.foreground import (
 from pakati_engine.clip.scoring import crop_region
 from pakati_engine.errors import PakatiError
 from pakati_engine.world.colors import COLOR_NAMES, article
+from pakati_engine.world.goal_judge import centres_keep
 from pakati_engine.world.sampling import SHAPES
 
 COLOR_WORDS: tuple[str, ...] = COLOR_NAMES
@@ -158,7 +160,8 @@ def critique_image(
         _region_verdict(rgb, mask, region, plan, backdrop, scorer, thresholds)
         for region in plan.regions
     ]
-    verdicts = _sized(verdicts, mask, plan)
+    mains = {r.name: _main_blob(mask, r.bounds) for r in plan.regions}
+    verdicts = _sized(verdicts, mains, plan)
     verdicts = _apart(verdicts, mask, plan)
     if detector is not None and plan.regions:
         found = detector.locate(image, [r.prompt for r in plan.regions])
@@ -182,7 +185,7 @@ def critique_image(
                 f"the background does not look like {plan.base_prompt!r}: redraw it with the "
                 "passing objects locked"
             )
-    relations = [_relation_verdict(mask, plan, relation) for relation in plan.relations]
+    relations = [_relation_verdict(relation, mains) for relation in plan.relations]
     suggestions += [r.detail for r in relations if not r.holds]
     deltas = _reference_deltas(image, plan, suggestions)
     checks_pass = (
@@ -389,13 +392,13 @@ def _main_labels(mask: NDArray[np.bool_], plan: Plan) -> list[int]:
 
 
 def _sized(
-    verdicts: list[RegionVerdict], mask: NDArray[np.bool_], plan: Plan
+    verdicts: list[RegionVerdict], mains: dict[str, Blob | None], plan: Plan
 ) -> list[RegionVerdict]:
     """``verdicts``, with a passing region failed as mis-sized when its size word does not
     hold: a "small" object's extent (longer side of its main blob) must be below every
     unsized region's object's, a "large" one's above. Extent, not area: a triangle covers
     half the area of a square of the same size."""
-    extents = {r.name: _extent(_main_blob(mask, r.bounds)) for r in plan.regions}
+    extents = {name: _extent(blob) for name, blob in mains.items()}
     plain = [e for r in plan.regions if r.size is None and (e := extents[r.name]) is not None]
     if not plain:
         return verdicts
@@ -409,18 +412,15 @@ def _sized(
         if verdict.passed and wrong:
             other = min(plain) if region.size == "small" else max(plain)
             advice = (
-                f"region {region.name!r} should be {_COMPARATIVE[region.size or '']} than the "
-                f"others but its "
-                f"object is {extent} px across (theirs: {other} px): resize its box and redraw it"
+                f"region {region.name!r} should be {COMPARATIVE[region.size or '']} than the "
+                f"others but its object is {extent} px across (theirs: {other} px): resize its "
+                "box and redraw it"
             )
             verdict = verdict.model_copy(
                 update={"passed": False, "problem": "mis-sized", "suggestions": [advice]}
             )
         checked.append(verdict)
     return checked
-
-
-_COMPARATIVE = {"small": "smaller", "large": "larger"}
 
 
 def _extent(blob: Blob | None) -> int | None:
@@ -478,24 +478,15 @@ def _main_blob(mask: NDArray[np.bool_], box: PixelBox) -> Blob | None:
     return blobs[0] if blobs else None
 
 
-def _relation_verdict(
-    mask: NDArray[np.bool_], plan: Plan, relation: PlanRelation
-) -> RelationVerdict:
+def _relation_verdict(relation: PlanRelation, mains: dict[str, Blob | None]) -> RelationVerdict:
     """Whether ``relation`` holds between the main objects found in its two regions."""
-    first = _main_blob(mask, plan.region(relation.subject).bounds)
-    second = _main_blob(mask, plan.region(relation.object).bounds)
+    first, second = mains[relation.subject], mains[relation.object]
     text = f"{relation.subject} {relation.kind.replace('_', ' ')} {relation.object}"
     if first is None or second is None:
         return RelationVerdict(
             relation=relation, holds=False, detail=f"{text}: an object is missing"
         )
-    (ax, ay), (bx, by) = first.centroid, second.centroid
-    holds = {
-        "left_of": ax < bx,
-        "right_of": ax > bx,
-        "above": ay < by,
-        "below": ay > by,
-    }[relation.kind]
+    holds = centres_keep(relation.kind, first.centroid, second.centroid)
     detail = "" if holds else f"{text} does not hold: move the boxes and redraw them"
     return RelationVerdict(relation=relation, holds=holds, detail=detail)
 

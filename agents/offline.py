@@ -24,6 +24,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from pakati.agents import prompts
 from pakati.agents.schemas import (
+    COMPARATIVE,
     Critique,
     Plan,
     PlanRelation,
@@ -41,6 +42,7 @@ from pakati.agents.spatial import (
 )
 from pakati_engine.solver import PlacementSpec, Relation, solve_layout
 from pakati_engine.world.colors import COLOR_NAMES
+from pakati_engine.world.goal_judge import centres_keep
 
 DEFAULT_SIZE = 128
 
@@ -257,7 +259,7 @@ def refine_actions(plan: Plan, critique: Critique, pass_number: int) -> Refineme
                     kind="resize",
                     region=region.name,
                     box=_scaled(region, scale, plan).box,
-                    reason=f"should be {region.size} than the others",
+                    reason=f"should be {COMPARATIVE[region.size or 'large']} than the others",
                 )
             )
     for box in critique.extras:
@@ -289,13 +291,7 @@ def _moved_for(plan: Plan, relation: PlanRelation) -> RefinementAction | None:
     """A move of the relation's subject, placed by the layout solver with every other box
     fixed, when the boxes themselves break the relation (a plan from a language model can);
     None when they already keep it (then only the drawing is wrong: reseeds)."""
-    a, b = plan.region(relation.subject).bounds, plan.region(relation.object).bounds
-    (ax, ay), (bx, by) = (
-        ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2),
-        ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2),
-    )
-    keeps = {"left_of": ax < bx, "right_of": ax > bx, "above": ay < by, "below": ay > by}
-    if keeps[relation.kind]:
+    if centres_keep(relation.kind, _centre(plan, relation.subject), _centre(plan, relation.object)):
         return None
     specs = [
         PlacementSpec(r.name, _floats(r.bounds), fixed=r.name != relation.subject)
@@ -312,6 +308,11 @@ def _moved_for(plan: Plan, relation: PlanRelation) -> RefinementAction | None:
         box=box,
         reason=f"its box breaks '{relation.kind.replace('_', ' ')} {relation.object}'",
     )
+
+
+def _centre(plan: Plan, name: str) -> tuple[float, float]:
+    x0, y0, x1, y1 = plan.region(name).bounds
+    return ((x0 + x1) / 2, (y0 + y1) / 2)
 
 
 SMALL_BOX = 0.25

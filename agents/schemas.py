@@ -30,6 +30,8 @@ ActionKind = Literal[
 ]
 RelationKind = Literal["left_of", "right_of", "above", "below"]
 SizeWord = Literal["small", "large"]
+COMPARATIVE: dict[str, str] = {"small": "smaller", "large": "larger"}
+"""A size word's comparative, for messages."""
 RegionProblem = Literal["missing", "wrong", "crowded", "touching", "misplaced", "mis-sized", "weak"]
 BoxTuple = tuple[float, float, float, float]
 

@@ -197,13 +197,15 @@ def _relation_holds(
     a, b = matches[relation.subject], matches[relation.object]
     if a is None or b is None:
         return False
-    (ax, ay), (bx, by) = found[a].centroid, found[b].centroid
-    return {
-        "left_of": ax < bx,
-        "right_of": ax > bx,
-        "above": ay < by,
-        "below": ay > by,
-    }[relation.kind]
+    return centres_keep(relation.kind, found[a].centroid, found[b].centroid)
+
+
+def centres_keep(
+    kind: RelationKind, first: tuple[float, float], second: tuple[float, float]
+) -> bool:
+    """Whether an object centred at ``first`` is ``kind`` ("left_of", ...) one at ``second``."""
+    (ax, ay), (bx, by) = first, second
+    return {"left_of": ax < bx, "right_of": ax > bx, "above": ay < by, "below": ay > by}[kind]
 
 
 def _sizes_hold(
