@@ -49,8 +49,10 @@ from pakati.agents.critic import CriticThresholds, critique_image
 from pakati.agents.executor import draw_plan
 from pakati.agents.offline import plan_from_goal
 from pakati.agents.schemas import Plan, RegionPlan
+from pakati.cli.common import int_at_least
 from pakati.evals.agent_eval import CATEGORIES, sample_goals
 from pakati.tools.session import CanvasSession, default_scorer
+from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import EMBEDDED_MODEL
 from pakati_engine.models.loading import load_model
@@ -292,13 +294,21 @@ def calibrate(
 
     With ``samples`` a new path, the evidence is written there for later reruns."""
     if samples is not None and Path(samples).is_file():
-        data = json.loads(Path(samples).read_text())
-        regions = [RegionSample(**r) for r in data["regions"]]
-        backgrounds = [BackgroundSample(**b) for b in data["backgrounds"]]
-        seconds = float(data["seconds"])
-        n, seed = int(data["n"]), int(data["seed"])
+        try:
+            data = json.loads(Path(samples).read_text())
+            regions = [RegionSample(**r) for r in data["regions"]]
+            backgrounds = [BackgroundSample(**b) for b in data["backgrounds"]]
+            seconds = float(data["seconds"])
+            n, seed = int(data["n"]), int(data["seed"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise InvalidInputError(
+                f"{samples} is not an evidence file this script wrote ({error!r}); give "
+                "--samples a new path to collect the evidence again"
+            ) from None
         source = str(data.get("source", "world"))
     else:
+        if samples is not None and not Path(samples).parent.is_dir():
+            raise InvalidInputError(f"--samples {samples}: its folder does not exist")
         regions, backgrounds, seconds = collect(n, seed, progress, source)
         if samples is not None:
             document = {
@@ -342,7 +352,7 @@ def calibrate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pakati.evals.critic_calibration")
-    parser.add_argument("--n", type=int, default=150, help="layouts to generate")
+    parser.add_argument("--n", type=int_at_least(1), default=150, help="layouts to generate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--source", choices=SOURCES, default="agent", help="agent goals or world layouts"
@@ -352,9 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         "--samples", help="evidence file: written after collecting, reused when it exists"
     )
     args = parser.parse_args(argv)
-    report = calibrate(
-        args.n, args.seed, progress=not args.json, samples=args.samples, source=args.source
-    )
+    try:
+        report = calibrate(
+            args.n, args.seed, progress=not args.json, samples=args.samples, source=args.source
+        )
+    except InvalidInputError as error:
+        parser.exit(2, f"error: {error}\n")
     print(json.dumps(report))
     return 0
 

@@ -27,7 +27,7 @@ from pakati_engine.clip.evaluate import held_out_scenes, retrieval_top1, roc_auc
 from pakati_engine.clip.generated import GeneratedCrops, generated_batch, judged_caption
 from pakati_engine.clip.scoring import to_pil
 from pakati_engine.clip.train import CHECKPOINT, LOG, train
-from pakati_engine.errors import ModelNotFoundError
+from pakati_engine.errors import InvalidInputError, ModelNotFoundError
 from pakati_engine.world import COLORS, make_scene
 
 
@@ -184,3 +184,13 @@ def test_fine_tuning_from_weights_on_generated_crops(tmp_path: Path) -> None:
     first = torch.load(start / CHECKPOINT, weights_only=False)["model"]
     second = torch.load(tuned / CHECKPOINT, weights_only=False)["model"]
     assert all(torch.allclose(first[k].half().float(), second[k], atol=1e-3) for k in first)
+
+
+def test_a_file_that_is_not_a_crops_file_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.npz"
+    junk.write_text("not numpy")
+    for path in (junk, tmp_path / "missing.npz"):
+        with pytest.raises(InvalidInputError, match="is not a crops file"):
+            GeneratedCrops.load(path)
+    with pytest.raises(SystemExit, match="is not a crops file"):
+        train(_args(tmp_path / "run", "--generated", str(junk)))

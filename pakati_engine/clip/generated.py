@@ -48,6 +48,7 @@ from pakati_engine.clip.data import (
     to_model_input,
 )
 from pakati_engine.clip.scoring import crop_region
+from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.catalog import EMBEDDED_MODEL
 from pakati_engine.models.loading import load_model
 from pakati_engine.world.colors import COLOR_NAMES
@@ -71,8 +72,18 @@ class GeneratedCrops:
 
     @classmethod
     def load(cls, path: str | Path) -> GeneratedCrops:
-        with np.load(path) as data:
-            return cls(data["crops"], list(json.loads(str(data["captions"]))))
+        """Read a file ``save`` wrote; anything else is an ``InvalidInputError``."""
+        try:
+            with np.load(path) as data:
+                crops, captions = data["crops"], list(json.loads(str(data["captions"])))
+        except (OSError, ValueError, KeyError) as error:
+            raise InvalidInputError(
+                f"{path} is not a crops file of `python -m pakati_engine.clip.generated` "
+                f"({error}); make one with that command"
+            ) from None
+        if crops.ndim != 4 or len(crops) != len(captions) or not captions:
+            raise InvalidInputError(f"{path}: crops and captions do not match; make it again")
+        return cls(crops, captions)
 
 
 def judged_caption(color: str | None, shape: str | None, present: bool, background: str) -> str:
@@ -162,8 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=100, help="keep 0-99 for the evals")
     parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
     args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error(f"--n must be at least 1, got {args.n}")
     if args.out.exists():
-        raise SystemExit(f"{args.out} exists: choose another --out or remove it first")
+        parser.error(f"{args.out} exists: choose another --out or remove it first")
+    if not args.out.parent.is_dir():
+        parser.error(f"{args.out.parent} is not a folder: create it first")
     found = collect(args.n, args.seed, progress=True)
     found.save(args.out)
     kinds = sum(c.endswith("background") for c in found.captions)

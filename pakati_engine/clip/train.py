@@ -43,6 +43,7 @@ from pakati_engine.clip.model import (
     load_clip,
 )
 from pakati_engine.clip.scoring import ClipScorer
+from pakati_engine.errors import PakatiError
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -134,10 +135,13 @@ def train(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"{ckpt_path} exists: pass --resume to continue it, or choose a new --out")
 
     model, preprocess, tokenizer = create_untrained(args.seed)
-    if args.init:
-        weights = load_clip(None if args.init == "shipped" else args.init)[0]
-        model.load_state_dict(weights.state_dict())
-    generated = GeneratedCrops.load(args.generated) if args.generated else None
+    try:
+        if args.init:
+            weights = load_clip(None if args.init == "shipped" else args.init)[0]
+            model.load_state_dict(weights.state_dict())
+        generated = GeneratedCrops.load(args.generated) if args.generated else None
+    except PakatiError as error:
+        raise SystemExit(f"error: {error}") from None
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
