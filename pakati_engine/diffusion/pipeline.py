@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, cast
 
 import numpy as np
@@ -36,6 +37,7 @@ from pakati_engine.diffusion.predictors import (
     RegionPass,
     unet_guided,
 )
+from pakati_engine.diffusion.preview import notify_step
 from pakati_engine.diffusion.schedulers import make_scheduler
 from pakati_engine.diffusion.text_encoding import PromptEmbeddings, encode_prompts
 from pakati_engine.errors import InvalidInputError
@@ -283,6 +285,7 @@ class RegionalDiffusionPipeline:
                         latents = edit_mask * latents + (1.0 - edit_mask) * kept_now
                     if callback is not None:
                         callback(index, len(timesteps))
+                    notify_step(index, len(timesteps), partial(self.decode_latents, latents))
         finally:
             counter.remove()
         timings["denoise"] = time.perf_counter() - loop_started
