@@ -4,6 +4,7 @@
 - :mod:`pakati.cli.analysis`: ``analyze``, ``template``
 - :mod:`pakati.cli.agent`: ``agent``, ``chat``
 - :mod:`pakati.cli.evaluate`: ``eval regional``
+- :mod:`pakati.cli.serve`: ``serve`` (the web canvas, :mod:`pakati.server`)
 - :mod:`pakati.cli.common`: what they share (overwrite guard, summary, progress, argument types)
 - :mod:`pakati.cli.boundary`: the one error boundary (messages, exit statuses, --debug)
 
@@ -24,7 +25,7 @@ from pakati.cli.common import add_debug_option, run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pakati.cli import agent, analysis, evaluate, generate
+    from pakati.cli import agent, analysis, evaluate, generate, serve
 
     parser = argparse.ArgumentParser(
         prog="pakati", description="Regional control for AI image generation."
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_commands(commands)
     agent.add_commands(commands)
     evaluate.add_commands(commands)
+    serve.add_commands(commands)
     add_debug_option(parser, top=True)
     return parser
 

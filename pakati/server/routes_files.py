@@ -1,0 +1,115 @@
+"""File routes: history images, the PNG download (with metadata), opening a Pakati PNG,
+projects, and the models a region may name. Every file is addressed by a content hash or a
+plain name inside the project folder."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from pakati.server.routes_canvas import run_now, server_of
+from pakati.server.schemas import ActionResult, ModelList, ProjectList, ProjectRequest
+from pakati.server.uploads import checked_image, read_body, store
+from pakati.server.workspace import png_bytes
+
+router = APIRouter(prefix="/api", tags=["files"])
+SHA = re.compile(r"[0-9a-f]{64}")
+PNG_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+
+
+@router.get(
+    "/images/{sha}.png",
+    response_class=Response,
+    responses=PNG_RESPONSE,
+    summary="An image of the history, by the hash of its pixels",
+)
+def history_image(sha: str, request: Request) -> Response:
+    if not SHA.fullmatch(sha):
+        raise HTTPException(400, "an image is named by its 64-character SHA-256 (hex)")
+    image = server_of(request).workspace.snapshot.images.get(sha)
+    if image is None:
+        raise HTTPException(404, f"no image {sha} in this canvas's history")
+    return Response(
+        png_bytes(image),
+        media_type="image/png",
+        headers={"Cache-Control": "max-age=86400, immutable"},
+    )
+
+
+@router.get(
+    "/download.png",
+    response_class=Response,
+    responses=PNG_RESPONSE,
+    summary="The current image as a Pakati PNG (its metadata restores every region)",
+)
+def download(request: Request) -> Response:
+    snap = server_of(request).workspace.snapshot
+    if snap.image_sha256 is None or snap.metadata is None:
+        raise HTTPException(404, "no image yet: generate one first")
+    data = png_bytes(snap.images[snap.image_sha256], snap.metadata)
+    name = f"pakati-{snap.image_sha256[:12]}.png"
+    return Response(
+        data,
+        media_type="image/png",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post(
+    "/import/png",
+    response_model=ActionResult,
+    summary="Open a PNG Pakati made (the request body is the file)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def import_png(request: Request) -> ActionResult:
+    server = server_of(request)
+    data = await read_body(request, server.config.max_upload_bytes)
+    kind = checked_image(data, "the uploaded image")
+    if kind != "PNG":
+        raise HTTPException(415, f"the upload is {kind}; only a PNG can carry Pakati metadata")
+    path = store(server.workspace.root / "uploads", data, ".png")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(
+        run_now, server, "open png", lambda: server.workspace.open_png(path)
+    )
+
+
+@router.get("/projects", response_model=ProjectList, summary="Saved projects")
+def projects(request: Request) -> ProjectList:
+    return ProjectList(projects=server_of(request).workspace.projects())
+
+
+@router.post("/projects", response_model=ActionResult, summary="Save the canvas as a project")
+def save_project(body: ProjectRequest, request: Request) -> ActionResult:
+    server = server_of(request)
+    server.workspace.project_path(body.name)  # a bad name is refused before queueing
+    return run_now(server, "save", lambda: server.workspace.save_project(body.name, body.overwrite))
+
+
+@router.post("/projects/open", response_model=ActionResult, summary="Open a saved project")
+def open_project(body: ProjectRequest, request: Request) -> ActionResult:
+    server = server_of(request)
+    server.workspace.project_path(body.name)
+    return run_now(server, "open", lambda: server.workspace.open_project(body.name))
+
+
+@router.get("/models", response_model=ModelList, summary="Models a canvas or region may use")
+def models(request: Request) -> ModelList:
+    from pakati_engine.models.catalog import default_model_name, embedded_model_available
+
+    names = ["tiny-random"]
+    if embedded_model_available():
+        names.insert(0, "pakati-shapes")
+    default = server_of(request).workspace.draft.model
+    if default not in names:
+        names.insert(0, default)
+    return ModelList(models=names, default=default_model_name())

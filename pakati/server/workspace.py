@@ -1,0 +1,304 @@
+"""The server's one canvas: the page's draft layout, the ``PakatiCanvas`` and its history.
+
+Every change to the canvas runs on the worker thread (``pakati.server.jobs``), one at a
+time; request handlers read an immutable :class:`Snapshot` taken after each change, so a
+page asking for the state never waits for a generation. The page edits a *draft* layout
+(regions being drawn may still lack prompts); an action applies the draft to the canvas
+first, and undo or redo set the draft back to the canvas's layout.
+
+All files live in the server's project folder: ``projects/NAME.json`` (+ ``NAME.images/``),
+``uploads/`` (content-addressed), ``chat/`` (agent threads). No request names a path, only
+plain names checked by :func:`plain_name`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from pakati.canvas import PakatiCanvas
+from pakati.editing import IMAGE_ACTIONS
+from pakati.history import History, image_sha256
+from pakati.version import __version__
+from pakati_engine.diffusion.preview import observe_latents
+from pakati_engine.errors import InvalidInputError, OutputExistsError
+from pakati_engine.layout import Layout, parse_layout
+from pakati_engine.metadata import SUMMARY_KEY, TEXT_KEY, summary_line
+from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.catalog import default_model_name
+from pakati_engine.models.loading import load_model
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: Seconds between two preview images of one generation (the last step always has one).
+PREVIEW_EVERY_S = 0.2
+PREVIEW_SIDE = 256
+
+StepReporter = Callable[[int, int, str | None], None]
+
+
+def plain_name(text: str, what: str = "name") -> str:
+    """``text`` if it is a plain file name (no folder, no '..'), else a clear error."""
+    if not NAME.fullmatch(text) or ".." in text:
+        raise InvalidInputError(
+            f"{what} {text!r} is not a plain name: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the page sees of the canvas, taken after each change."""
+
+    layout: Layout
+    image_sha256: str | None
+    locked: list[str]
+    head: str | None
+    entries: list[dict[str, Any]]
+    can_undo: bool
+    can_redo: bool
+    metadata: dict[str, Any] | None
+    images: dict[str, Image.Image] = field(default_factory=dict)
+
+
+def png_bytes(image: Image.Image, metadata: dict[str, Any] | None = None) -> bytes:
+    """``image`` as PNG; with ``metadata`` the Pakati text chunks that let it be reproduced."""
+    info = None
+    if metadata is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(TEXT_KEY, json.dumps(metadata, sort_keys=True), zip=True)
+        info.add_text(SUMMARY_KEY, summary_line(metadata))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def preview_url(image: Image.Image) -> str:
+    """A small data URL of ``image`` (at most PREVIEW_SIDE pixels a side)."""
+    small = image.convert("RGB")
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return "data:image/png;base64," + base64.b64encode(png_bytes(small)).decode("ascii")
+
+
+class Workspace:
+    """The canvas of one server, its project folder and the models it has loaded."""
+
+    def __init__(self, root: Path, model: str | None = None) -> None:
+        self.root = root
+        for sub in ("projects", "uploads", "chat"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self._bundles: dict[str, ModelBundle] = {}
+        self._draft_lock = threading.Lock()
+        name = model or default_model_name()
+        self.canvas = PakatiCanvas(128, 128, model=name)
+        self._draft = self.canvas.to_layout()
+        self.snapshot = self._take_snapshot()
+
+    # Models ---------------------------------------------------------------------------
+
+    def bundle(self, name: str) -> ModelBundle:
+        """A model, loaded once per server."""
+        if name not in self._bundles:
+            self._bundles[name] = load_model(name)
+        return self._bundles[name]
+
+    def _new_canvas(self, layout: Layout) -> PakatiCanvas:
+        canvas = PakatiCanvas(layout.width, layout.height, model=self.bundle(layout.model))
+        canvas.set_layout(layout)
+        return canvas
+
+    # The draft ------------------------------------------------------------------------
+
+    @property
+    def draft(self) -> Layout:
+        with self._draft_lock:
+            return self._draft
+
+    def set_draft(self, layout: Layout) -> Layout:
+        """The page's layout (not yet applied to the canvas)."""
+        with self._draft_lock:
+            self._draft = layout
+        self._refresh()
+        return layout
+
+    def apply_draft(self) -> None:
+        """Make the canvas follow the draft (a new canvas when its size or model changed)."""
+        layout = self.draft
+        canvas = self.canvas
+        if (layout.width, layout.height, layout.model) != (
+            canvas.width,
+            canvas.height,
+            canvas.model,
+        ):
+            self.canvas = self._new_canvas(layout)
+        else:
+            canvas.set_layout(layout)
+
+    # Actions (worker thread only) -------------------------------------------------------
+
+    def generate(self, seed: int | None, report: StepReporter) -> dict[str, Any]:
+        self.apply_draft()
+        with observe_latents(_previewer(report)):
+            result = self.canvas.generate(seed=seed)
+        return self._after(f"generated with seed {result.seed}")
+
+    def regenerate(
+        self, regions: list[str], seed: int | None, report: StepReporter
+    ) -> dict[str, Any]:
+        self.apply_draft()
+        with observe_latents(_previewer(report)):
+            self.canvas.regenerate(*regions, seed=seed)
+        return self._after(f"regenerated {', '.join(regions)}")
+
+    def refine(self, region: str, strength: float, report: StepReporter) -> dict[str, Any]:
+        self.apply_draft()
+        with observe_latents(_previewer(report)):
+            self.canvas.refine(region, strength=strength)
+        return self._after(f"refined {region} at strength {strength}")
+
+    def set_lock(self, region: str, locked: bool) -> dict[str, Any]:
+        self.apply_draft()
+        (self.canvas.lock if locked else self.canvas.unlock)(region)
+        return self._after(f"{'locked' if locked else 'unlocked'} {region}")
+
+    def undo(self) -> dict[str, Any]:
+        entry = self.canvas.undo()
+        if entry is None:
+            raise InvalidInputError("nothing to undo: this is the first step")
+        return self._after(f"back to {entry.id}", sync_draft=True)
+
+    def redo(self) -> dict[str, Any]:
+        entry = self.canvas.redo()
+        if entry is None:
+            raise InvalidInputError("nothing to redo: no later step from here")
+        return self._after(f"forward to {entry.id}", sync_draft=True)
+
+    def save_project(self, name: str, overwrite: bool) -> dict[str, Any]:
+        path = self.project_path(name)
+        if path.exists() and not overwrite:
+            raise OutputExistsError(
+                f"project {name!r} exists; save under another name or confirm overwriting it"
+            )
+        if not self.canvas.history.entries:
+            raise InvalidInputError("nothing to save yet: generate an image first")
+        self.canvas.save_project(path)
+        return {"message": f"saved project {name!r}", "name": name}
+
+    def open_project(self, name: str) -> dict[str, Any]:
+        path = self.project_path(name)
+        if not path.is_file():
+            raise InvalidInputError(f"no project named {name!r} (see the project list)")
+        history = History.load(path)
+        head = history.current
+        if head is None:
+            raise InvalidInputError(f"project {name!r} has no steps")
+        layout = parse_layout(head.layout, source=f"project {name!r}")
+        canvas = self._new_canvas(layout)
+        canvas.load_project(path)
+        self.canvas = canvas
+        return self._after(f"opened project {name!r}", sync_draft=True)
+
+    def open_png(self, path: Path) -> dict[str, Any]:
+        """Continue from a PNG Pakati made (its metadata restores every region)."""
+        from pakati_engine.metadata import read_png_metadata
+
+        layout = parse_layout(read_png_metadata(path).get("layout"), source="the PNG's metadata")
+        self.canvas = PakatiCanvas.from_image(path, model=self.bundle(layout.model))
+        return self._after("opened the PNG's layout and image", sync_draft=True)
+
+    def adopt_image(self, path: Path, message: str) -> dict[str, Any]:
+        """Make a PNG the agent drew the canvas (as :meth:`open_png`)."""
+        result = self.open_png(path)
+        result["message"] = message
+        return result
+
+    def project_path(self, name: str) -> Path:
+        return self.root / "projects" / f"{plain_name(name, 'project name')}.json"
+
+    def projects(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "projects").glob("*.json"))
+
+    # Snapshots --------------------------------------------------------------------------
+
+    def _after(self, message: str, sync_draft: bool = False) -> dict[str, Any]:
+        if sync_draft:
+            with self._draft_lock:
+                self._draft = self.canvas.to_layout()
+        self._refresh()
+        return {"message": message, "image_sha256": self.snapshot.image_sha256}
+
+    def _refresh(self) -> None:
+        self.snapshot = self._take_snapshot()
+
+    def _take_snapshot(self) -> Snapshot:
+        canvas = self.canvas
+        history = canvas.history
+        entries = [
+            {
+                "id": e.id,
+                "action": e.action,
+                "parent": e.parent,
+                "targets": list(e.targets),
+                "image_sha256": e.image_sha256,
+                "created": e.created,
+            }
+            for e in list(history.entries.values())
+        ]
+        images = {
+            e.image_sha256: e.image
+            for e in list(history.entries.values())
+            if e.image is not None and e.image_sha256
+        }
+        current = history.current
+        image = canvas.image
+        return Snapshot(
+            layout=self.draft,
+            image_sha256=image_sha256(image) if image is not None else None,
+            locked=canvas.locked,
+            head=history.head,
+            entries=entries,
+            can_undo=current is not None and current.parent is not None,
+            can_redo=any(e.parent == history.head for e in history.entries.values()),
+            metadata=_metadata(canvas) if current is not None else None,
+            images=images,
+        )
+
+
+def _metadata(canvas: PakatiCanvas) -> dict[str, Any]:
+    """What a Pakati PNG of the canvas's current image carries (as ``GenerationResult``)."""
+    chain = canvas.history.chain()
+    steps = [e.step() for e in chain if e.action in IMAGE_ACTIONS]
+    layout = chain[-1].layout
+    data: dict[str, Any] = {
+        "pakati_version": __version__,
+        "layout": layout,
+        "model": {"source": canvas.model},
+    }
+    if len(steps) > 1:
+        data["steps"] = steps
+    return data
+
+
+def _previewer(report: StepReporter) -> Callable[[int, int, Callable[[], Image.Image]], None]:
+    """A latent observer that reports every step and a preview at most every 0.2 s."""
+    last = [0.0]
+
+    def observe(step: int, total: int, decode: Callable[[], Image.Image]) -> None:
+        now = time.perf_counter()
+        preview = None
+        if step == 0 or step + 1 == total or now - last[0] >= PREVIEW_EVERY_S:
+            preview = preview_url(decode())
+            last[0] = now
+        report(step + 1, total, preview)
+
+    return observe
