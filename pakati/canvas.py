@@ -21,16 +21,25 @@ from pydantic import ValidationError
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
 from pakati.results import GenerationResult
+from pakati_engine.control.inputs import (
+    ControlSource,
+    check_window,
+    encode_control_png,
+    place_control_map,
+)
+from pakati_engine.control.loading import resolve_controlnet
 from pakati_engine.diffusion.pipeline import RegionalDiffusionPipeline, StepCallback
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.generation import (
     GENERAL_DEFAULTS,
+    inline_control,
     region_from_spec,
     region_id,
     request_from_layout,
 )
 from pakati_engine.images import open_header, open_image
 from pakati_engine.layout import (
+    ControlSpec,
     Layout,
     RegionSpec,
     encode_mask_png,
@@ -230,11 +239,21 @@ class PakatiCanvas(EditingMixin):
         seed: int | None = None,
         guidance_scale: float | None = None,
         step_window: tuple[float, float] = (0.0, 1.0),
+        controlnet: str | None = None,
+        controlnet_input: ControlSource | None = None,
+        preprocess: str | None = None,
+        control_scale: float = 1.0,
+        control_window: tuple[float, float] = (0.0, 1.0),
     ) -> Region:
         """Set what ``region`` (a Region, its name or its id) should show.
 
         ``seed`` gives the region its own noise; ``guidance_scale`` and ``step_window`` are
-        per-region settings of latent mode.
+        per-region settings of latent mode. ``controlnet`` (a shipped name such as
+        ``pakati-shapes-outline``, a local ControlNet folder, or a hub id in the local cache)
+        with ``controlnet_input`` (a control map, or a picture that ``preprocess``, "outline"
+        or "canny", turns into one; canvas-sized, or the size of the region's box) adds
+        structural control that acts inside this region only, with ``control_scale`` and
+        during ``control_window`` (fractions of the steps).
         """
         target = self.region(region)
         try:
@@ -243,6 +262,9 @@ class PakatiCanvas(EditingMixin):
             raise InvalidInputError(
                 f"region {target.label!r}: step_window must be two numbers, got {step_window!r}"
             ) from error
+        control = self._control_for(
+            target, controlnet, controlnet_input, preprocess, control_scale, control_window
+        )
         self._update_region(
             target,
             prompt=prompt,
@@ -252,9 +274,59 @@ class PakatiCanvas(EditingMixin):
             seed=seed,
             guidance_scale=guidance_scale,
             step_window=window,
+            control=control,
         )
         self._unprompted.discard(target.name or "")
         return target
+
+    def _control_for(
+        self,
+        target: Region,
+        controlnet: str | None,
+        source: ControlSource | None,
+        preprocess: str | None,
+        scale: float,
+        window: tuple[float, float],
+    ) -> dict[str, Any] | None:
+        """The region's control as a layout entry (its map prepared and inlined), or None."""
+        label = target.label
+        if controlnet is None:
+            if source is not None or preprocess is not None:
+                raise InvalidInputError(
+                    f"region {label!r}: controlnet_input/preprocess need controlnet= "
+                    "(e.g. 'pakati-shapes-outline', or a ControlNet folder)"
+                )
+            return None
+        if source is None:
+            raise InvalidInputError(
+                f"region {label!r}: controlnet={controlnet!r} needs controlnet_input= (a "
+                "control map, or a picture with preprocess='outline' or 'canny')"
+            )
+        resolve_controlnet(controlnet)  # an unknown name fails here, not at generation
+        try:
+            scale = float(scale)
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(
+                f"region {label!r}: control_scale must be a number, got {scale!r}"
+            ) from error
+        start, end = check_window(window, label)
+        spec = _validated_control(
+            {
+                "controlnet": controlnet,
+                "image": "-",
+                "preprocess": preprocess,
+                "scale": scale,
+                "window": (start, end),
+            },
+            label,
+        )
+        placed = place_control_map(
+            source, spec.preprocess, target.bounding_box(), (self.width, self.height), label
+        )
+        inlined = spec.model_copy(
+            update={"image": None, "image_png": encode_control_png(placed), "preprocess": None}
+        )
+        return inlined.model_dump()
 
     def region(self, key: Region | str) -> Region:
         """Look a region up by object, name or id."""
@@ -311,12 +383,27 @@ class PakatiCanvas(EditingMixin):
             layout = self.to_layout()
             bundle = self.load()
             check_fits(bundle, layout.width, layout.height)
-            request = request_from_layout(layout, bundle.recommended, self._regions)
-            output = RegionalDiffusionPipeline(bundle)(request, callback)
+            plan = None
+            if foreign.needs_models(layout):  # regions drawn by other models: pakati.foreign
+                registry = foreign.canvas_registry(self)
+                plan = foreign.plan_models(
+                    layout, registry, stand_in=self.stand_in, allow_fallback=self.model_fallback
+                )
+            base = layout if plan is None else plan.base_layout
+            request = request_from_layout(base, bundle.recommended, self._regions)
+            pipe = RegionalDiffusionPipeline(bundle)
+            output = pipe(request, callback)
+            if plan is not None and plan.foreign:
+                output = foreign.draw_foreign(
+                    output, plan, layout, self._regions, registry, pipe, locked=self.locked
+                )
         except BaseException:
             self._layout = previous  # a failed generation leaves the canvas as it was
             raise
-        return self._record("generate", layout, output)
+        result = self._record("generate", layout, output)
+        if plan is not None:
+            result.models = plan.records
+        return result
 
     def to_layout(self) -> Layout:
         """The canvas as a layout (masks inlined), e.g. to save or to reproduce."""
@@ -450,6 +537,15 @@ def _validated(data: dict[str, Any], source: str) -> Layout:
         raise InvalidInputError(format_validation_error(error, source)) from error
 
 
+def _validated_control(data: dict[str, Any], label: str) -> ControlSpec:
+    try:
+        return ControlSpec.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInputError(
+            format_validation_error(error, f"control of region {label!r}")
+        ) from error
+
+
 def _validated_region(data: dict[str, Any], label: str) -> RegionSpec:
     try:
         return RegionSpec.model_validate(data)
@@ -462,6 +558,8 @@ def _inlined(spec: RegionSpec, region: Region) -> RegionSpec:
     update: dict[str, Any] = {"name": region.name}
     if spec.mask is not None:
         update.update(mask=None, mask_png=encode_mask_png(region.rasterize()))
+    if spec.control is not None:
+        update.update(control=inline_control(spec.control, region))
     return spec.model_copy(update=update)
 
 

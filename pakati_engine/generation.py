@@ -14,6 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from PIL.Image import Image as PILImage
+
+from pakati_engine.control.inputs import (
+    RegionControlInput,
+    as_control_array,
+    decode_control_png,
+    encode_control_png,
+    place_control_map,
+)
 from pakati_engine.diffusion.pipeline import (
     GenerationOutput,
     GenerationRequest,
@@ -22,7 +31,7 @@ from pakati_engine.diffusion.pipeline import (
     StepCallback,
 )
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.layout import Layout, RegionSpec, decode_mask_png
+from pakati_engine.layout import ControlSpec, Layout, RegionSpec, decode_mask_png
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.regions.masks import stacking_order
 from pakati_engine.regions.region import (
@@ -148,4 +157,38 @@ def _region_prompt(spec: RegionSpec, region: Region) -> RegionPrompt:
         seed=spec.seed,
         guidance_scale=spec.guidance_scale,
         step_window=spec.step_window,
+        control=region_control(spec.control, region),
+    )
+
+
+def control_map(control: ControlSpec, region: Region) -> PILImage:
+    """The canvas-sized control map a region's control describes (file or inline)."""
+    label = region.label
+    if control.image_png is not None:
+        source: PILImage | str = decode_control_png(control.image_png, label)
+    else:
+        assert control.image is not None  # the schema guarantees exactly one
+        source = control.image
+    return place_control_map(
+        source, control.preprocess, region.bounding_box(), (region.width, region.height), label
+    )
+
+
+def inline_control(control: ControlSpec, region: Region) -> ControlSpec:
+    """``control`` with its map prepared and inlined (what layouts and metadata store)."""
+    if control.image_png is not None:
+        return control
+    prepared = encode_control_png(control_map(control, region))
+    return control.model_copy(update={"image": None, "image_png": prepared, "preprocess": None})
+
+
+def region_control(control: ControlSpec | None, region: Region) -> RegionControlInput | None:
+    """The pipeline's view of a region's control, or None."""
+    if control is None:
+        return None
+    return RegionControlInput(
+        controlnet=control.controlnet,
+        image=as_control_array(control_map(control, region)),
+        scale=control.scale,
+        window=control.window,
     )

@@ -18,7 +18,9 @@ PNG's metadata stores. Example::
 
 Coordinates are canvas pixels from the top-left corner. A region gives exactly one of
 ``polygon``, ``box``, ``mask`` (an image file, relative to the layout file) or ``mask_png``
-(the mask inlined as base64 PNG, which is how PNG metadata carries masks).
+(the mask inlined as base64 PNG, which is how PNG metadata carries masks). A region's
+``control`` names a ControlNet and its map (a file, or ``image_png`` inline), which acts
+inside that region only.
 """
 
 from __future__ import annotations
@@ -40,11 +42,72 @@ from pydantic import (
     model_validator,
 )
 
+from pakati_engine.control.preprocess import NEEDS_ANNOTATOR, PREPROCESSORS
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.images import open_image
 from pakati_engine.models.catalog import default_model_name
 
 LAYOUT_VERSION = 1
+
+
+class ControlSpec(BaseModel):
+    """A ControlNet acting inside one region only: which one, its map, when, how strongly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    controlnet: str = Field(
+        description="Shipped name (pakati-shapes-outline), a local diffusers ControlNet "
+        "folder, or a hub id in the local Hugging Face cache."
+    )
+    image: str | None = Field(
+        default=None,
+        description="Control image path, relative to the layout: canvas-sized, or the size "
+        "of the region's box (placed at the box).",
+    )
+    image_png: str | None = Field(
+        default=None,
+        description="The canvas-sized control map as base64 PNG (how PNG metadata carries it).",
+    )
+    preprocess: str | None = Field(
+        default=None,
+        description="Turn `image` into a map first: 'outline' or 'canny'; None: a ready map.",
+    )
+    scale: float = Field(
+        default=1.0, ge=0.0, le=4.0, allow_inf_nan=False, description="Control strength."
+    )
+    window: tuple[float, float] = Field(
+        default=(0.0, 1.0), description="Fractions of the steps during which the control acts."
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _ordered_window(cls, window: tuple[float, float]) -> tuple[float, float]:
+        start, end = window
+        if not 0.0 <= start < end <= 1.0:
+            raise ValueError(
+                f"window must be (start, end) with 0 <= start < end <= 1, got {window}"
+            )
+        return window
+
+    @field_validator("preprocess")
+    @classmethod
+    def _known_preprocess(cls, name: str | None) -> str | None:
+        if name is None or name in PREPROCESSORS:
+            return name
+        if name in NEEDS_ANNOTATOR:
+            raise ValueError(
+                f"preprocess {name!r} needs {NEEDS_ANNOTATOR[name]}, which Pakati does not "
+                "ship; pass a ready map as the image with no preprocess"
+            )
+        raise ValueError(f"unknown preprocess {name!r}; choose {', '.join(PREPROCESSORS)}")
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ControlSpec:
+        if (self.image is None) == (self.image_png is None):
+            raise ValueError("a control needs exactly one of image (a file) or image_png")
+        if self.image_png is not None and self.preprocess is not None:
+            raise ValueError("image_png is a ready map: preprocess applies to `image` only")
+        return self
 
 
 class RegionSpec(BaseModel):
@@ -84,6 +147,9 @@ class RegionSpec(BaseModel):
     )
     model: str | None = Field(
         default=None, description="Model for this region; attention mode uses the canvas model."
+    )
+    control: ControlSpec | None = Field(
+        default=None, description="A ControlNet acting inside this region only."
     )
 
     @field_validator("step_window")
@@ -188,6 +254,9 @@ def load_layout(path: str | Path) -> Layout:
     for region in layout.regions:
         if region.mask is not None and not Path(region.mask).is_absolute():
             region.mask = str(path.parent / region.mask)
+        control = region.control
+        if control is not None and control.image and not Path(control.image).is_absolute():
+            control.image = str(path.parent / control.image)
     return layout
 
 

@@ -109,7 +109,11 @@ def crop_request(
         noise = seeded_noise((1, channels, *latent_size), request.seed, seeds, owned)
     noise = noise[:, :, y0 // factor : y1 // factor, x0 // factor : x1 // factor]
     regions = [
-        replace(region, mask=np.ascontiguousarray(region.mask[y0:y1, x0:x1]))
+        replace(
+            region,
+            mask=np.ascontiguousarray(region.mask[y0:y1, x0:x1]),
+            control=region.control.cropped(plan.box) if region.control else None,
+        )
         for region in request.regions
         if region.mask[y0:y1, x0:x1].max(initial=0.0) > 0
     ]
@@ -167,7 +171,11 @@ def run_zoomed_edit(
     )
     x0, y0, x1, y1 = plan.box
     regions = [
-        replace(region, mask=_resized(region.mask[y0:y1, x0:x1], size, Image.Resampling.BILINEAR))
+        replace(
+            region,
+            mask=_resized(region.mask[y0:y1, x0:x1], size, Image.Resampling.BILINEAR),
+            control=region.control.cropped(plan.box).resized(size) if region.control else None,
+        )
         for region in request.regions
         if region.mask[y0:y1, x0:x1].max(initial=0.0) > 0
     ]

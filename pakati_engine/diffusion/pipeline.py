@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pakati_engine.control.inputs import RegionControlInput
+from pakati_engine.control.residuals import ControlResiduals
 from pakati_engine.diffusion.attention import RegionalAttentionController, regional_attention
 from pakati_engine.diffusion.keeping import KeepSpec, composite, image_to_tensor, latent_edit_mask
 from pakati_engine.diffusion.noise import owned_cells, seeded_noise
@@ -66,6 +68,8 @@ class RegionPrompt:
     seed: int | None = None
     guidance_scale: float | None = None
     step_window: tuple[float, float] = (0.0, 1.0)
+    #: A ControlNet acting inside this region only (attention mode).
+    control: RegionControlInput | None = None
 
 
 @dataclass
@@ -101,6 +105,8 @@ class GenerationOutput:
     timings: dict[str, float]
     #: (h, w) of the latents the UNet denoised (smaller than the canvas for crops).
     latent_size: tuple[int, int] = (0, 0)
+    #: ControlNet calls made (one per ControlNet model per step where a control is active).
+    control_calls: int = 0
 
 
 class RegionalDiffusionPipeline:
@@ -170,11 +176,38 @@ class RegionalDiffusionPipeline:
                 f"region {region.label!r}: step_window {region.step_window} must satisfy "
                 "0 <= start < end <= 1"
             )
+        if region.control is not None:
+            self._check_control(region, region.control, request)
         per_region = region.guidance_scale is not None or region.step_window != (0.0, 1.0)
         if per_region and request.mode == "attention":
             raise InvalidInputError(
                 f"region {region.label!r}: a per-region guidance scale or step window needs "
                 "mode='latent' (attention mode runs all regions in one pass)"
+            )
+
+    def _check_control(
+        self, region: RegionPrompt, control: RegionControlInput, request: GenerationRequest
+    ) -> None:
+        label = region.label
+        if request.mode != "attention":
+            raise InvalidInputError(
+                f"region {label!r}: a ControlNet needs mode='attention' (its residuals enter "
+                "the one UNet pass that attention mode runs per step)"
+            )
+        if control.image.shape != (request.height, request.width, 3):
+            raise InvalidInputError(
+                f"region {label!r}: control map of shape {control.image.shape} does not match "
+                f"the {request.width}x{request.height} canvas"
+            )
+        if not 0.0 <= control.scale <= 4.0:
+            raise InvalidInputError(
+                f"region {label!r}: control_scale must be in [0, 4], got {control.scale}"
+            )
+        start, end = control.window
+        if not 0.0 <= start < end <= 1.0:
+            raise InvalidInputError(
+                f"region {label!r}: control_window {control.window} must satisfy "
+                "0 <= start < end <= 1"
             )
 
     @torch.no_grad()
@@ -256,6 +289,9 @@ class RegionalDiffusionPipeline:
             )
         else:
             controller = self.prepare_controller(request, embeddings, latent_size, stacked)
+            conditioning.control = self.prepare_control(
+                request, stacked, controller, prompt_embeds, conditioning, len(timesteps)
+            )
 
             def predictor(x: torch.Tensor, t: torch.Tensor, index: int) -> torch.Tensor:
                 return unet_guided(
@@ -270,6 +306,8 @@ class RegionalDiffusionPipeline:
         try:
             with routing:
                 for index, t in enumerate(timesteps):
+                    if conditioning.control is not None:
+                        conditioning.control.begin_step(index)
                     noise_pred = predictor(latents, t, index)
                     latents = scheduler.step(
                         noise_pred, t, latents, return_dict=False, **step_kwargs
@@ -303,6 +341,7 @@ class RegionalDiffusionPipeline:
             unet_calls=len(calls),
             timings=timings,
             latent_size=latent_size,
+            control_calls=conditioning.control.calls if conditioning.control else 0,
         )
 
     def prepare_prompt_embeds(self, embeddings: PromptEmbeddings, do_cfg: bool) -> torch.Tensor:
@@ -356,6 +395,30 @@ class RegionalDiffusionPipeline:
             base_ratio=request.base_ratio,
             weights=[r.weight for r in request.regions],
             grouped=self.grouped_routing,
+        )
+
+    def prepare_control(
+        self,
+        request: GenerationRequest,
+        stacked: StackedMasks | None,
+        controller: RegionalAttentionController | None,
+        prompt_embeds: torch.Tensor,
+        conditioning: Conditioning,
+        num_steps: int,
+    ) -> ControlResiduals | None:
+        """The per-region ControlNets of the request, each masked to its visible region."""
+        controlled = [k for k, r in enumerate(request.regions) if r.control is not None]
+        if not controlled:
+            return None
+        assert stacked is not None and controller is not None
+        return ControlResiduals(
+            self.bundle,
+            [c for k in controlled if (c := request.regions[k].control) is not None],
+            [stacked.visible[k] for k in controlled],
+            controller,
+            prompt_embeds,
+            conditioning.added,
+            num_steps,
         )
 
     def prepare_latent_mode(

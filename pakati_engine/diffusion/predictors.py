@@ -20,12 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pakati_engine.diffusion.attention import RegionalAttentionController, RegionalRouting
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.protocols import Scheduler
+
+if TYPE_CHECKING:
+    from pakati_engine.control.residuals import ControlResiduals
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Conditioning:
 
     added: dict[str, torch.Tensor] | None  # SDXL pooled text and time ids, batch (2 or 1)
     inpaint: torch.Tensor | None  # (1, 5, h, w) mask + masked-image latents, inpainting UNets
+    control: ControlResiduals | None = None  # per-region ControlNets (attention mode)
 
 
 def unet_guided(
@@ -72,9 +77,15 @@ def unet_guided_batch(
     batch = len(rows)
     model_input = torch.cat([latents] * batch)  # (B, C, h, w)
     model_input = scheduler.scale_model_input(model_input, t)
+    extra: dict[str, Any] = {}
+    if conditioning.control is not None:  # the ControlNets see the latents, not mask inputs
+        residuals = conditioning.control(model_input, t)
+        if residuals is not None:
+            extra["down_block_additional_residuals"] = residuals[0]
+            extra["mid_block_additional_residual"] = residuals[1]
     if conditioning.inpaint is not None:
-        extra = conditioning.inpaint.expand(batch, -1, -1, -1)
-        model_input = torch.cat([model_input, extra], dim=1)  # (B, C + 5, h, w)
+        inpaint = conditioning.inpaint.expand(batch, -1, -1, -1)
+        model_input = torch.cat([model_input, inpaint], dim=1)  # (B, C + 5, h, w)
     added = conditioning.added
     if added is not None and passes > 1:  # (2 or 1, ...) -> one row per pass, same order
         added = {name: value.repeat_interleave(passes, dim=0) for name, value in added.items()}
@@ -84,6 +95,7 @@ def unet_guided_batch(
         encoder_hidden_states=torch.cat(rows),  # (B, T, D)
         added_cond_kwargs=added,
         return_dict=False,
+        **extra,
     )[0]  # (B, C, h, w)
     if not do_cfg:
         return list(prediction.split(1))

@@ -102,6 +102,8 @@ class UNet(TorchModel, Protocol):
         encoder_hidden_states: torch.Tensor,
         *,
         added_cond_kwargs: dict[str, torch.Tensor] | None = None,
+        down_block_additional_residuals: list[torch.Tensor] | None = None,
+        mid_block_additional_residual: torch.Tensor | None = None,
         return_dict: Literal[True] = True,
     ) -> UNetOutput: ...
 
@@ -114,6 +116,8 @@ class UNet(TorchModel, Protocol):
         encoder_hidden_states: torch.Tensor,
         *,
         added_cond_kwargs: dict[str, torch.Tensor] | None = None,
+        down_block_additional_residuals: list[torch.Tensor] | None = None,
+        mid_block_additional_residual: torch.Tensor | None = None,
         return_dict: Literal[False],
     ) -> tuple[torch.Tensor, ...]: ...
 

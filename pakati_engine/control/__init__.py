@@ -1,0 +1,1 @@
+"""Per-region ControlNet: control maps, ControlNet loading, and residuals masked per region."""
