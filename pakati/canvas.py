@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
+from pakati import foreign
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
 from pakati.results import GenerationResult
@@ -50,6 +51,7 @@ from pakati_engine.metadata import read_png_metadata
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name, model_recommendations
 from pakati_engine.models.loading import load_model
+from pakati_engine.providers.registry import Registry
 from pakati_engine.regions.region import Region, load_mask_array
 from pakati_engine.resources import check_fits
 
@@ -107,6 +109,14 @@ class PakatiCanvas(EditingMixin):
     mode = _layout_setting("mode")
     seed = _layout_setting("seed")
     clip_to_canvas = _layout_setting("clip_to_canvas")
+
+    #: Regions whose model cannot be used here (no key, no weights) are drawn by a local
+    #: stand-in (``stand_in``, else ``PAKATI_STAND_IN``, else the canvas model), with a
+    #: warning; False refuses instead. ``model_registry``: the model cards to choose from
+    #: (None: built-in and user cards, keys from the environment or .env).
+    model_fallback: bool = True
+    stand_in: str | None = None
+    model_registry: Registry | None = None
 
     def __init__(
         self,

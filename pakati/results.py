@@ -27,6 +27,9 @@ class GenerationResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     #: (h, w) of the latents the UNet denoised (smaller than the canvas for crop edits).
     latent_size: tuple[int, int] = (0, 0)
+    #: Regions that asked for a model other than the canvas's: who drew each and why, the
+    #: provider's calls, and whether it is reproducible (see ``pakati.foreign``).
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seed(self) -> int:
@@ -42,6 +45,9 @@ class GenerationResult:
         }
         if len(self.steps) > 1:
             data["steps"] = self.steps
+        if self.models:
+            data["region_models"] = self.models
+            data["reproducible"] = all(m.get("reproducible", True) for m in self.models)
         return data
 
     def save(self, path: str | Path, *, overwrite: bool = False, sidecar: bool = True) -> Path:

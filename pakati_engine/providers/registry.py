@@ -185,7 +185,7 @@ class Registry:
     def _rejection(self, card: ModelCard, need: Need) -> str | None:
         if need.local_only and card.provider != "local":
             return "not a local model"
-        if not set(need.tasks) & set(card.tasks) and card.kind == "image" and card.tasks:
+        if card.tasks and not set(need.tasks) & set(card.tasks):
             return f"does none of {', '.join(need.tasks)}"
         status = self.availability(card)
         if not status.available:

@@ -85,7 +85,8 @@ class ReplicateImages:
             nonlocal calls
             calls += 1
             return self._guarded(
-                lambda: client.predictions.create(
+                # models.predictions: client.predictions.create drops ``wait`` for models
+                lambda: client.models.predictions.create(
                     model=card.remote_id, input=inputs, wait=self._wait_s()
                 ),
                 where,

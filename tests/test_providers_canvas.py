@@ -1,0 +1,186 @@
+"""Canvases whose regions are drawn by different models (pakati-shapes + fake remote models)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pakati import PakatiCanvas
+from pakati.results import GenerationResult
+from pakati_engine.diffusion.keeping import KeepSpec
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.providers.cards import BUILTIN_CARDS
+from pakati_engine.providers.compose import crop_box, draw_region, target_size
+from pakati_engine.providers.registry import Registry
+from pakati_engine.providers.types import ImageJob, ProviderImage
+from tests.provider_fakes import FakeImageServer
+
+SECRET = "sk-canvas-SECRET-42"
+FEATHER = 8
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAKATI_HOME", str(tmp_path / "home"))
+
+
+def two_regions(square_model: str | None = None, registry: Registry | None = None) -> PakatiCanvas:
+    canvas = PakatiCanvas(128, 128, "pakati-shapes", base_prompt="a grey background")
+    canvas.create_region(box=(4, 30, 60, 90), name="circle")
+    canvas.apply_to_region("circle", "a red circle")
+    canvas.create_region(box=(68, 30, 124, 90), name="square")
+    canvas.apply_to_region("square", "a blue square", model=square_model)
+    canvas.model_registry = registry or Registry(env={}, dotenv=None, user_cards=False)
+    return canvas
+
+
+def outside_band(canvas: PakatiCanvas, name: str) -> np.ndarray:
+    region = canvas.region(name).rasterize()
+    return KeepSpec(Image.new("RGB", (128, 128)), region, feather=FEATHER).protected()
+
+
+def fake_registry(fake: FakeImageServer) -> Registry:
+    env = {"PAKATI_API_KEY_OPENAI": SECRET, "OPENAI_BASE_URL": f"{fake.url}/v1"}
+    return Registry(env=env, dotenv=None, user_cards=False)
+
+
+@pytest.fixture(scope="module")
+def one_model() -> GenerationResult:
+    return two_regions().generate(seed=3)
+
+
+def test_remote_region_leaves_everything_outside_its_feathered_mask_byte_identical(
+    one_model: GenerationResult, tmp_path: Path
+) -> None:
+    with FakeImageServer("scramble") as fake:  # it changes pixels outside the mask too
+        canvas = two_regions("dall-e-2", fake_registry(fake))
+        result = canvas.generate(seed=3)
+        (sent,) = fake.posts("/v1/images/edits")
+    before, after = np.asarray(one_model.image), np.asarray(result.image)
+    keep = outside_band(canvas, "square")
+    assert (before[keep] == after[keep]).all()  # the local region's pixels, exactly
+    inside = canvas.region("square").rasterize() > 0
+    assert (before[inside] != after[inside]).any(axis=-1).mean() > 0.9
+    assert sent.form["size"] == b"256x256"  # the crop snapped to a size dall-e-2 takes
+    (record,) = result.models
+    assert record["model"] == "dall-e-2" and record["task"] == "edit" and record["calls"] == 1
+    assert record["reproducible"] is False and result.metadata["reproducible"] is False
+    path = result.save(tmp_path / "out.png")
+    written = path.read_bytes() + path.with_suffix(".json").read_bytes()
+    assert SECRET.encode() not in written and b"PAKATI_API_KEY_OPENAI" in written
+
+
+def test_a_rerun_is_served_from_the_cache(one_model: GenerationResult) -> None:
+    with FakeImageServer() as fake:
+        registry = fake_registry(fake)
+        first = two_regions("gpt-image-1", registry).generate(seed=3)
+        second = two_regions("gpt-image-1", registry).generate(seed=3)
+        assert len(fake.posts("/v1/images/edits")) == 1
+    assert second.models[0]["cached"] is True and second.models[0]["calls"] == 0
+    assert np.array_equal(np.asarray(first.image), np.asarray(second.image))
+
+
+def test_text_to_image_model_draws_its_crop(one_model: GenerationResult) -> None:
+    with FakeImageServer() as fake:
+        canvas = two_regions("dalle-3", fake_registry(fake))
+        result = canvas.generate(seed=3)
+        (sent,) = fake.posts("/v1/images/generations")
+    assert sent.json["size"] == "1024x1024"
+    assert "a blue square" in sent.json["prompt"] and "a grey background" in sent.json["prompt"]
+    keep = outside_band(canvas, "square")
+    assert (np.asarray(one_model.image)[keep] == np.asarray(result.image)[keep]).all()
+
+
+def test_locked_pixels_stay_whatever_the_provider_returns() -> None:
+    canvas = Image.fromarray(np.random.default_rng(0).integers(0, 255, (96, 96, 3), np.uint8))
+    mask = np.zeros((96, 96), np.float32)
+    mask[20:60, 20:60] = 1.0
+    frozen = np.zeros((96, 96), bool)
+    frozen[30:40, 30:40] = True
+
+    class Scrambler:
+        name = "scrambler"
+
+        def run(self, job: ImageJob) -> ProviderImage:
+            return ProviderImage(Image.new("RGB", job.size, (1, 2, 3)), reproducible=False)
+
+    card = next(c for c in BUILTIN_CARDS if c.id == "dall-e-2")
+    out, record = draw_region(
+        canvas, mask, card, Scrambler(), prompt="x", label="r", frozen=frozen, feather=4
+    )
+    before, after = np.asarray(canvas), np.asarray(out)
+    protected = KeepSpec(canvas, mask, feather=4, frozen=frozen).protected()
+    assert (before[protected] == after[protected]).all()
+    assert (after[45:55, 45:55] == (1, 2, 3)).all()
+    assert record.size == (256, 256)
+
+
+@pytest.mark.parametrize(
+    ("model", "box_size", "size"),
+    [
+        ("dall-e-2", (70, 70), (256, 256)),
+        ("dall-e-2", (300, 300), (512, 512)),
+        ("gpt-image-1", (300, 150), (1536, 1024)),
+        ("dall-e-3", (50, 120), (1024, 1792)),
+        ("pakati-shapes", (64, 32), (128, 64)),
+    ],
+)
+def test_crop_is_snapped_to_a_size_the_model_takes(
+    model: str, box_size: tuple[int, int], size: tuple[int, int]
+) -> None:
+    card = next(c for c in BUILTIN_CARDS if c.id == model)
+    assert target_size(card, box_size) == size
+
+
+def test_crop_box_grows_to_the_aspect_inside_the_canvas() -> None:
+    inside = np.zeros((100, 200), bool)
+    inside[40:60, 180:200] = True
+    box = crop_box(inside, (200, 100), 1.0, 4)
+    assert box == (172, 36, 200, 64)  # square, shifted left at the canvas edge
+
+
+def test_without_keys_the_canvas_model_stands_in_and_says_so(
+    one_model: GenerationResult,
+) -> None:
+    canvas = two_regions("dalle-3")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = canvas.generate(seed=3)
+    said = [str(w.message) for w in caught if "stands in" in str(w.message)]
+    assert said and "no key" in said[0] and "region 'square'" in said[0]
+    assert result.models[0]["fallback"] is True
+    assert np.array_equal(np.asarray(result.image), np.asarray(one_model.image))
+    canvas.model_fallback = False
+    with pytest.raises(InvalidInputError, match="cannot be used here: no key"):
+        canvas.generate(seed=3)
+
+
+def test_the_seed_example_with_sdxl_and_dalle3_runs(one_model: GenerationResult) -> None:
+    """The product description's example: SDXL (absent here) and DALL-E 3 per region."""
+    with FakeImageServer() as fake:
+        canvas = PakatiCanvas(128, 128, "pakati-shapes", base_prompt="a savanna at sunset")
+        canvas.model_registry = fake_registry(fake)
+        lion = canvas.create_region(box=(8, 40, 60, 110))
+        canvas.apply_to_region(lion, "a majestic lion", model="stable-diffusion-xl")
+        lake = canvas.create_region(box=(70, 50, 124, 110))
+        canvas.apply_to_region(lake, "a calm blue lake", model="dalle-3")
+        with pytest.warns(UserWarning, match="stable-diffusion-xl unavailable .*no weights"):
+            result = canvas.generate(seed=42)
+    by_region = {m["region"]: m for m in result.models}
+    assert by_region["region-1"]["fallback"] is True
+    assert by_region["region-2"]["model"] == "dall-e-3"
+    assert json.loads(json.dumps(result.metadata))["region_models"]
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [("midjourney", "no public API"), ("claude", "planner/critic"), ("imagen-9", "unknown model")],
+)
+def test_models_without_an_image_api_are_refused_with_their_reason(model: str, words: str) -> None:
+    with pytest.raises(InvalidInputError, match=words):
+        two_regions(model).generate(seed=1)
