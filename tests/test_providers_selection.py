@@ -174,3 +174,27 @@ def test_key_read_from_env_file(tmp_path: Path) -> None:
     dotenv.write_text("export REPLICATE_API_TOKEN='r8-file'\n# comment\n")
     access = provider_access("replicate", {}, dotenv)
     assert access.key is not None and access.key.get_secret_value() == "r8-file"
+
+
+def test_pakati_models_lists_what_is_usable_and_why_not(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from pakati.cli import main
+
+    for name in ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "HF_TOKEN", "PAKATI_MODEL_CARDS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("PAKATI_API_KEY_OPENAI", "sk-listed-SECRET")
+    assert main(["models", "--json"]) == 0
+    output = capsys.readouterr().out
+    rows = {row["id"]: row for row in json.loads(output)}
+    assert rows["dall-e-3"]["available"] and rows["dall-e-3"]["reason"] == (
+        "key PAKATI_API_KEY_OPENAI"
+    )
+    assert not rows["replicate-sdxl"]["available"] and "no key" in rows["replicate-sdxl"]["reason"]
+    assert rows["pakati-shapes"]["available"]
+    assert "no public API" in rows["midjourney"]["reason"]
+    assert "sk-listed-SECRET" not in output
+    assert main(["models", "--offline"]) == 0
+    text = capsys.readouterr().out
+    assert "offline" in text and "models usable now" in text

@@ -4,6 +4,7 @@
 - :mod:`pakati.cli.analysis`: ``analyze``, ``template``
 - :mod:`pakati.cli.agent`: ``agent``, ``chat``
 - :mod:`pakati.cli.evaluate`: ``eval regional``
+- :mod:`pakati.cli.models`: ``models`` (image models usable now, and why the rest are not)
 - :mod:`pakati.cli.serve`: ``serve`` (the web canvas, :mod:`pakati.server`)
 - :mod:`pakati.cli.common`: what they share (overwrite guard, summary, progress, argument types)
 - :mod:`pakati.cli.boundary`: the one error boundary (messages, exit statuses, --debug)
@@ -25,7 +26,7 @@ from pakati.cli.common import add_debug_option, run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pakati.cli import agent, analysis, evaluate, generate, serve
+    from pakati.cli import agent, analysis, evaluate, generate, models, serve
 
     parser = argparse.ArgumentParser(
         prog="pakati", description="Regional control for AI image generation."
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_commands(commands)
     agent.add_commands(commands)
     evaluate.add_commands(commands)
+    models.add_commands(commands)
     serve.add_commands(commands)
     add_debug_option(parser, top=True)
     return parser
