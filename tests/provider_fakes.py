@@ -51,7 +51,8 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
     fields: dict[str, bytes] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        fields[str(name)] = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        fields[str(name)] = payload if isinstance(payload, bytes) else b""
     return fields
 
 

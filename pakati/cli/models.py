@@ -35,7 +35,7 @@ def models(args: argparse.Namespace) -> int:
     from pakati_engine.providers.registry import Registry
 
     registry = Registry(trust_env_file=args.trust_env_file, offline=True if args.offline else None)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for status in registry.list():
         card = status.card
         rows.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -75,7 +75,7 @@ OPENAI_KEYS = ["PAKATI_API_KEY_OPENAI", "OPENAI_API_KEY"]
 REPLICATE_KEYS = ["PAKATI_API_KEY_REPLICATE", "REPLICATE_API_TOKEN"]
 HF_KEYS = ["PAKATI_API_KEY_HUGGINGFACE", "HF_TOKEN"]
 
-_LOCAL = {"provider": "local", "offline": True, "seed": True, "deterministic": True}
+_LOCAL: dict[str, Any] = {"provider": "local", "offline": True, "seed": True, "deterministic": True}
 
 BUILTIN_CARDS: list[ModelCard] = [
     ModelCard(

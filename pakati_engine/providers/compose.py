@@ -56,7 +56,7 @@ class RegionDraw:
 def choose_task(card: ModelCard) -> Task:
     for task in ("edit", "image-to-image", "text-to-image"):
         if task in card.tasks:
-            return task  # type: ignore[return-value]
+            return task
     raise InvalidInputError(f"{card.id} makes no images ({card.note or 'no image task'})")
 
 
@@ -159,8 +159,12 @@ def draw_region(
         prompt=context_prompt(prompt, base_prompt),
         size=size,
         negative_prompt=negative_prompt,
-        image=None if task == "text-to-image" else canvas.crop(box).resize(size, Image.LANCZOS),
-        mask=(np.asarray(crop_mask.resize(size, Image.NEAREST)) > 127) if task == "edit" else None,
+        image=None
+        if task == "text-to-image"
+        else canvas.crop(box).resize(size, Image.Resampling.LANCZOS),
+        mask=(np.asarray(crop_mask.resize(size, Image.Resampling.NEAREST)) > 127)
+        if task == "edit"
+        else None,
         seed=seed,
         label=label,
     )
@@ -175,7 +179,7 @@ def draw_region(
         if cache is not None and key is not None:
             cache.put(key, answer_image)
     drawn = canvas.copy()
-    drawn.paste(answer_image.convert("RGB").resize(box_size, Image.LANCZOS), box[:2])
+    drawn.paste(answer_image.convert("RGB").resize(box_size, Image.Resampling.LANCZOS), box[:2])
     keep = KeepSpec(canvas, inside.astype(np.float32), feather=feather, frozen=frozen)
     result = composite(drawn, keep)  # beyond the band and on frozen pixels: canvas bytes
     record = RegionDraw(

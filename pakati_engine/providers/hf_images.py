@@ -64,7 +64,7 @@ class HuggingFaceImages:
                 f"{self.card.id} needs a Hugging Face token: set PAKATI_API_KEY_HUGGINGFACE "
                 "(or HF_TOKEN) in the environment or .env"
             )
-        from huggingface_hub import InferenceClient
+        from huggingface_hub import ImageToImageTargetSize, InferenceClient
 
         client = InferenceClient(
             model=self.url, token=self.access.key.get_secret_value(), timeout=self.timeout_s
@@ -85,7 +85,7 @@ class HuggingFaceImages:
                     payload,
                     prompt=job.prompt,
                     negative_prompt=job.negative_prompt or None,
-                    target_size={"width": width, "height": height},
+                    target_size=ImageToImageTargetSize(width=width, height=height),
                     strength=job.strength,
                     seed=seed,
                 )

@@ -135,8 +135,10 @@ class OpenAIImages:
         response = create_with_retry(
             create, give_up=self._gave_up(job), max_wait_s=self.max_wait_s, sleep=self.sleep
         )
-        image = self._decode(response, job)
-        return ProviderImage(image=image, reproducible=False, calls=calls, bytes_sent=sent * calls)
+        picture = self._decode(response, job)
+        return ProviderImage(
+            image=picture, reproducible=False, calls=calls, bytes_sent=sent * calls
+        )
 
     def _client(self) -> Any:
         from openai import OpenAI  # imported only when an OpenAI model is used

@@ -60,6 +60,8 @@ class ReplicateImages:
         self.max_wait_s = max_wait_s
         self.poll_s = poll_s
         self.sleep = sleep
+        #: ``Retry-After`` of the last 429 (the client's error does not carry headers).
+        self._last_retry_after: str | None = None
 
     def run(self, job: ImageJob) -> ProviderImage:
         card = self.card
@@ -150,7 +152,6 @@ class ReplicateImages:
             if response.status_code == 429:
                 self._last_retry_after = response.headers.get("retry-after")
 
-        self._last_retry_after: str | None = None
         return replicate.Client(
             api_token=self.access.key.get_secret_value(),
             base_url=self.access.base_url,
