@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from PIL import Image
 
+from pakati import foreign
 from pakati.history import Action, History, HistoryEntry, image_sha256
 from pakati.results import GenerationResult
 from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit, run_zoomed_edit
@@ -155,16 +157,41 @@ class EditingMixin:
         layout = self.to_layout()
         keep = self._keep_spec(targets, feather)
         bundle = self.load_for_edits()
-        request = request_from_layout(layout, bundle.recommended, self._regions)
-        request.keep, request.strength = keep, strength
-        current = self.history.current
-        if reuse_latents and current is not None and current.image is self._image:
-            request.kept_latents = current.latents
         pipe = RegionalDiffusionPipeline(bundle)
-        if zoom:
-            output = run_zoomed_edit(pipe, request, callback, margin)
+        # Regions drawn by another model (pakati.foreign) are redrawn by that model.
+        plan, drawn_elsewhere = self._foreign_plan(layout, targets)
+        native = [t for t in targets if t.label not in drawn_elsewhere]
+        current = self.history.current
+        reused = False
+        if native:
+            base = layout if plan is None else plan.base_layout
+            request = request_from_layout(base, bundle.recommended, self._regions)
+            request.keep = keep if len(native) == len(targets) else self._keep_spec(native, feather)
+            request.strength = strength
+            if reuse_latents and current is not None and current.image is self._image:
+                request.kept_latents = current.latents
+                reused = True
+            if zoom:
+                output = run_zoomed_edit(pipe, request, callback, margin)
+            else:
+                output = run_edit(pipe, request, callback, crop, margin)
         else:
-            output = run_edit(pipe, request, callback, crop, margin)
+            with torch.no_grad():
+                latents = pipe.encode_image(self._image)
+            output = GenerationOutput(self._image, latents, unet_calls=0, timings={})
+        if drawn_elsewhere:
+            assert plan is not None
+            output = foreign.draw_foreign(
+                output,
+                plan,
+                layout,
+                self._regions,
+                foreign.canvas_registry(self),
+                pipe,
+                locked=self._locked,
+                only=drawn_elsewhere,
+                feather=feather,
+            )
         params = {
             "strength": strength,
             "feather": feather,
@@ -172,10 +199,28 @@ class EditingMixin:
             "margin": margin,
             # Whether the kept image's own latents were reused (else VAE-encoded): replays
             # must do the same to reproduce the pixels exactly.
-            "reuse_latents": request.kept_latents is not None,
+            "reuse_latents": reused,
             "zoom": zoom,
         }
-        return self._record(action, layout, output, [t.label for t in targets], params)
+        result = self._record(action, layout, output, [t.label for t in targets], params)
+        if plan is not None:
+            result.models = plan.records
+        return result
+
+    def _foreign_plan(
+        self, layout: Layout, targets: Sequence[Region]
+    ) -> tuple[foreign.ModelPlan | None, list[str]]:
+        """The canvas's model plan (None with one model) and which targets it draws elsewhere."""
+        if not foreign.needs_models(layout):
+            return None, []
+        plan = foreign.plan_models(
+            layout,
+            foreign.canvas_registry(self),
+            stand_in=getattr(self, "stand_in", None),
+            allow_fallback=getattr(self, "model_fallback", True),
+        )
+        elsewhere = {r.region for r in plan.foreign}
+        return plan, [t.label for t in targets if t.label in elsewhere]
 
     def _keep_spec(self, targets: Sequence[Region], feather: int) -> KeepSpec:
         assert self._image is not None

@@ -157,9 +157,12 @@ def draw_foreign(
     pipe: RegionalDiffusionPipeline,
     *,
     locked: Sequence[str] = (),
+    only: Sequence[str] | None = None,
+    feather: int = 8,
     timeout_s: float | None = None,
 ) -> GenerationOutput:
-    """``output`` with every foreign region redrawn by its model, bottom to top."""
+    """``output`` with every foreign region (or those named in ``only``) redrawn by its
+    model, bottom to top."""
     from dataclasses import replace
 
     from pakati_engine.providers.cache import ResultCache
@@ -176,7 +179,7 @@ def draw_foreign(
     for index in order:
         region_plan = plan.regions[index]
         card = region_plan.card
-        if card is None:
+        if card is None or (only is not None and region_plan.region not in only):
             continue
         spec = layout.regions[index]
         provider = registry.provider(card, timeout_s=timeout_s)
@@ -192,6 +195,7 @@ def draw_foreign(
             seed=spec.seed if spec.seed is not None else layout.seed,
             label=region_plan.region,
             frozen=frozen,
+            feather=feather,
             cache=cache if card.provider != "local" else None,
             host=access.base_url if access is not None else "",
             reason=region_plan.reason,

@@ -184,3 +184,21 @@ def test_the_seed_example_with_sdxl_and_dalle3_runs(one_model: GenerationResult)
 def test_models_without_an_image_api_are_refused_with_their_reason(model: str, words: str) -> None:
     with pytest.raises(InvalidInputError, match=words):
         two_regions(model).generate(seed=1)
+
+
+def test_edits_of_a_multi_model_canvas_redraw_each_region_with_its_own_model() -> None:
+    with FakeImageServer() as fake:
+        canvas = two_regions("dall-e-2", fake_registry(fake))
+        first = canvas.generate(seed=3)
+        canvas.lock("square")
+        circle = canvas.regenerate("circle", seed=11)  # the canvas model, as before
+        square = canvas.region("square").rasterize() > 0
+        assert (np.asarray(circle.image)[square] == np.asarray(first.image)[square]).all()
+        assert len(fake.posts("/v1/images/edits")) == 1
+        canvas.unlock("square")
+        before = np.asarray(canvas.image)
+        redrawn = canvas.regenerate("square", seed=12)  # dall-e-2 again, new seed: a call
+        assert len(fake.posts("/v1/images/edits")) == 2
+    keep = outside_band(canvas, "square")
+    assert (np.asarray(redrawn.image)[keep] == before[keep]).all()
+    assert redrawn.models[0]["model"] == "dall-e-2" and redrawn.unet_calls == 0
