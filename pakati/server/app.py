@@ -52,6 +52,10 @@ class ServerConfig:
     provider: str | None = None
     max_passes: int = 3
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    action_timeout_s: float = 600.0
+    """How long a quick action (lock, undo, ...) waits for the worker before a 503."""
+    start_worker: bool = True
+    """False: jobs queue but never run (the API fuzz tests only the HTTP boundary)."""
     llm: Any = None
     scorer: Any = None
 
@@ -86,7 +90,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         import asyncio
 
         server.log.bind(asyncio.get_running_loop())
-        server.worker.start()
+        if config.start_worker:
+            server.worker.start()
         try:
             yield
         finally:

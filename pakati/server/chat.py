@@ -49,6 +49,7 @@ class ChatThreads:
         self._scorer = scorer
         self._lock = threading.Lock()
         self.running: set[str] = set()
+        self._counts: dict[str, int] = {}
 
     # Transcript -----------------------------------------------------------------------
 
@@ -68,8 +69,16 @@ class ChatThreads:
         return items
 
     def record(self, thread: str, item: dict[str, Any]) -> None:
-        with self._lock, self.transcript_path(thread).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(item) + "\n")
+        """Append ``item`` (numbered ``n`` within its thread) and publish it."""
+        path = self.transcript_path(thread)
+        with self._lock:
+            if thread not in self._counts:
+                exists = path.is_file()
+                self._counts[thread] = len(path.read_bytes().splitlines()) if exists else 0
+            item = {**item, "n": self._counts[thread]}
+            self._counts[thread] += 1
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(item) + "\n")
         self.log.publish("chat", thread=thread, item=item)
 
     def image_path(self, thread: str, name: str) -> Path:

@@ -146,6 +146,8 @@ class Worker:
         self._thread.start()
 
     def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
         with self._lock:
             self._stopping = True
             for job in self._queue:

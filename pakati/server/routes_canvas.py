@@ -29,8 +29,6 @@ from pakati_engine.layout import Layout
 
 router = APIRouter(prefix="/api", tags=["canvas"])
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
-#: Seconds a quick action (lock, undo, ...) waits for the worker before answering.
-ACTION_TIMEOUT_S = 600.0
 KEEPALIVE_S = 15.0
 
 
@@ -85,7 +83,8 @@ def state_of(server: Any) -> CanvasState:
 def run_now(server: Any, kind: str, action: Callable[[], dict[str, Any]]) -> ActionResult:
     """Queue a quick action, wait for it, and answer with its message and the new state."""
     job = server.worker.submit(kind, lambda job: action())
-    if not job.finished.wait(ACTION_TIMEOUT_S):
+    if not job.finished.wait(server.config.action_timeout_s):
+        server.worker.cancel(job.id)
         raise HTTPException(503, f"{kind} is still waiting behind other work; try again")
     if job.state == "failed":
         raise HTTPException(job.status, job.error or f"{kind} failed")

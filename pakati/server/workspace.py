@@ -32,10 +32,11 @@ from pakati.history import History, image_sha256
 from pakati.version import __version__
 from pakati_engine.diffusion.preview import observe_latents
 from pakati_engine.errors import InvalidInputError, OutputExistsError
+from pakati_engine.generation import GENERAL_DEFAULTS
 from pakati_engine.layout import Layout, parse_layout
 from pakati_engine.metadata import SUMMARY_KEY, TEXT_KEY, summary_line
 from pakati_engine.models.bundle import ModelBundle
-from pakati_engine.models.catalog import default_model_name
+from pakati_engine.models.catalog import default_model_name, model_recommendations
 from pakati_engine.models.loading import load_model
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -125,7 +126,15 @@ class Workspace:
             return self._draft
 
     def set_draft(self, layout: Layout) -> Layout:
-        """The page's layout (not yet applied to the canvas)."""
+        """The page's layout (not yet applied to the canvas). Settings it leaves as None
+        become the model's recommendations, so the draft alone says what will be drawn."""
+        recommended = {**GENERAL_DEFAULTS, **model_recommendations(layout.model)}
+        filled = {
+            key: recommended.get(key)
+            for key in ("steps", "guidance_scale", "base_ratio", "scheduler")
+            if getattr(layout, key) is None
+        }
+        layout = layout.model_copy(update=filled)
         with self._draft_lock:
             self._draft = layout
         self._refresh()
@@ -150,7 +159,7 @@ class Workspace:
         self.apply_draft()
         with observe_latents(_previewer(report)):
             result = self.canvas.generate(seed=seed)
-        return self._after(f"generated with seed {result.seed}")
+        return self._after(f"generated with seed {result.seed}", sync_draft=True)
 
     def regenerate(
         self, regions: list[str], seed: int | None, report: StepReporter
@@ -158,18 +167,18 @@ class Workspace:
         self.apply_draft()
         with observe_latents(_previewer(report)):
             self.canvas.regenerate(*regions, seed=seed)
-        return self._after(f"regenerated {', '.join(regions)}")
+        return self._after(f"regenerated {', '.join(regions)}", sync_draft=True)
 
     def refine(self, region: str, strength: float, report: StepReporter) -> dict[str, Any]:
         self.apply_draft()
         with observe_latents(_previewer(report)):
             self.canvas.refine(region, strength=strength)
-        return self._after(f"refined {region} at strength {strength}")
+        return self._after(f"refined {region} at strength {strength}", sync_draft=True)
 
     def set_lock(self, region: str, locked: bool) -> dict[str, Any]:
         self.apply_draft()
         (self.canvas.lock if locked else self.canvas.unlock)(region)
-        return self._after(f"{'locked' if locked else 'unlocked'} {region}")
+        return self._after(f"{'locked' if locked else 'unlocked'} {region}", sync_draft=True)
 
     def undo(self) -> dict[str, Any]:
         entry = self.canvas.undo()
