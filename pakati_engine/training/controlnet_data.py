@@ -19,13 +19,7 @@ import torch
 
 from pakati_engine.control.preprocess import outline_map
 from pakati_engine.training.data import TrainingBatch, make_batch
-from pakati_engine.world.colors import article
-from pakati_engine.world.scene import pixel_cell
-
-
-def color_only_prompt(color: str) -> str:
-    """The prompt of a controlled object: its colour, not its shape ("a red object")."""
-    return f"{article(color)} {color} object"
+from pakati_engine.world.scene import color_only_prompt, pixel_cell
 
 
 @dataclass(frozen=True)

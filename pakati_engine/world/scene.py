@@ -88,6 +88,12 @@ def object_caption(color: str, shape: str) -> str:
     return f"{article(color)} {color} {shape}"
 
 
+def color_only_prompt(color: str) -> str:
+    """An object named by its colour, not its shape: "a red object" (its shape comes from a
+    control map)."""
+    return f"{article(color)} {color} object"
+
+
 def _reading_order(word: str) -> int:
     return SPATIAL_WORDS.index(word)
 
