@@ -170,7 +170,7 @@ class EditingMixin:
             request.strength = strength
             if reuse_latents and current is not None and current.image is self._image:
                 request.kept_latents = current.latents
-                reused = True
+            reused = request.kept_latents is not None  # None for a canvas from a PNG
             if zoom:
                 output = run_zoomed_edit(pipe, request, callback, margin)
             else:
