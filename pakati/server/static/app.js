@@ -154,7 +154,7 @@ function onEvent(event) {
   } else {
     $("#cancel").disabled = true;
     $("#job-status").textContent = `${event.kind}: ${event.type}`;
-    document.body.dataset.lastJob = `${event.job}:${event.type}`;
+    document.body.dataset.lastJob = `${event.job}:${event.kind}:${event.type}`;
     if (event.type === "failed") say(event.error, true);
     if (event.type === "done") say(event.result && event.result.message ? event.result.message : "done");
     refresh();

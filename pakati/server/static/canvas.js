@@ -48,6 +48,7 @@ export class CanvasView {
   setZoom(zoom) {
     this.zoom = zoom;
     this.resize();
+    if (this.last) this.render(...this.last);
     this.hooks.onZoom(zoom);
   }
 
@@ -124,6 +125,7 @@ export class CanvasView {
 
   /** Draw the layout's regions; `locked` names, `selected` name. */
   render(layout, locked, selected, imageUrl) {
+    this.last = [layout, locked, selected, imageUrl];
     if (layout.width !== this.width || layout.height !== this.height) {
       this.width = layout.width;
       this.height = layout.height;
@@ -155,8 +157,13 @@ export class CanvasView {
       }
       if (!shape) return;
       this.overlay.append(shape);
-      const label = el("text", { x: anchor[0] + 2, y: anchor[1] + 10, fill: colour });
-      label.textContent = (locked.includes(region.name) ? "🔒 " : "") + region.name;
+      // Labels keep their on-screen size whatever the zoom.
+      const size = 11 / this.zoom;
+      const label = el("text", {
+        x: anchor[0] + 2 / this.zoom, y: anchor[1] + size, fill: colour,
+        "font-size": size, "stroke-width": 3 / this.zoom,
+      });
+      label.textContent = (locked.includes(region.name) ? "(locked) " : "") + region.name;
       this.overlay.append(label);
     });
     this.drawDraft();

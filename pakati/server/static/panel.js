@@ -51,7 +51,7 @@ export class Panel {
       item.dataset.region = region.name;
       item.className = region.name === selected ? "selected" : "";
       const label = document.createElement("span");
-      label.textContent = `${locked.includes(region.name) ? "🔒 " : ""}${region.name}: ${region.prompt || "(no prompt)"}`;
+      label.textContent = `${locked.includes(region.name) ? "(locked) " : ""}${region.name}: ${region.prompt || "(no prompt)"}`;
       item.append(label);
       item.addEventListener("click", () => this.hooks.onSelect(region.name));
       this.list.append(item);
