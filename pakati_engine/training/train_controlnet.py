@@ -57,8 +57,16 @@ class ControlTrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.995
-    min_snr_gamma: float = 5.0
+    min_snr_gamma: float = 0.0
+    """x0-loss weight ``clamp(snr, snr_floor, min_snr_gamma)`` as the text-to-image model
+    trains; 0: every timestep weighs the same. Min-SNR puts five times the weight on the
+    nearly clean steps, where the noisy input already shows the shape and a control has
+    nothing to add."""
     snr_floor: float = 1.0
+    t_range: tuple[int, int] = (150, 950)
+    """Training timesteps are drawn from this range: the shapes world's outlines are
+    decided between t ~ 150 and 830 (see ``ModelConfig.snr_shift``), so that is where a
+    shape control acts."""
     max_regions: int = 4
     small_fraction: float = 0.15
     caption_dropout: float = 0.1
@@ -72,7 +80,9 @@ class ControlTrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ControlTrainConfig:
         values = dict(values)
-        for key in ("base_ratio_range", "embedding_channels"):
+        for key in ("base_ratio_range", "embedding_channels", "t_range"):
+            if key not in values:
+                continue
             values[key] = tuple(values[key])
         return cls(**values)
 
@@ -131,6 +141,8 @@ class ControlTrainer:
 
     def loss_weight(self, t: torch.Tensor) -> torch.Tensor:
         """x0-loss weight ``clamp(snr, floor, gamma)``, converted to the target's loss."""
+        if self.config.min_snr_gamma <= 0:
+            return torch.ones_like(t, dtype=torch.float32)
         snr = self.snr[t]
         x0_weight = snr.clamp(min=self.config.snr_floor, max=self.config.min_snr_gamma)
         if self.prediction_type == "v_prediction":
@@ -146,7 +158,8 @@ class ControlTrainer:
         assert vae is not None
         latents = vae.encode(base.pixels.to(device)).latent_dist.mode()  # (B, C, h, w)
         noise = torch.randn_like(latents)
-        t = torch.randint(0, self.noise.config.num_train_timesteps, (size,), device=device)
+        low, high = self.config.t_range
+        t = torch.randint(low, high, (size,), device=device)
         noisy = self.noise.add_noise(latents, noise, t)
         targets = {"sample": latents, "epsilon": noise}
         if self.prediction_type == "v_prediction":
@@ -154,13 +167,13 @@ class ControlTrainer:
         target = targets[self.prediction_type]
         with torch.no_grad():
             embeds = self.encoder(base.prompts)  # (B, (N+1)*span, D)
-        low, high = self.config.base_ratio_range
+        low_ratio, high_ratio = self.config.base_ratio_range
         controller = RegionalAttentionController(
             visible=base.visible.to(device),
             background=base.background.to(device),
             tokens_per_prompt=self.encoder.span,
             latent_size=(latents.shape[-2], latents.shape[-1]),
-            base_ratio=float(self.rng.uniform(low, high)),
+            base_ratio=float(self.rng.uniform(low_ratio, high_ratio)),
         )
         with (
             regional_attention(self.controlnet, controller),
@@ -339,6 +352,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 32)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this step")
+    parser.add_argument(
+        "--min-snr-gamma", type=float, default=None, help="loss weighting (default 0: uniform)"
+    )
+    parser.add_argument(
+        "--t-range", type=int, nargs=2, default=None, help="timesteps to train on (150 950)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     return parser.parse_args(argv)
@@ -367,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides["learning_rate"] = args.lr
     if args.base_model:
         overrides["base_model"] = args.base_model
+    if args.min_snr_gamma is not None:
+        overrides["min_snr_gamma"] = args.min_snr_gamma
+    if args.t_range is not None:
+        overrides["t_range"] = tuple(args.t_range)
     config = replace(config, **overrides)
     trainer = ControlTrainer(config, args.out, device)
     if args.resume:
