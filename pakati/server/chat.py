@@ -20,8 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pakati.cli.boundary import classify
 from pakati.server.jobs import EventLog
-from pakati.server.workspace import Workspace, plain_name
+from pakati.server.workspace import Workspace, plain_name, previewer
+from pakati_engine.diffusion.preview import observe_latents
 
 TRANSCRIPT_LIMIT = 2000  # items read back per thread
 
@@ -102,21 +104,16 @@ class ChatThreads:
     def turn(
         self, thread: str, message: str, on_step: Callable[[int, int, str | None], None]
     ) -> dict[str, Any]:
-        from pakati.server.workspace import _previewer
-        from pakati_engine.diffusion.preview import observe_latents
-
         plain_name(thread, "thread id")
         self.running.add(thread)
         try:
             self.record(thread, {"role": "user", "text": message})
-            with observe_latents(_previewer(on_step)):
+            with observe_latents(previewer(on_step)):
                 if self.state_path(thread).is_file():
                     image = self._edit(thread, message)
                 else:
                     image = self._run(thread, message)
         except Exception as error:
-            from pakati.cli.boundary import classify
-
             self.record(thread, {"role": "agent", "kind": "error", "text": classify(error).message})
             raise
         finally:

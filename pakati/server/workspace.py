@@ -157,7 +157,7 @@ class Workspace:
 
     def generate(self, seed: int | None, report: StepReporter) -> dict[str, Any]:
         self.apply_draft()
-        with observe_latents(_previewer(report)):
+        with observe_latents(previewer(report)):
             result = self.canvas.generate(seed=seed)
         return self._after(f"generated with seed {result.seed}", sync_draft=True)
 
@@ -165,13 +165,13 @@ class Workspace:
         self, regions: list[str], seed: int | None, report: StepReporter
     ) -> dict[str, Any]:
         self.apply_draft()
-        with observe_latents(_previewer(report)):
+        with observe_latents(previewer(report)):
             self.canvas.regenerate(*regions, seed=seed)
         return self._after(f"regenerated {', '.join(regions)}", sync_draft=True)
 
     def refine(self, region: str, strength: float, report: StepReporter) -> dict[str, Any]:
         self.apply_draft()
-        with observe_latents(_previewer(report)):
+        with observe_latents(previewer(report)):
             self.canvas.refine(region, strength=strength)
         return self._after(f"refined {region} at strength {strength}", sync_draft=True)
 
@@ -298,7 +298,7 @@ def _metadata(canvas: PakatiCanvas) -> dict[str, Any]:
     return data
 
 
-def _previewer(report: StepReporter) -> Callable[[int, int, Callable[[], Image.Image]], None]:
+def previewer(report: StepReporter) -> Callable[[int, int, Callable[[], Image.Image]], None]:
     """A latent observer that reports every step and a preview at most every 0.2 s."""
     last = [0.0]
 
