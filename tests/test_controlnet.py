@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from pakati import PakatiCanvas
 from pakati.editing import DEFAULT_FEATHER
 from pakati_engine.control.inputs import RegionControlInput
-from pakati_engine.control.loading import load_controlnet
+from pakati_engine.control.loading import load_controlnet, resolve_controlnet
 from pakati_engine.control.masking import mask_residuals, sum_groups
 from pakati_engine.control.preprocess import canny_map, outline_map
 from pakati_engine.control.residuals import ControlResiduals
@@ -460,3 +460,38 @@ def test_a_controlnet_for_another_model_family_is_refused(
     )
     with pytest.raises(InvalidInputError, match="does not fit the model"):
         canvas.generate(seed=1)
+
+
+def test_a_hub_id_in_the_local_cache_is_found_without_any_download(
+    shapes: ModelBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot = tmp_path / "hub" / "models--someone--shapes-controlnet" / "snapshots" / "abc123"
+    save_controlnet(shapes.unet, snapshot, None)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert resolve_controlnet("someone/shapes-controlnet") == snapshot
+    with pytest.raises(ModelNotFoundError, match="never downloads"):
+        resolve_controlnet("someone/not-cached")
+
+
+def test_a_zoomed_redraw_of_a_small_controlled_region_keeps_everything_else(
+    shapes: ModelBundle, acting_controlnet: str
+) -> None:
+    canvas = PakatiCanvas(SIZE, SIZE, model=shapes, base_prompt="a white background", steps=4)
+    canvas.create_region(box=(16, 16, 40, 40), name="small")
+    canvas.apply_to_region(
+        "small",
+        "a red object",
+        controlnet=acting_controlnet,
+        controlnet_input=triangle_picture((24, 24)),
+        preprocess="outline",
+    )
+    first = canvas.generate(seed=4)
+    second = canvas.regenerate("small", zoom=True, seed=11)
+    before, after = pixels(first.image), pixels(second.image)
+    band = DEFAULT_FEATHER
+    keep = np.ones((SIZE, SIZE), bool)
+    keep[16 - band : 40 + band, 16 - band : 40 + band] = False
+    assert np.array_equal(before[keep], after[keep])
+    assert not np.array_equal(before[16:40, 16:40], after[16:40, 16:40])
