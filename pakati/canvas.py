@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
-from pakati import foreign
+import pakati.foreign as foreign
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
 from pakati.results import GenerationResult
@@ -50,6 +50,7 @@ from pakati_engine.layout import (
 from pakati_engine.metadata import read_png_metadata
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name, model_recommendations
+from pakati_engine.models.hashing import model_hash
 from pakati_engine.models.loading import load_model
 from pakati_engine.providers.registry import Registry
 from pakati_engine.regions.region import Region, load_mask_array
@@ -496,7 +497,14 @@ class PakatiCanvas(EditingMixin):
 
     def _model_info(self) -> dict[str, str]:
         bundle = self.load()
-        return {"source": bundle.source, "kind": bundle.kind, "dtype": str(bundle.dtype)}
+        info = {"source": bundle.source, "kind": bundle.kind, "dtype": str(bundle.dtype)}
+        info["scheduler"] = type(bundle.scheduler).__name__
+        karras = bool(bundle.scheduler.config.get("use_karras_sigmas", False))
+        info["schedule"] = "Karras" if karras else "Automatic"
+        digest = model_hash(bundle.source)
+        if digest is not None:
+            info["hash"] = digest
+        return info
 
     @classmethod
     def from_image(

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pakati import foreign
+import pakati.foreign as foreign
 from pakati.history import Action, History, HistoryEntry, image_sha256
 from pakati.results import GenerationResult
 from pakati_engine.diffusion.edits import DEFAULT_MARGIN, run_edit, run_zoomed_edit

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pakati_engine.diffusion.pipeline import GenerationOutput, RegionalDiffusionPipeline
     from pakati_engine.providers.cards import ModelCard
     from pakati_engine.providers.registry import Registry
+    from pakati_engine.providers.types import ImageProvider
     from pakati_engine.regions.region import Region
 
 
@@ -182,7 +183,7 @@ def draw_foreign(
         if card is None or (only is not None and region_plan.region not in only):
             continue
         spec = layout.regions[index]
-        provider = registry.provider(card, timeout_s=timeout_s)
+        provider = make_provider(registry, card, timeout_s=timeout_s)
         access = getattr(provider, "access", None)
         image, draw = draw_region(
             image,
@@ -214,6 +215,18 @@ def _locked_mask(shapes: list[Region], locked: Sequence[str]) -> np.ndarray | No
     if not chosen:
         return None
     return np.logical_or.reduce(chosen)
+
+
+def make_provider(
+    registry: Registry, card: ModelCard, *, timeout_s: float | None = None
+) -> ImageProvider:
+    """The provider that runs ``card``: OpenAI's from here, the others from the engine."""
+    if card.provider == "openai":
+        from pakati.openai_images import OpenAIImages
+
+        options = {} if timeout_s is None else {"timeout_s": timeout_s}
+        return OpenAIImages(card, registry.access("openai"), **options)
+    return registry.provider(card, timeout_s=timeout_s)
 
 
 def canvas_registry(canvas: Any) -> Registry:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pakati.foreign import make_provider
 from pakati_engine.providers.registry import Registry
 from pakati_engine.providers.types import (
     ContentRefusedError,
@@ -55,7 +56,7 @@ class Sleeps:
 
 def test_openai_edit_sends_multipart_image_and_alpha_mask_of_the_same_size() -> None:
     with FakeImageServer() as fake:
-        provider = registry_for(fake).provider(registry_for(fake).require("dall-e-2"))
+        provider = make_provider(registry_for(fake), registry_for(fake).require("dall-e-2"))
         answer = provider.run(edit_job("dall-e-2"))
         (sent,) = fake.posts("/v1/images/edits")
     assert sent.headers["authorization"] == f"Bearer {SECRET}"
@@ -80,7 +81,7 @@ def test_openai_generation_asks_for_base64_at_an_allowed_size() -> None:
     with FakeImageServer() as fake:
         registry = registry_for(fake)
         job = ImageJob("text-to-image", "dall-e-3", "a lake", (1792, 1024), label="lake")
-        answer = registry.provider(registry.require("dalle-3")).run(job)
+        answer = make_provider(registry, registry.require("dalle-3")).run(job)
         (sent,) = fake.posts("/v1/images/generations")
     assert sent.json["model"] == "dall-e-3" and sent.json["size"] == "1792x1024"
     assert sent.json["response_format"] == "b64_json"
@@ -105,14 +106,14 @@ def test_openai_refuses_what_the_model_cannot_take_before_sending(
     with FakeImageServer() as fake:
         registry = registry_for(fake)
         with pytest.raises(ProviderUnavailableError, match=words):
-            registry.provider(registry.require(model)).run(job)
+            make_provider(registry, registry.require(model)).run(job)
         assert fake.seen == []  # nothing was sent
 
 
 def test_openai_429_waits_retry_after_then_succeeds() -> None:
     with FakeImageServer("429", failures=2, retry_after="3") as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("dall-e-2"))
+        provider = make_provider(registry, registry.require("dall-e-2"))
         sleeps = Sleeps()
         provider.sleep = sleeps  # type: ignore[attr-defined]
         answer = provider.run(edit_job("dall-e-2"))
@@ -123,7 +124,7 @@ def test_openai_429_waits_retry_after_then_succeeds() -> None:
 def test_openai_429_beyond_the_wait_budget_is_a_clear_error() -> None:
     with FakeImageServer("429", failures=5, retry_after="120") as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("dall-e-2"))
+        provider = make_provider(registry, registry.require("dall-e-2"))
         provider.sleep = Sleeps()  # type: ignore[attr-defined]
         with pytest.raises(ProviderError, match=r"rate limiting.*gave up"):
             provider.run(edit_job("dall-e-2"))
@@ -134,7 +135,7 @@ def test_openai_500_is_reported_once_and_not_retried() -> None:
     with FakeImageServer("500") as fake:
         registry = registry_for(fake)
         with pytest.raises(ProviderError, match=r"answered 500.*Not retried") as caught:
-            registry.provider(registry.require("dall-e-2")).run(edit_job("dall-e-2"))
+            make_provider(registry, registry.require("dall-e-2")).run(edit_job("dall-e-2"))
         assert fake.creates == 1
     assert "region 'boat'" in str(caught.value) and SECRET not in str(caught.value)
 
@@ -142,7 +143,7 @@ def test_openai_500_is_reported_once_and_not_retried() -> None:
 def test_openai_hang_times_out_with_a_clear_error() -> None:
     with FakeImageServer("hang", hang_s=4.0) as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("dall-e-2"), timeout_s=1.0)
+        provider = make_provider(registry, registry.require("dall-e-2"), timeout_s=1.0)
         start = time.monotonic()
         with pytest.raises(ProviderError, match=r"did not answer within 1 s"):
             provider.run(edit_job("dall-e-2"))
@@ -154,7 +155,9 @@ def test_openai_content_refusal_names_region_and_reason() -> None:
     with FakeImageServer("refuse") as fake:
         registry = registry_for(fake)
         with pytest.raises(ContentRefusedError, match=r"region 'boat'.*safety system"):
-            registry.provider(registry.require("gpt-image-1")).run(edit_job("gpt-image-1", 1024))
+            make_provider(registry, registry.require("gpt-image-1")).run(
+                edit_job("gpt-image-1", 1024)
+            )
 
 
 # Replicate ------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def test_openai_content_refusal_names_region_and_reason() -> None:
 def test_replicate_polls_starting_processing_succeeded_and_downloads() -> None:
     with FakeImageServer() as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("replicate-sdxl"))
+        provider = make_provider(registry, registry.require("replicate-sdxl"))
         provider.sleep = Sleeps()  # type: ignore[attr-defined]
         job = edit_job("stability-ai/sdxl")
         answer = provider.run(ImageJob(**{**job.__dict__, "seed": 5}))
@@ -186,7 +189,7 @@ def test_replicate_polls_starting_processing_succeeded_and_downloads() -> None:
 def test_replicate_429_on_create_honours_retry_after() -> None:
     with FakeImageServer("429", failures=1, retry_after="2") as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("replicate-sdxl"))
+        provider = make_provider(registry, registry.require("replicate-sdxl"))
         sleeps = Sleeps()
         provider.sleep = sleeps  # type: ignore[attr-defined]
         provider.run(ImageJob("text-to-image", "m", "a cat", (64, 64), label="cat"))
@@ -196,7 +199,7 @@ def test_replicate_429_on_create_honours_retry_after() -> None:
 def test_replicate_failed_prediction_is_a_refusal_naming_the_region() -> None:
     with FakeImageServer("fail") as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("replicate-sdxl"))
+        provider = make_provider(registry, registry.require("replicate-sdxl"))
         provider.sleep = Sleeps()  # type: ignore[attr-defined]
         with pytest.raises(ContentRefusedError, match=r"region 'cat'.*NSFW"):
             provider.run(ImageJob("text-to-image", "m", "a cat", (64, 64), label="cat"))
@@ -205,7 +208,7 @@ def test_replicate_failed_prediction_is_a_refusal_naming_the_region() -> None:
 def test_replicate_prediction_past_the_deadline_is_canceled() -> None:
     with FakeImageServer("stuck") as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("replicate-sdxl"), timeout_s=0.5)
+        provider = make_provider(registry, registry.require("replicate-sdxl"), timeout_s=0.5)
         provider.poll_s = 0.05  # type: ignore[attr-defined]
         with pytest.raises(ProviderError, match="canceled it"):
             provider.run(ImageJob("text-to-image", "m", "a cat", (64, 64), label="cat"))
@@ -216,7 +219,7 @@ def test_replicate_500_on_create_is_not_retried() -> None:
     with FakeImageServer("500") as fake:
         registry = registry_for(fake)
         with pytest.raises(ProviderError, match="answered 500"):
-            registry.provider(registry.require("replicate-sdxl")).run(
+            make_provider(registry, registry.require("replicate-sdxl")).run(
                 ImageJob("text-to-image", "m", "a cat", (64, 64), label="cat")
             )
         assert fake.creates == 1
@@ -229,7 +232,7 @@ def test_huggingface_text_to_image_posts_to_the_model_url_with_size_and_seed() -
     with FakeImageServer() as fake:
         registry = registry_for(fake)
         job = ImageJob("text-to-image", "m", "a fox", (256, 128), seed=9, label="fox")
-        answer = registry.provider(registry.require("hf-sdxl")).run(job)
+        answer = make_provider(registry, registry.require("hf-sdxl")).run(job)
         (sent,) = fake.posts()
     assert sent.path == "/models/stabilityai/stable-diffusion-xl-base-1.0"
     assert sent.headers["authorization"] == f"Bearer {SECRET}"
@@ -243,7 +246,7 @@ def test_huggingface_image_to_image_sends_the_crop() -> None:
         registry = registry_for(fake)
         image = Image.new("RGB", (64, 64), (0, 0, 0))
         job = ImageJob("image-to-image", "m", "a fox", (64, 64), image=image, label="fox")
-        answer = registry.provider(registry.require("hf-sdxl")).run(job)
+        answer = make_provider(registry, registry.require("hf-sdxl")).run(job)
         (sent,) = fake.posts()
     assert sent.json["parameters"]["prompt"] == "a fox"
     assert sent.json["parameters"]["target_size"] == {"width": 64, "height": 64}
@@ -259,7 +262,7 @@ def test_huggingface_failures_are_clear_and_within_the_timeout(
 ) -> None:
     with FakeImageServer(behaviour, hang_s=4.0) as fake:
         registry = registry_for(fake)
-        provider = registry.provider(registry.require("hf-sdxl"), timeout_s=1.0)
+        provider = make_provider(registry, registry.require("hf-sdxl"), timeout_s=1.0)
         start = time.monotonic()
         with pytest.raises(error, match=words):
             provider.run(ImageJob("text-to-image", "m", "a fox", (64, 64), label="fox"))

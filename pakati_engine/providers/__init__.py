@@ -4,8 +4,9 @@
 - :mod:`.cards`: model cards (what each model can do) and the cards that ship with Pakati;
 - :mod:`.keys`: API keys and base URLs from the environment or ``.env``;
 - :mod:`.registry`: which models are usable now, and choosing one per task with a reason;
-- :mod:`.openai_images`, :mod:`.replicate_images`, :mod:`.hf_images`, :mod:`.local_images`:
-  the providers, each through its official client;
+- :mod:`.replicate_images`, :mod:`.hf_images`, :mod:`.local_images`: the providers, each
+  through its official client (OpenAI's is :mod:`pakati.openai_images`: the engine imports
+  no LLM package, and ``openai`` is one);
 - :mod:`.retrying`: timeouts and ``Retry-After`` without blindly repeating a create;
 - :mod:`.cache`: results cached by a hash of the request;
 - :mod:`.compose`: a foreign region drawn on a crop and pasted inside its feathered mask.

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.providers.types import Task
+from pakati_engine.providers.types import ImageJob, ProviderUnavailableError, Task
 
 ProviderKind = Literal["local", "openai", "replicate", "huggingface", "none"]
 MaskBehaviour = Literal["pixel-exact", "hint", "none"]
@@ -283,3 +283,26 @@ def load_user_cards(path: Path | None = None) -> list[ModelCard]:
             ) from error
         cards.append(card.model_copy(update={"source": "user"}))
     return cards
+
+
+def check_job(card: ModelCard, job: ImageJob) -> None:
+    """Refuse, before sending, what the model would refuse."""
+    who = f"region {job.label!r}: " if job.label else ""
+    if job.task not in card.tasks:
+        offered = ", ".join(card.tasks) or "nothing"
+        extra = " (OpenAI offers no edits for dall-e-3)" if card.id == "dall-e-3" else ""
+        raise ProviderUnavailableError(
+            f"{who}{card.id} cannot do {job.task}{extra}; it offers {offered}. Nothing was "
+            "sent. Choose a model with edits (gpt-image-1, dall-e-2) or let Pakati draw the "
+            "region as text-to-image of its crop"
+        )
+    if card.sizes and tuple(job.size) not in {tuple(s) for s in card.sizes}:
+        allowed = ", ".join(f"{w}x{h}" for w, h in card.sizes)
+        raise ProviderUnavailableError(
+            f"{who}{card.id} takes sizes {allowed}, not {job.size[0]}x{job.size[1]}"
+        )
+    if card.max_prompt_chars is not None and len(job.prompt) > card.max_prompt_chars:
+        raise ProviderUnavailableError(
+            f"{who}the prompt has {len(job.prompt)} characters; {card.id} takes at most "
+            f"{card.max_prompt_chars}: shorten it"
+        )

@@ -23,6 +23,7 @@ from pakati_engine.providers.types import (
     ProviderError,
     ProviderImage,
     ProviderUnavailableError,
+    png_bytes,
 )
 
 REFUSAL_WORDS = ("nsfw", "safety", "content policy", "flagged")
@@ -75,7 +76,6 @@ class HuggingFaceImages:
         sent = len(job.prompt.encode())
         if job.task == "image-to-image":
             assert job.image is not None
-            from pakati_engine.providers.openai_images import png_bytes
 
             payload = png_bytes(job.image.convert("RGB"))
             sent += len(payload)

@@ -215,17 +215,18 @@ class Registry:
     def provider(
         self, card: ModelCard, *, timeout_s: float | None = None, **local: Any
     ) -> ImageProvider:
-        """The provider that runs ``card`` (no network until it is run)."""
+        """The provider that runs ``card`` (no network until it is run); OpenAI's lives above
+        the engine (:func:`pakati.foreign.make_provider`)."""
         options: dict[str, Any] = {} if timeout_s is None else {"timeout_s": timeout_s}
         if card.provider == "local":
             from pakati_engine.providers.local_images import LocalDiffusers
 
             return LocalDiffusers(card, local.get("model"), loader=local.get("loader"))
         access = self.access(card.provider)
-        if card.provider == "openai":
-            from pakati_engine.providers.openai_images import OpenAIImages
-
-            return OpenAIImages(card, access, **options)
+        if card.provider == "openai":  # the engine imports no LLM package; openai is one
+            raise InvalidInputError(
+                f"{card.id}: OpenAI models run through pakati.foreign.make_provider"
+            )
         if card.provider == "replicate":
             from pakati_engine.providers.replicate_images import ReplicateImages
 

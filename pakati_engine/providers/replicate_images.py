@@ -21,7 +21,6 @@ from PIL import Image
 
 from pakati_engine.providers.cards import ModelCard
 from pakati_engine.providers.keys import ProviderAccess
-from pakati_engine.providers.openai_images import png_bytes
 from pakati_engine.providers.retrying import RateLimited, create_with_retry, parse_retry_after
 from pakati_engine.providers.types import (
     ContentRefusedError,
@@ -29,6 +28,7 @@ from pakati_engine.providers.types import (
     ProviderError,
     ProviderImage,
     ProviderUnavailableError,
+    png_bytes,
 )
 
 TERMINAL = ("succeeded", "failed", "canceled")

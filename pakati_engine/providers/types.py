@@ -8,6 +8,7 @@ feathered mask, so what a provider does outside its mask cannot reach the canvas
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -75,3 +76,17 @@ class ContentRefusedError(ProviderError):
 
 class ProviderUnavailableError(ProviderError):
     """The model cannot be used here (no key, no weights, no such task, no public API)."""
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def alpha_mask_png(mask: np.ndarray) -> bytes:
+    """OpenAI's mask: RGBA, alpha 0 where the model should draw, 255 where it should keep."""
+    alpha = np.where(mask, 0, 255).astype(np.uint8)  # (H, W)
+    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = alpha
+    return png_bytes(Image.fromarray(rgba, mode="RGBA"))

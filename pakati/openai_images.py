@@ -5,7 +5,11 @@ with the crop as a PNG and a mask PNG of the same size whose alpha is 0 where th
 should draw. Everything the API would refuse (a task the model lacks, such as dall-e-3
 edits; a size it does not take; a prompt or upload too long) is refused here, before any
 byte is sent. The client's own retries are off (``max_retries=0``): a create is repeated
-only after a 429, as :mod:`.retrying` explains.
+only after a 429, as :mod:`pakati_engine.providers.retrying` explains.
+
+It lives in the canvas API layer, not in ``pakati_engine.providers`` with the other
+providers, because the engine imports no LLM package and ``openai`` is one;
+:func:`pakati.foreign.make_provider` is where it is chosen.
 """
 
 from __future__ import annotations
@@ -16,10 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
-from pakati_engine.providers.cards import ModelCard
+from pakati_engine.providers.cards import ModelCard, check_job
 from pakati_engine.providers.keys import ProviderAccess
 from pakati_engine.providers.retrying import RateLimited, create_with_retry, parse_retry_after
 from pakati_engine.providers.types import (
@@ -28,47 +31,12 @@ from pakati_engine.providers.types import (
     ProviderError,
     ProviderImage,
     ProviderUnavailableError,
+    alpha_mask_png,
+    png_bytes,
 )
 
 #: Error codes OpenAI uses for content refusals.
 REFUSAL_CODES = ("content_policy_violation", "moderation_blocked", "content_filter")
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def alpha_mask_png(mask: np.ndarray) -> bytes:
-    """OpenAI's mask: RGBA, alpha 0 where the model should draw, 255 where it should keep."""
-    alpha = np.where(mask, 0, 255).astype(np.uint8)  # (H, W)
-    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
-    rgba[..., 3] = alpha
-    return png_bytes(Image.fromarray(rgba, mode="RGBA"))
-
-
-def check_job(card: ModelCard, job: ImageJob) -> None:
-    """Refuse, before sending, what the model would refuse."""
-    who = f"region {job.label!r}: " if job.label else ""
-    if job.task not in card.tasks:
-        offered = ", ".join(card.tasks) or "nothing"
-        extra = " (OpenAI offers no edits for dall-e-3)" if card.id == "dall-e-3" else ""
-        raise ProviderUnavailableError(
-            f"{who}{card.id} cannot do {job.task}{extra}; it offers {offered}. Nothing was "
-            "sent. Choose a model with edits (gpt-image-1, dall-e-2) or let Pakati draw the "
-            "region as text-to-image of its crop"
-        )
-    if card.sizes and tuple(job.size) not in {tuple(s) for s in card.sizes}:
-        allowed = ", ".join(f"{w}x{h}" for w, h in card.sizes)
-        raise ProviderUnavailableError(
-            f"{who}{card.id} takes sizes {allowed}, not {job.size[0]}x{job.size[1]}"
-        )
-    if card.max_prompt_chars is not None and len(job.prompt) > card.max_prompt_chars:
-        raise ProviderUnavailableError(
-            f"{who}the prompt has {len(job.prompt)} characters; {card.id} takes at most "
-            f"{card.max_prompt_chars}: shorten it"
-        )
 
 
 class OpenAIImages:
