@@ -224,8 +224,10 @@ def make_provider(
     if card.provider == "openai":
         from pakati.openai_images import OpenAIImages
 
-        options = {} if timeout_s is None else {"timeout_s": timeout_s}
-        return OpenAIImages(card, registry.access("openai"), **options)
+        access = registry.access("openai")
+        if timeout_s is None:
+            return OpenAIImages(card, access)
+        return OpenAIImages(card, access, timeout_s=timeout_s)
     return registry.provider(card, timeout_s=timeout_s)
 
 
