@@ -2,7 +2,8 @@
 
 The ``pakati`` text chunk holds JSON: the layout with its resolved seed (masks inlined), the
 model that was used and the Pakati version; that is enough to regenerate the image. A
-``parameters`` chunk gives the same in the one-line style other image tools show.
+``parameters`` chunk gives the settings in the "infotext" format of the AUTOMATIC1111 web UI,
+which other image tools read (:mod:`pakati_engine.infotext`).
 Writing never replaces an existing file unless asked to, and is atomic (write, then rename).
 """
 
@@ -17,6 +18,7 @@ from PIL import Image, PngImagePlugin
 
 from pakati_engine.errors import InvalidInputError, ResourceLimitError
 from pakati_engine.images import open_header
+from pakati_engine.infotext import format_infotext
 from pakati_engine.outputs import write_files
 
 TEXT_KEY = "pakati"
@@ -148,14 +150,5 @@ def _depth(value: object) -> int:
 
 
 def summary_line(metadata: dict[str, Any]) -> str:
-    layout = metadata.get("layout", {})
-    regions = "; ".join(
-        f"{r.get('name') or i}: {r.get('prompt', '')}"
-        for i, r in enumerate(layout.get("regions", []))
-    )
-    return (
-        f"{layout.get('base_prompt', '')}\nNegative prompt: {layout.get('negative_prompt', '')}\n"
-        f"Steps: {layout.get('steps')}, CFG scale: {layout.get('guidance_scale')}, "
-        f"Seed: {layout.get('seed')}, Size: {layout.get('width')}x{layout.get('height')}, "
-        f"Model: {layout.get('model')}, Regions: {regions}"
-    )
+    """The ``parameters`` text other image tools read (see :mod:`pakati_engine.infotext`)."""
+    return format_infotext(metadata)
