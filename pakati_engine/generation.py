@@ -118,7 +118,8 @@ def request_from_layout(
             raise InvalidInputError(
                 f"region {spec.name!r} asks for model {spec.model!r}, but every region "
                 f"is drawn with the canvas model {layout.model!r} (one latent space); "
-                "drop the region's model= or change the canvas model"
+                "PakatiCanvas.generate draws such regions with their own model "
+                "(pakati.foreign), or drop the region's model="
             )
     shapes = list(regions) if regions is not None else regions_from_layout(layout)
     if len(shapes) != len(layout.regions):

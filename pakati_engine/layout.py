@@ -146,7 +146,9 @@ class RegionSpec(BaseModel):
         description="Fractions of the steps during which this prompt acts (mode 'latent').",
     )
     model: str | None = Field(
-        default=None, description="Model for this region; attention mode uses the canvas model."
+        default=None,
+        description="Model for this region (see `pakati models`); one other than the canvas "
+        "model redraws the region from a crop after the base pass (remote services too).",
     )
     control: ControlSpec | None = Field(
         default=None, description="A ControlNet acting inside this region only."
