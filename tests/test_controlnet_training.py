@@ -60,3 +60,12 @@ def test_a_run_folder_in_use_is_not_overwritten(tmp_path: Path) -> None:
     run(tmp_path / "a", "--max-steps", "1")
     with pytest.raises(SystemExit, match="pass --resume"):
         run(tmp_path / "a", "--max-steps", "1")
+
+
+def test_a_run_continues_from_exported_weights(tmp_path: Path) -> None:
+    run(tmp_path / "a", "--max-steps", "1")
+    run(tmp_path / "b", "--init", str(tmp_path / "a" / "export"), "--max-steps", "2")
+    state = json.loads((tmp_path / "b" / "ckpt" / "state.json").read_text())
+    assert state["step"] == 2  # one step from the export's step 1
+    with pytest.raises(SystemExit, match="not an exported ControlNet"):
+        run(tmp_path / "c", "--init", str(tmp_path / "nowhere"))

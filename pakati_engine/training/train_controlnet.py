@@ -9,7 +9,8 @@ and both networks route their cross-attention regionally, as at inference. The l
 text-to-image model's own (its prediction target, min-SNR weighting with a floor).
 
 Seeded and resumable (``--resume``: ControlNet, EMA, optimizer, step and RNG from
-``OUT/ckpt``); a JSONL log of the loss; exports of the EMA weights as a diffusers
+``OUT/ckpt``; ``--init FOLDER``: continue from exported weights such as the shipped ones,
+with a fresh optimizer); a JSONL log of the loss; exports of the EMA weights as a diffusers
 ``ControlNetModel`` folder with a ``pakati.json`` naming the base model it was trained on.
 Runs on the CPU (2 cores) or with ``--device cuda``.
 """
@@ -274,6 +275,19 @@ class ControlTrainer:
         self.samples = int(meta["samples"])
         self.elapsed_s = float(meta["elapsed_s"])
 
+    def init_from(self, folder: Path) -> None:
+        """Start from exported weights (the shipped ControlNet): model and EMA, fresh Adam.
+
+        How a later session continues the shipped run without a committed optimizer state.
+        """
+        exported = ControlNetModel.from_pretrained(str(folder), torch_dtype=torch.float32)
+        weights = exported.state_dict()
+        self.controlnet.load_state_dict(weights)
+        self.ema.load_state_dict(weights)
+        training = json.loads((folder / "pakati.json").read_text()).get("training", {})
+        self.step = int(training.get("step", 0))
+        self.samples = int(training.get("samples", 0))
+
     def export(self, folder: Path) -> Path:
         """The EMA ControlNet as a diffusers folder (fp16) with ``pakati.json`` beside it."""
         partial = folder.with_name(folder.name + ".partial")
@@ -347,6 +361,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/ckpt")
     parser.add_argument("--export-dir", type=Path, help="export here (default OUT/export)")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start from these exported weights (e.g. the shipped ControlNet folder)",
+    )
     parser.add_argument("--base-model", default=None, help="frozen base (default pakati-shapes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 32)")
@@ -395,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         trainer.load_checkpoint(checkpoint)
         print(f"resumed from {checkpoint} at step {trainer.step}", flush=True)
+    elif args.init is not None:
+        if not (args.init / "config.json").is_file():
+            raise SystemExit(f"--init {args.init}: not an exported ControlNet folder")
+        trainer.init_from(args.init)
+        print(f"initialised from {args.init} at step {trainer.step}", flush=True)
     params = sum(p.numel() for p in trainer.controlnet.parameters())
     print(
         f"training a {params / 1e6:.2f}M-parameter ControlNet at step {trainer.step}, "
