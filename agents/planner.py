@@ -36,6 +36,7 @@ def make_plan(
     def same_canvas(plan: Plan) -> None:
         if (plan.width, plan.height) != (width, height):
             raise ValueError(f"the canvas must be {width}x{height}, not {plan.width}x{plan.height}")
+        check_region_models(plan)
 
     plan = invoke_structured(llm, Plan, messages, method=method, retries=retries, check=same_canvas)
     return plan.model_copy(update={"id": new_id("plan"), "goal": goal})
@@ -56,8 +57,35 @@ def edit_plan(
             content=prompts.edit_request(plan.model_dump_json(exclude={"id"}), instruction)
         ),
     ]
-    edited = invoke_structured(llm, Plan, messages, method=method, retries=retries)
+    edited = invoke_structured(
+        llm, Plan, messages, method=method, retries=retries, check=check_region_models
+    )
     return edited.model_copy(update={"id": new_id("plan"), "goal": describe_plan(edited)})
+
+
+def check_region_models(plan: Plan) -> None:
+    """A region's ``model`` must name an image model of the registry (``pakati models``).
+
+    A name Pakati does not know, or a model that makes no images (Claude) or has no API
+    (Midjourney), is sent back to the language model with the usable names; a known model
+    without a key here is fine: the canvas lets a local model stand in and says so.
+    """
+    named = [region for region in plan.regions if region.model]
+    if not named:
+        return
+    from pakati_engine.providers.registry import Registry
+
+    registry = Registry()
+    usable = ", ".join(a.card.id for a in registry.list() if a.available)
+    for region in named:
+        assert region.model is not None
+        card = registry.card(region.model)
+        if card is None or card.kind != "image" or card.provider == "none":
+            why = "no such model" if card is None else card.note
+            raise ValueError(
+                f"region {region.name!r}: model {region.model!r} cannot draw it ({why}); "
+                f"use one of {usable}, or leave model empty for the canvas model"
+            )
 
 
 def describe_plan(plan: Plan) -> str:

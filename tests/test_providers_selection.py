@@ -198,3 +198,30 @@ def test_pakati_models_lists_what_is_usable_and_why_not(
     assert main(["models", "--offline"]) == 0
     text = capsys.readouterr().out
     assert "offline" in text and "models usable now" in text
+
+
+def test_planner_region_models_go_through_the_registry() -> None:
+    from pakati.agents.planner import check_region_models, make_plan
+    from pakati.agents.schemas import Plan
+    from tests.agent_fakes import ScriptedChatModel, plan_args, tool_answer
+
+    def with_model(model: str) -> dict[str, object]:
+        args = plan_args()
+        args["regions"][1]["model"] = model
+        return args
+
+    check_region_models(Plan.model_validate(with_model("dalle-3")))  # known: fine
+    with pytest.raises(ValueError, match="no public API"):
+        check_region_models(Plan.model_validate(with_model("midjourney")))
+    llm = ScriptedChatModel(
+        responses=[
+            tool_answer("Plan", with_model("imagen-9"), "c1"),
+            tool_answer("Plan", with_model("dall-e-2"), "c2"),
+        ]
+    )
+    llm.seen = []
+    plan = make_plan(llm, "goal", 64, 64)
+    assert plan.region("square").model == "dall-e-2"
+    sent_back = str(llm.seen[1][-1].content)
+    assert "model 'imagen-9' cannot draw it (no such model)" in sent_back
+    assert "pakati-shapes" in sent_back
