@@ -54,11 +54,16 @@ class Sleeps:
 # OpenAI ---------------------------------------------------------------------------------
 
 
-def test_openai_edit_sends_multipart_image_and_alpha_mask_of_the_same_size() -> None:
+def test_openai_edit_sends_multipart_image_and_alpha_mask_of_the_same_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with FakeImageServer() as fake:
         provider = make_provider(registry_for(fake), registry_for(fake).require("dall-e-2"))
         answer = provider.run(edit_job("dall-e-2"))
         (sent,) = fake.posts("/v1/images/edits")
+    notice = capsys.readouterr().err  # the non-official host is named before the request
+    assert f"go to {fake.url}/v1" in notice and "PAKATI_API_KEY_OPENAI" in notice
+    assert SECRET not in notice
     assert sent.headers["authorization"] == f"Bearer {SECRET}"
     assert sent.headers["content-type"].startswith("multipart/form-data")
     assert sent.form["model"] == b"dall-e-2"
