@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def test_cancel_queued_and_running_jobs(client) -> None:
     assert queued["position"] == 2
     assert client.post(f"/api/jobs/{queued['id']}/cancel").json()["state"] == "cancelled"
     while client.get(f"/api/jobs/{running['id']}").json()["step"] < 2:
-        pass
+        time.sleep(0.05)
     client.post(f"/api/jobs/{running['id']}/cancel")
     assert wait_job(client, running["id"])["state"] == "cancelled"
     after = client.get("/api/state").json()
@@ -290,3 +291,36 @@ def _chat_pixels(client, url: str) -> np.ndarray:
     response = client.get(url)
     assert response.status_code == 200, response.text
     return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+
+
+def test_reference_upload_and_delta_analysis_of_a_region(client) -> None:
+    _generate(client)
+    reference = io.BytesIO()
+    Image.new("RGB", (96, 64), (20, 160, 40)).save(reference, format="JPEG")
+    uploaded = client.post(
+        "/api/references", content=reference.getvalue(), headers={"content-type": "image/jpeg"}
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    info = uploaded.json()
+    assert info["format"] == "JPEG" and (info["width"], info["height"]) == (96, 64)
+    answer = client.post("/api/analyze", json={"reference": info["name"], "region": "left"})
+    assert answer.status_code == 200, answer.text
+    aspects = answer.json()["aspects"]
+    assert set(aspects) == {"color", "texture", "lighting", "composition", "style", "general"}
+    assert all(0.0 <= a["similarity"] <= 1.0 for a in aspects.values())
+    assert aspects["color"]["findings"]  # a red circle is not a green field
+    only = client.post(
+        "/api/analyze", json={"reference": info["name"], "aspects": ["color"]}
+    ).json()
+    assert set(only["aspects"]) == {"color"}
+    cases = [
+        ({"reference": "missing.png"}, 400, "no uploaded reference"),
+        ({"reference": "../../etc/passwd"}, 400, "plain name"),
+        ({"reference": info["name"], "region": "nowhere"}, 400, "no region"),
+        ({"reference": info["name"], "aspects": ["smell"]}, 422, "aspects"),
+    ]
+    for body, status, words in cases:
+        bad = client.post("/api/analyze", json=body)
+        assert bad.status_code == status and words in bad.json()["detail"], (body, bad.text)
+    garbage = client.post("/api/references", content=b"GIF89a not really")
+    assert garbage.status_code == 415

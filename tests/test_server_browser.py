@@ -338,3 +338,20 @@ def test_reload_mid_run_resumes_progress(page: Any, server: str, shots: Path) ->
     # Replayed from the job's first event, then live: every step seen once, in order.
     assert page.evaluate(f"window.pakati.steps['{job}']") == slow["steps"]
     assert page.inner_text("#progress-count") == "150/150"
+
+
+def test_attach_a_reference_to_a_region_and_see_its_delta_analysis(
+    page: Any, server: str, shots: Path, tmp_path: Path
+) -> None:
+    _load_layout(page, SHAPES, shots)
+    _start(page, "#generate", "generate")
+    reference = tmp_path / "reference.png"
+    Image.new("RGB", (64, 64), (30, 60, 200)).save(reference)
+    page.click("#regions li[data-region='left']")
+    page.set_input_files("#reference", str(reference))
+    page.wait_for_function("document.querySelector('#reference-name').textContent !== 'none'")
+    page.click("#analyze")
+    page.wait_for_selector("#analysis tr[data-aspect=color]")
+    assert page.locator("#analysis tr[data-aspect]").count() == 6
+    page.locator("#analysis").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "08-delta-analysis.png"))

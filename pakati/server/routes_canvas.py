@@ -82,6 +82,12 @@ def state_of(server: Any) -> CanvasState:
 
 def run_now(server: Any, kind: str, action: Callable[[], dict[str, Any]]) -> ActionResult:
     """Queue a quick action, wait for it, and answer with its message and the new state."""
+    result = wait_for(server, kind, action)
+    return ActionResult(message=result.get("message", kind), state=state_of(server))
+
+
+def wait_for(server: Any, kind: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Queue a quick action on the worker, wait for it, and return its result."""
     job = server.worker.submit(kind, lambda job: action())
     if not job.finished.wait(server.config.action_timeout_s):
         server.worker.cancel(job.id)
@@ -90,8 +96,7 @@ def run_now(server: Any, kind: str, action: Callable[[], dict[str, Any]]) -> Act
         raise HTTPException(job.status, job.error or f"{kind} failed")
     if job.state == "cancelled":
         raise HTTPException(409, f"{kind} was cancelled")
-    message = (job.result or {}).get("message", kind)
-    return ActionResult(message=message, state=state_of(server))
+    return job.result or {}
 
 
 def _draft(server: Any, layout: Layout | None) -> None:

@@ -10,9 +10,18 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from pakati.server.routes_canvas import run_now, server_of
-from pakati.server.schemas import ActionResult, ModelList, ProjectList, ProjectRequest
-from pakati.server.uploads import checked_image, read_body, store
+from pakati.server.routes_canvas import run_now, server_of, wait_for
+from pakati.server.schemas import (
+    ActionResult,
+    AnalysisResult,
+    AnalyzeRequest,
+    AspectReport,
+    ModelList,
+    ProjectList,
+    ProjectRequest,
+    ReferenceInfo,
+)
+from pakati.server.uploads import IMAGE_FORMATS, checked_image, read_body, store
 from pakati.server.workspace import png_bytes
 
 router = APIRouter(prefix="/api", tags=["files"])
@@ -113,3 +122,66 @@ def models(request: Request) -> ModelList:
     if default not in names:
         names.insert(0, default)
     return ModelList(models=names, default=default_model_name())
+
+
+@router.post(
+    "/references",
+    response_model=ReferenceInfo,
+    summary="Upload a reference image (PNG, JPEG or WebP; the request body is the file)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload_reference(request: Request) -> ReferenceInfo:
+    server = server_of(request)
+    data = await read_body(request, server.config.max_upload_bytes)
+    kind = checked_image(data, "the reference")
+    path = store(server.workspace.root / "uploads", data, IMAGE_FORMATS[kind])
+    from pakati_engine.images import open_header
+
+    with open_header(data, "the reference") as image:
+        width, height = image.size
+    return ReferenceInfo(name=path.name, format=kind, width=width, height=height)
+
+
+@router.post(
+    "/analyze",
+    response_model=AnalysisResult,
+    summary="Delta analysis of the image (or a region) against an uploaded reference",
+)
+def analyze(body: AnalyzeRequest, request: Request) -> AnalysisResult:
+    server = server_of(request)
+    result = wait_for(
+        server,
+        "analyze",
+        lambda: server.workspace.analyze(body.reference, body.region, body.aspects),
+    )
+    aspects = {
+        name: AspectReport(
+            similarity=delta["similarity"],
+            severity=delta["severity"],
+            findings=list(delta.get("findings", [])),
+            suggestions=[_suggestion(a) for a in delta.get("adjustments", [])],
+        )
+        for name, delta in result.get("aspects", {}).items()
+    }
+    return AnalysisResult(
+        message=result.get("message", "analysed"),
+        overall=result.get("overall_similarity"),
+        aspects=aspects,
+    )
+
+
+def _suggestion(adjustment: dict[str, Any]) -> str:
+    kind = adjustment.get("kind", "")
+    if adjustment.get("terms"):
+        where = "negative prompt" if "negative" in kind else "prompt"
+        return f"add to the {where}: {', '.join(adjustment['terms'])}"
+    changes = adjustment.get("changes") or {}
+    moves = ", ".join(f"{k} {v:+g}" for k, v in changes.items())
+    return f"{moves} ({adjustment.get('reason', '')})" if moves else adjustment.get("reason", "")

@@ -109,3 +109,31 @@ class ChatThread(BaseModel):
     turns: list[dict[str, Any]] = Field(description="Messages and agent events, oldest first")
     running: bool
     unfinished: bool = Field(description="A run stopped part-way; sending resumes it")
+
+
+class ReferenceInfo(BaseModel):
+    name: str = Field(description="How requests name the upload (its content hash)")
+    format: str
+    width: int
+    height: int
+
+
+class AnalyzeRequest(Strict):
+    reference: str = Field(min_length=1, max_length=80, description="An uploaded reference")
+    region: str | None = Field(default=None, max_length=200, description="None: whole image")
+    aspects: (
+        list[Literal["color", "texture", "lighting", "composition", "style", "general"]] | None
+    ) = Field(default=None, max_length=6, description="None: every aspect")
+
+
+class AspectReport(BaseModel):
+    similarity: float
+    severity: str
+    findings: list[str]
+    suggestions: list[str] = Field(description="Prompt terms or parameter changes to try")
+
+
+class AnalysisResult(BaseModel):
+    message: str
+    overall: float | None = None
+    aspects: dict[str, AspectReport]

@@ -231,6 +231,26 @@ class Workspace:
         result["message"] = message
         return result
 
+    def analyze(
+        self, reference: str, region: str | None, aspects: list[str] | None
+    ) -> dict[str, Any]:
+        """Delta analysis of the current image (or one region of it) against an uploaded
+        reference: per aspect a 0..1 similarity, findings and suggested changes."""
+        from pakati_engine.analysis import analyze_deltas
+        from pakati_engine.analysis.references import ReferenceImage
+
+        path = self.root / "uploads" / plain_name(reference, "reference")
+        if not path.is_file():
+            raise InvalidInputError(f"no uploaded reference {reference!r}: upload it first")
+        image = self.canvas.image
+        if image is None:
+            raise InvalidInputError("nothing to compare yet: generate an image first")
+        mask = None
+        if region:
+            mask = self.canvas.region(region).rasterize() > 0
+        report = analyze_deltas(image, ReferenceImage(path), aspects=aspects, mask=mask)
+        return {"message": f"compared {region or 'the image'} with {reference}", **report.to_dict()}
+
     def project_path(self, name: str) -> Path:
         return self.root / "projects" / f"{plain_name(name, 'project name')}.json"
 

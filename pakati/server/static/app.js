@@ -15,6 +15,7 @@ const page = {
   job: null, // the job the page follows
   steps: {}, // job id -> step events seen
   events: 0,
+  references: {}, // region name -> uploaded reference
 };
 window.pakati = page;
 
@@ -34,6 +35,7 @@ function render() {
   $("#undo").disabled = !(state && state.can_undo);
   $("#redo").disabled = !(state && state.can_redo);
   $("#download").href = url("/api/download.png");
+  $("#reference-name").textContent = (page.selected && page.references[page.selected]) || "none";
   renderHistory();
 }
 
@@ -254,6 +256,41 @@ async function loadModels() {
   $("#models").replaceChildren(...models.map((m) => new Option(m, m)));
 }
 
+// References and delta analysis ----------------------------------------------------------
+
+async function attachReference(file) {
+  if (!page.selected) return say("select a region first", true);
+  try {
+    const info = await api("POST", "/api/references", await file.arrayBuffer(), file.type || "application/octet-stream");
+    page.references[page.selected] = info.name;
+    say(`attached ${file.name} (${info.width}x${info.height}) to ${page.selected}`);
+    render();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+async function analyzeRegion() {
+  const reference = page.references[page.selected];
+  if (!reference) return say("attach a reference to this region first", true);
+  try {
+    const result = await api("POST", "/api/analyze", { reference, region: page.selected });
+    const table = document.createElement("table");
+    table.innerHTML = "<tr><th>aspect</th><th>similarity</th><th>findings and what to try</th></tr>";
+    for (const [name, aspect] of Object.entries(result.aspects)) {
+      const row = table.insertRow();
+      row.dataset.aspect = name;
+      row.insertCell().textContent = name;
+      row.insertCell().textContent = aspect.similarity.toFixed(3);
+      row.insertCell().textContent = [...aspect.findings, ...aspect.suggestions].join("\n") || "-";
+    }
+    $("#analysis").replaceChildren(table);
+    say(result.message);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
 // Wiring ----------------------------------------------------------------------------------------
 
 const view = new CanvasView($("#stage"), $("#overlay"), $("#image"), {
@@ -316,6 +353,8 @@ $("#delete").addEventListener("click", deleteRegion);
 $("#strength").addEventListener("input", () => { $("#strength-value").textContent = $("#strength").value; });
 $("#import").addEventListener("change", (e) => { if (e.target.files[0]) importFile(e.target.files[0]); e.target.value = ""; });
 $("#export").addEventListener("click", exportLayout);
+$("#reference").addEventListener("change", (e) => { if (e.target.files[0]) attachReference(e.target.files[0]); e.target.value = ""; });
+$("#analyze").addEventListener("click", analyzeRegion);
 $("#save").addEventListener("click", saveProject);
 $("#projects").addEventListener("change", (e) => { if (e.target.value) action("/api/projects/open", { name: e.target.value }); });
 $("#new-seed").addEventListener("click", () => { page.layout.seed = null; changed(); say("the next generation draws a new seed"); });
