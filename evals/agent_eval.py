@@ -35,6 +35,7 @@ from typing import Any
 
 from PIL import Image
 
+from pakati.cli.common import emit_json
 from pakati.graphs import delivered_pass
 from pakati.orchestrator import Context, PakatiOrchestrator
 from pakati.tools.session import default_scorer
@@ -147,13 +148,15 @@ def run_agent_eval(
     categories: tuple[str, ...] = CATEGORIES,
     workdir: str | Path | None = None,
     progress: bool = False,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> dict[str, Any]:
     """Run ``n`` generated goals through the agent; the summary (see the module docstring)."""
     if n < 1 or max_passes < 1:
         raise InvalidInputError(f"--n and --max-passes must be at least 1 (got {n}, {max_passes})")
     # A --save folder must be new or empty, so that no earlier run is mixed in or overwritten.
     folder = prepare_save_dir(workdir) if workdir else Path(tempfile.mkdtemp(prefix="pakati-"))
-    bundle = load_model(EMBEDDED_MODEL)
+    bundle = load_model(EMBEDDED_MODEL, device=device, dtype=dtype)
     scorer = default_scorer()
     records = []
     for goal in sample_goals(n, seed, categories):
@@ -220,7 +223,13 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     summary = run_agent_eval(
-        args.n, args.seed, args.max_passes, workdir=args.save, progress=not args.json
+        args.n,
+        args.seed,
+        args.max_passes,
+        workdir=args.save,
+        progress=not args.json,
+        device=getattr(args, "device", None),
+        dtype=getattr(args, "dtype", None),
     )
-    print(json.dumps(summary))
+    emit_json(summary)
     return 0

@@ -15,13 +15,13 @@ aspect and per goal category.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from pakati.agents.spatial import ParsedGoal, parse_goal, relation_target
+from pakati.cli.common import emit_json
 from pakati.evals.handwritten_goals import HANDWRITTEN, HANDWRITTEN_HELD_OUT, HANDWRITTEN_MORE
 from pakati.evals.phrasing_styles import ALL_STYLES, HELD_OUT_STYLES, render
 from pakati.evals.phrasings import TruthGoal, sample_goal
@@ -157,7 +157,7 @@ def main(args: argparse.Namespace) -> int:
             for case in wrong[: args.failures]:
                 failed = ",".join(a for a, ok in case.checks.items() if not ok)
                 print(f"    [{failed}] {case.text!r}")
-    print(json.dumps(summary))
+    emit_json(summary)
     return 0
 
 

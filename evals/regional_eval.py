@@ -13,8 +13,8 @@ The benchmark's names are re-exported here for existing callers.
 from __future__ import annotations
 
 import argparse
-import json
 
+from pakati.cli.common import emit_json
 from pakati_engine.world.regional_benchmark import (
     MODES,
     EvalLayout,
@@ -55,8 +55,14 @@ def main(args: argparse.Namespace) -> int:
         if not args.json and (done == total or done % 10 == 0):
             print(f"{done}/{total} images", flush=True)
 
+    model = args.model
+    if getattr(args, "device", None) or getattr(args, "dtype", None):
+        from pakati_engine.models.catalog import EMBEDDED_MODEL
+        from pakati_engine.models.loading import load_model
+
+        model = load_model(model or EMBEDDED_MODEL, device=args.device, dtype=args.dtype)
     summary = run_regional_eval(
-        model=args.model,
+        model=model,
         n=args.n,
         seed=args.seed,
         mode=args.mode,
@@ -69,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
         max_regions=args.max_regions,
         small_fraction=args.small,
     )
-    print(json.dumps(summary))
+    emit_json(summary)
     return 0
 
 

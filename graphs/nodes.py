@@ -41,6 +41,8 @@ class Services:
     """Denoising steps imposed on every plan (None: the planner's choice)."""
     guidance_scale: float | None = None
     """Guidance scale imposed on every plan (None: the planner's choice)."""
+    seed: int | None = None
+    """Canvas noise seed imposed on every plan (None: the planner's); regions may reseed."""
 
 
 def plan_node(services: Services, state: AgentState) -> dict[str, Any]:
@@ -70,6 +72,8 @@ def impose_settings(plan: Plan, services: Services) -> Plan:
         update["steps"] = services.steps
     if services.guidance_scale is not None:
         update["guidance_scale"] = services.guidance_scale
+    if services.seed is not None:
+        update["seed"] = services.seed
     return plan.model_copy(update=update) if update else plan
 
 

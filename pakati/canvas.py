@@ -10,6 +10,7 @@ to :func:`pakati_engine.generation.request_from_layout`.
 from __future__ import annotations
 
 import secrets
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -54,7 +55,7 @@ from pakati_engine.models.hashing import model_hash
 from pakati_engine.models.loading import load_model
 from pakati_engine.providers.registry import Registry
 from pakati_engine.regions.region import Region, load_mask_array
-from pakati_engine.resources import check_fits
+from pakati_engine.resources import check_fits, native_size_warning
 
 #: Canvas settings that live in the layout; ``canvas.<name>`` reads and writes them.
 LAYOUT_SETTINGS = (
@@ -394,6 +395,9 @@ class PakatiCanvas(EditingMixin):
             layout = self.to_layout()
             bundle = self.load()
             check_fits(bundle, layout.width, layout.height)
+            far = native_size_warning(bundle, layout.width, layout.height)
+            if far is not None:
+                warnings.warn(far, UserWarning, stacklevel=2)
             plan = None
             if foreign.needs_models(layout):  # regions drawn by other models: pakati.foreign
                 registry = foreign.canvas_registry(self)

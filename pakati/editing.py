@@ -9,6 +9,7 @@ project and reproduced.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,22 @@ class EditingMixin:
     def image(self) -> Image.Image | None:
         """The canvas's current image (None before the first generation)."""
         return self._image
+
+    def use_image(self, image: Image.Image) -> None:
+        """Make ``image`` (any picture of the canvas's size) the canvas to edit: regenerate
+        and refine then change its regions and keep the rest, as for an image Pakati made.
+
+        Pakati cannot reproduce such a picture from metadata (it did not draw it), so the
+        edits' metadata records the edits but cannot replay them without the original.
+        """
+        if image.size != (self.width, self.height):
+            raise InvalidInputError(
+                f"the image is {image.width}x{image.height} but the canvas is "
+                f"{self.width}x{self.height}; make a canvas of the image's size"
+            )
+        self._image = image.convert("RGB")
+        if self.seed is None:  # edits draw their noise from the canvas seed
+            self.seed = secrets.randbelow(2**32)
 
     @property
     def locked(self) -> list[str]:

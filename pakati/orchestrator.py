@@ -86,6 +86,11 @@ class Context(BaseModel):
         "pakati.agents.providers).",
     )
     workdir: str | None = Field(default=None, description="Where images go (None: a temp dir)")
+    device: str | None = Field(default=None, description="auto (None), cpu, cuda, mps")
+    dtype: str | None = Field(default=None, description="auto (None), fp32, fp16, bf16")
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**63, description="Canvas noise seed of every plan (None: 0)"
+    )
     history: list[str] = Field(default_factory=list, description="Plan ids, oldest first.")
 
 
@@ -151,7 +156,9 @@ def make_services(
         llm, method = make_chat_model(config), structured_method(config)
     chosen = model if model is not None else (context.model or default_model_name())
     workdir = context.workdir or tempfile.mkdtemp(prefix="pakati-agent-")
-    session = CanvasSession(workdir, model=chosen, scorer=scorer)
+    session = CanvasSession(
+        workdir, model=chosen, scorer=scorer, device=context.device, dtype=context.dtype
+    )
     settings = session.settings
     return Services(
         llm=llm,
@@ -161,6 +168,7 @@ def make_services(
         steps=steps if steps is not None else settings.get("steps"),
         guidance_scale=settings.get("guidance_scale"),
         critic=critic_fn or critic.critique_image,
+        seed=context.seed,
     )
 
 

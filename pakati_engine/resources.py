@@ -78,3 +78,36 @@ def check_fits(bundle: Any, width: int, height: int, batch: int = 2) -> None:
             f"with this model, and about {have / GIB:.1f} GiB is free: use a smaller canvas "
             "(generate small, then upscale) or a device with more memory"
         )
+
+
+#: A canvas side more than this many times larger (or smaller) than the model's is "far".
+NATIVE_SIZE_RATIO = 2.0
+
+
+def native_size(bundle: Any) -> tuple[int, int] | None:
+    """The size the model was trained at: its recommended size (``pakati.json``), else the
+    UNet's ``sample_size`` times the latent factor; None when neither is known."""
+    recommended = getattr(bundle, "recommended", {}) or {}
+    if recommended.get("width") and recommended.get("height"):
+        return int(recommended["width"]), int(recommended["height"])
+    sample = getattr(getattr(bundle.unet, "config", None), "sample_size", None)
+    if isinstance(sample, int) and sample > 0:
+        side = sample * int(bundle.vae_scale_factor)
+        return side, side
+    return None
+
+
+def native_size_warning(bundle: Any, width: int, height: int) -> str | None:
+    """A warning when ``width x height`` is far from the model's native size, saying both
+    (a model drawn far from its size is slow when larger and draws clutter or fragments)."""
+    native = native_size(bundle)
+    if native is None:
+        return None
+    ratios = (width / native[0], height / native[1])
+    if all(1 / NATIVE_SIZE_RATIO <= r <= NATIVE_SIZE_RATIO for r in ratios):
+        return None
+    return (
+        f"the canvas is {width}x{height} but the model {bundle.source!r} draws at "
+        f"{native[0]}x{native[1]}: far from that size it is slower (when larger) and tends "
+        f"to draw repeated or broken objects; a size near {native[0]}x{native[1]} works best"
+    )

@@ -113,9 +113,9 @@ def test_cli_analyze_prints_a_table_and_json(tmp_path, capsys) -> None:
     _image(tmp_path / "ref.png", (200, 200, 200))
     argv = ["analyze", str(tmp_path / "image.png"), "--reference", str(tmp_path / "ref.png")]
     assert main([*argv, "--json"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split()[:3] == ["aspect", "similarity", "severity"]
-    data = json.loads(lines[-1])
+    captured = capsys.readouterr()  # under --json the table goes to stderr, JSON to stdout
+    assert captured.err.splitlines()[0].split()[:3] == ["aspect", "similarity", "severity"]
+    data = json.loads(captured.out)
     aspects = {"color", "texture", "lighting", "composition", "style", "general"}
     assert set(data["aspects"]) == aspects
     assert {"similarity", "findings", "adjustments"} <= set(data["aspects"]["color"])

@@ -59,11 +59,13 @@ class CanvasSession:
         scorer: Any = None,
         scorer_factory: ScorerFactory = default_scorer,
         device: str | None = None,
+        dtype: str | None = None,
     ) -> None:
         # Made by the first image saved in it, so a run refused at the start leaves nothing.
         self.workdir = Path(workdir)
         self.model = model
         self.device = device
+        self.dtype = dtype
         self._bundle = model if isinstance(model, ModelBundle) else None
         self._scorer = scorer
         self._scorer_factory = scorer_factory
@@ -80,7 +82,7 @@ class CanvasSession:
         """The model, loaded once and shared by every canvas of the session."""
         if self._bundle is None:
             start = time.perf_counter()
-            self._bundle = load_model(str(self.model), device=self.device)
+            self._bundle = load_model(str(self.model), device=self.device, dtype=self.dtype)
             self.timings["generating"] += time.perf_counter() - start
         return self._bundle
 

@@ -19,17 +19,36 @@ Each subparser stores the function that runs it as ``args.run``.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
-from pakati.cli.common import add_debug_option, run_guarded
+import pakati.version
+from pakati.cli.boundary import EXIT_USAGE
+from pakati.cli.common import add_debug_option, emit_json, run_guarded
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is raised as :class:`_UsageStop` (so that
+    ``--json`` can report it as JSON) after argparse has printed it as usual."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise _UsageStop(f"{self.prog}: {message}")
+
+
+class _UsageStop(Exception):
+    """A usage error argparse reported (exit status 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from pakati.cli import agent, analysis, evaluate, generate, models, serve
 
-    parser = argparse.ArgumentParser(
-        prog="pakati", description="Regional control for AI image generation."
+    parser = _Parser(prog="pakati", description="Regional control for AI image generation.")
+    parser.add_argument(
+        "--version", action="version", version=f"pakati {pakati.version.__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     generate.add_commands(commands)
@@ -43,10 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as stop:  # argparse: --help (0) or a usage error it printed (2)
-        return stop.code if isinstance(stop.code, int) else 2
+        args = build_parser().parse_args(arguments)
+    except _UsageStop as stop:  # printed by argparse; under --json, also as JSON on stdout
+        if "--json" in arguments:
+            emit_json({"error": str(stop), "status": EXIT_USAGE, "bug": False})
+        return EXIT_USAGE
+    except SystemExit as stop:  # argparse: --help or --version (0)
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     warnings.simplefilter("default")
     # diffusers' schedulers turn torch tensors into numpy arrays the way numpy 2 deprecates;
     # nothing a user can act on, so it is not shown.

@@ -20,7 +20,6 @@ not when the parser is built, so other ``pakati`` commands start as fast as befo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -29,7 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pakati.agents.providers import PROVIDERS
-from pakati.cli.common import claimed_output, float_between, int_at_least, parse_size, run_guarded
+from pakati.cli.common import (
+    claimed_output,
+    emit_json,
+    float_between,
+    int_at_least,
+    parse_size,
+    run_guarded,
+)
 from pakati_engine.errors import PakatiError
 
 if TYPE_CHECKING:
@@ -50,7 +56,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", type=float_between(-1.0, 1.0), default=0.30, help="score to reach (cosine)"
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+    parser.add_argument("--json", action="store_true", help="print only a JSON summary on stdout")
+    parser.add_argument("--seed", type=int_at_least(0), help="canvas noise seed (default 0)")
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    parser.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
     parser.add_argument(
         "--timeout",
         type=float_between(0.0, 3600.0, open_low=True),
@@ -126,6 +135,9 @@ def _context(args: argparse.Namespace, goal: str, workdir: Path) -> Context:
         llm_timeout=args.timeout,
         trust_env_file=args.trust_env_file,
         workdir=str(workdir),
+        device=args.device,
+        dtype=args.dtype,
+        seed=args.seed,
     )
 
 
@@ -273,7 +285,7 @@ def _finish(args: Any, final: Any, out: Path, wall: float, say: Any) -> int:
         "total {total:.2f}s (agent overhead {overhead:.2f}s)".format(**timings)
     )
     if args.json:
-        print(json.dumps(report), flush=True)
+        emit_json(report)
     return 0
 
 
@@ -307,7 +319,7 @@ def run_chat(args: argparse.Namespace, stdin: Any = None, **inject: Any) -> int:
             continue
         turns.append(turn)
     if args.json:
-        print(json.dumps({"turns": turns}))
+        emit_json({"turns": turns})
     return 1 if failed else 0
 
 

@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pakati.cli.common import claimed_output, int_at_least, report
+from pakati.cli.common import claimed_output, emit_json, int_at_least, report
 from pakati_engine.errors import InvalidInputError, UsageError
 
 if TYPE_CHECKING:
@@ -46,6 +45,8 @@ def add_commands(commands: Any) -> None:
     apply.add_argument("--out", type=Path, required=True)
     apply.add_argument("--seed", type=int_at_least(0))
     apply.add_argument("--model")
+    apply.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    apply.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
     apply.add_argument("--overwrite", action="store_true")
     apply.add_argument("--no-progress", action="store_true")
     apply.add_argument("--json", action="store_true")
@@ -75,7 +76,7 @@ def analyze(args: argparse.Namespace) -> int:
         if terms:
             print(f"{'':<33} try: {', '.join(terms)}")
     if args.json:
-        print(json.dumps(report.to_dict()))
+        emit_json(report.to_dict())
     return 0
 
 
@@ -131,7 +132,9 @@ def _apply(args: argparse.Namespace) -> int:
     from pakati.enhanced import EnhancedPakatiCanvas
 
     with claimed_output(args.out, args.overwrite, [args.path]):
-        canvas = EnhancedPakatiCanvas.load_template(args.path, model=args.model)
+        canvas = EnhancedPakatiCanvas.load_template(
+            args.path, model=args.model, device=args.device, dtype=args.dtype
+        )
         print(f"loading model {canvas.model!r} ...", file=sys.stderr)
         canvas.load()
         result = canvas.generate(seed=args.seed)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from pakati.cli import boundary
 from pakati_engine.errors import UsageError
@@ -26,11 +27,48 @@ Command = Callable[[argparse.Namespace], int]
 
 def run_guarded(command: Command, args: argparse.Namespace) -> int:
     """Run ``command`` inside the error boundary (:mod:`pakati.cli.boundary`): any exception
-    becomes one ``error: ...`` message and an exit status, the traceback only with --debug."""
+    becomes one ``error: ...`` message and an exit status, the traceback only with --debug.
+
+    With ``--json`` stdout carries JSON only (:func:`json_stdout`), and an error is also
+    reported there as ``{"error": ..., "status": ..., "bug": ...}``."""
+    as_json = bool(getattr(args, "json", False))
+    with json_stdout(as_json):
+        try:
+            return command(args)
+        except (Exception, KeyboardInterrupt) as error:
+            debug = boundary.debug_requested(getattr(args, "debug", False))
+            status = boundary.report(error, debug=debug)
+            if as_json:
+                failure = boundary.classify(error)
+                emit_json({"error": failure.message, "status": status, "bug": failure.bug})
+            return status
+
+
+#: Where :func:`emit_json` writes while :func:`json_stdout` holds stdout for JSON.
+_json_stream: list[TextIO] = []
+
+
+@contextmanager
+def json_stdout(enabled: bool) -> Iterator[None]:
+    """While ``enabled``, whatever a command prints goes to stderr and only :func:`emit_json`
+    reaches stdout, so ``pakati ... --json | jq`` sees nothing but JSON."""
+    if not enabled:
+        yield
+        return
+    real = sys.stdout
+    _json_stream.append(real)
     try:
-        return command(args)
-    except (Exception, KeyboardInterrupt) as error:
-        return boundary.report(error, debug=boundary.debug_requested(getattr(args, "debug", False)))
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_stream.pop()
+        real.flush()
+
+
+def emit_json(value: object, *, indent: int | None = None) -> None:
+    """Print ``value`` as one JSON document on stdout (the real one under ``--json``)."""
+    stream = _json_stream[-1] if _json_stream else sys.stdout
+    print(json.dumps(value, indent=indent), file=stream, flush=True)
 
 
 def refuse_overwrite(out: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> None:
@@ -82,7 +120,7 @@ def report(result: GenerationResult, out: Path, *, as_json: bool) -> None:
             "latent_size": list(result.latent_size),
             "timings": result.timings,
         }
-        print(json.dumps(summary))
+        emit_json(summary)
 
 
 def parse_size(text: str) -> tuple[int, int]:

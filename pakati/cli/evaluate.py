@@ -55,6 +55,7 @@ def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
         "--guidance", type=float_between(0.0, 50.0), default=None, help="override guidance"
     )
     parser.add_argument("--model", default=None, help="model (default: the embedded model)")
+    add_device_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     parser.add_argument(
         "--save",
@@ -133,7 +134,14 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-passes", type=int_at_least(1), default=3, help="passes per goal (default 3)"
     )
     parser.add_argument("--save", metavar="DIR", default=None, help="keep each goal's passes")
+    add_device_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--dtype``: where and how the image model runs."""
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    parser.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
 
 
 def run_agent(args: argparse.Namespace) -> int:

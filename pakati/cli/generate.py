@@ -22,6 +22,7 @@ from pakati.cli.common import (
 from pakati_engine.errors import UsageError
 
 if TYPE_CHECKING:
+    from pakati.canvas import PakatiCanvas
     from pakati_engine.layout import Layout
 
 
@@ -38,10 +39,11 @@ def add_commands(commands: Any) -> None:
 
     edit_parser = commands.add_parser(
         "edit",
-        help="change regions of a Pakati PNG, keeping the rest exactly",
-        description="Regenerate (or refine, with --strength) regions of an image Pakati made, "
-        "working from its own metadata; locked regions and everything outside the edited "
-        "regions' feather band keep their exact pixels.",
+        help="change regions of an image, keeping the rest exactly",
+        description="Regenerate (or refine, with --strength) regions of an image, keeping "
+        "locked regions and everything outside the edited regions' feather band exactly. "
+        "For a PNG Pakati made, name its regions (its metadata has them); for any other "
+        "picture, give each region as NAME=x0,y0,x1,y1 (a box in pixels) with --prompt.",
     )
     add_edit_arguments(edit_parser)
     edit_parser.set_defaults(run=edit)
@@ -76,8 +78,18 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
 
 
 def add_edit_arguments(edit: argparse.ArgumentParser) -> None:
-    edit.add_argument("image", type=Path, help="a PNG made by Pakati")
-    edit.add_argument("--region", action="append", required=True, help="region to change")
+    edit.add_argument("image", type=Path, help="a PNG made by Pakati, or any picture")
+    edit.add_argument(
+        "--region",
+        action="append",
+        required=True,
+        help="region to change: a name in the image's Pakati metadata, or NAME=x0,y0,x1,y1",
+    )
+    edit.add_argument(
+        "--model",
+        help="model for a picture Pakati did not make (default: the "
+        "embedded model); a Pakati PNG uses its own",
+    )
     edit.add_argument("--prompt", help="new prompt for the region(s)")
     edit.add_argument("--negative-prompt", help="new negative prompt for the region(s)")
     edit.add_argument("--lock", action="append", default=[], help="region to keep exactly")
@@ -90,8 +102,8 @@ def add_edit_arguments(edit: argparse.ArgumentParser) -> None:
     edit.add_argument("--feather", type=int_at_least(0), default=8, help="blend band in pixels")
     edit.add_argument("--no-crop", action="store_true", help="denoise the whole canvas")
     edit.add_argument("--out", type=Path, required=True, help="output PNG path")
-    edit.add_argument("--device", default=None)
-    edit.add_argument("--dtype", default=None)
+    edit.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    edit.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
     edit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     edit.add_argument("--no-progress", action="store_true")
     edit.add_argument("--json", action="store_true", help="print a JSON summary last")
@@ -159,6 +171,12 @@ def edit(args: argparse.Namespace) -> int:
 def _edit(args: argparse.Namespace) -> int:
     from pakati.canvas import PakatiCanvas
 
+    if not _has_pakati_metadata(args.image):
+        return _edit_picture(args)
+    if any("=" in region for region in args.region):
+        raise UsageError(
+            f"{args.image} was made by Pakati: name its regions (NAME, not NAME=x0,y0,x1,y1)"
+        )
     canvas = PakatiCanvas.from_image(args.image, device=args.device, dtype=args.dtype)
     names = {r.name or r.id for r in canvas.regions}
     unknown = [n for n in [*args.region, *args.lock] if n not in names]
@@ -180,6 +198,10 @@ def _edit(args: argparse.Namespace) -> int:
             guidance_scale=current.guidance_scale,
             step_window=current.step_window,
         )
+    return _run_edit(args, canvas)
+
+
+def _run_edit(args: argparse.Namespace, canvas: PakatiCanvas) -> int:
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
     crop = not args.no_crop
@@ -197,6 +219,58 @@ def _edit(args: argparse.Namespace) -> int:
     result.save(args.out, overwrite=args.overwrite)
     report(result, args.out, as_json=args.json)
     return 0
+
+
+def _has_pakati_metadata(path: Path) -> bool:
+    from pakati_engine.images import open_header
+    from pakati_engine.metadata import TEXT_KEY
+
+    with open_header(path, f"image {str(path)!r}") as image:
+        return isinstance(image.info.get(TEXT_KEY), str)
+
+
+def _edit_picture(args: argparse.Namespace) -> int:
+    """``pakati edit`` on a picture Pakati did not make: it becomes the kept canvas and the
+    user's boxes its regions (the base prompt is empty: only the regions change)."""
+    from pakati.canvas import PakatiCanvas
+    from pakati_engine.images import open_image
+
+    if args.prompt is None:
+        raise UsageError(
+            f"{args.image} has no Pakati metadata, so its regions have no prompts: give "
+            "--prompt (and each region as NAME=x0,y0,x1,y1)"
+        )
+    if args.lock:
+        raise UsageError(
+            "--lock names regions of a Pakati PNG; on another picture everything outside "
+            "the --region boxes is kept anyway"
+        )
+    picture = open_image(args.image, f"image {str(args.image)!r}").convert("RGB")
+    canvas = PakatiCanvas(
+        picture.width, picture.height, args.model, device=args.device, dtype=args.dtype
+    )
+    boxes = [_named_box(text, args.image) for text in args.region]
+    for name, box in boxes:
+        canvas.create_region(box=box, name=name)
+        canvas.apply_to_region(name, args.prompt, args.negative_prompt or "", seed=args.seed)
+    canvas.use_image(picture)
+    args.region = [name for name, _box in boxes]
+    return _run_edit(args, canvas)
+
+
+def _named_box(text: str, image: Path) -> tuple[str, tuple[float, ...]]:
+    """``NAME=x0,y0,x1,y1`` -> (NAME, box); a usage error saying the form otherwise."""
+    name, _, numbers = text.partition("=")
+    try:
+        box = tuple(float(v) for v in numbers.split(","))
+    except ValueError:
+        box = ()
+    if not name or len(box) != 4:
+        raise UsageError(
+            f"--region {text!r}: {image} has no Pakati metadata, so give each region as "
+            "NAME=x0,y0,x1,y1 (a box in pixels, e.g. sky=0,0,512,200)"
+        )
+    return name, box
 
 
 def _layout_from_output(path: Path) -> tuple[Layout, list]:

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from pakati.cli.common import emit_json
 
 
 def add_commands(commands: Any) -> None:
@@ -60,7 +61,7 @@ def models(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        emit_json(rows, indent=2)
         return 0
     width = max(len(row["id"]) for row in rows)
     for row in rows:
