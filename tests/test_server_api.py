@@ -324,3 +324,38 @@ def test_reference_upload_and_delta_analysis_of_a_region(client) -> None:
         assert bad.status_code == status and words in bad.json()["detail"], (body, bad.text)
     garbage = client.post("/api/references", content=b"GIF89a not really")
     assert garbage.status_code == 415
+
+
+def test_api_keys_never_reach_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-pakati-test-secret-0123456789"
+    for name in ("OPENAI_API_KEY", "PAKATI_API_KEY_OPENAI", "REPLICATE_API_TOKEN", "HF_TOKEN"):
+        monkeypatch.setenv(name, secret)
+    with client_for(tmp_path) as client:
+        models = client.get("/api/models").json()
+        assert any(card["provider"] != "local" for card in models["cards"])
+        paths = ["/", "/api/state", "/api/models", "/openapi.json", "/api/layout", "/api/projects"]
+        paths += [f"/static/{name}" for name in ("app.js", "api.js", "chat.js")]
+        for path in paths:
+            answer = client.get(path)
+            assert answer.status_code == 200, path
+            assert secret not in answer.text and secret[:12] not in answer.text, path
+
+
+def test_server_refuses_a_public_host_without_a_token(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "pakati.server",
+        "--host",
+        "0.0.0.0",
+        "--project",
+        str(tmp_path),
+    ]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2
+    assert "--token" in process.stderr and "beyond this machine" in process.stderr
+    short = subprocess.run([*command, "--token", "abc"], capture_output=True, text=True, timeout=60)
+    assert short.returncode == 2 and "at least 8" in short.stderr

@@ -355,3 +355,30 @@ def test_attach_a_reference_to_a_region_and_see_its_delta_analysis(
     assert page.locator("#analysis tr[data-aspect]").count() == 6
     page.locator("#analysis").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "08-delta-analysis.png"))
+
+
+def test_paint_a_mask_region_with_the_brush(page: Any, server: str, shots: Path) -> None:
+    _load_layout(page, {**SHAPES, "regions": []}, shots)
+    _set_zoom(page, "200%")
+    page.click("[data-tool=brush]")
+    page.fill("#brush-size", "6")
+    page.dispatch_event("#brush-size", "input")
+    _drag(page, (20, 30), (60, 30), zoom=2)
+    page.wait_for_function("window.pakati.layout.regions.length === 1")
+    page.fill("#region input[name=prompt]", "a green triangle")
+    page.press("#region input[name=prompt]", "Tab")
+    page.screenshot(path=str(shots / "09-brush-mask.png"))
+    deadline = time.monotonic() + 10
+    while True:
+        regions = _api(server, "GET", "/api/layout")["regions"]
+        if (regions and regions[0]["prompt"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    import base64
+
+    mask = Image.open(io.BytesIO(base64.b64decode(regions[0]["mask_png"])))
+    assert mask.size == (128, 128)  # painted at canvas resolution whatever the zoom
+    alpha = np.asarray(mask.convert("RGBA").getchannel("A"))  # (H, W)
+    assert alpha[30, 20] > 200 and alpha[30, 40] > 200 and alpha[30, 60] > 200
+    assert alpha[30, 70] == 0 and alpha[40, 40] == 0 and alpha[100, 100] == 0
+    assert alpha[34, 40] > 0  # the brush radius (6 px) reaches 4 px off the stroke

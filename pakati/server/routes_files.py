@@ -16,6 +16,7 @@ from pakati.server.schemas import (
     AnalysisResult,
     AnalyzeRequest,
     AspectReport,
+    ModelEntry,
     ModelList,
     ProjectList,
     ProjectRequest,
@@ -113,15 +114,24 @@ def open_project(body: ProjectRequest, request: Request) -> ActionResult:
 
 @router.get("/models", response_model=ModelList, summary="Models a canvas or region may use")
 def models(request: Request) -> ModelList:
-    from pakati_engine.models.catalog import default_model_name, embedded_model_available
+    """The model registry's cards (no key, path or secret is sent), usable ones first."""
+    from pakati_engine.models.catalog import default_model_name
+    from pakati_engine.providers.registry import Registry
 
-    names = ["tiny-random"]
-    if embedded_model_available():
-        names.insert(0, "pakati-shapes")
+    cards = [
+        ModelEntry(
+            id=status.card.id,
+            provider=status.card.provider,
+            available=status.available,
+            reason=status.reason.split(". Looked for")[0],
+        )
+        for status in Registry().list()
+    ]
+    usable = [c.id for c in cards if c.available]
     default = server_of(request).workspace.draft.model
-    if default not in names:
-        names.insert(0, default)
-    return ModelList(models=names, default=default_model_name())
+    if default not in usable:
+        usable.insert(0, default)
+    return ModelList(models=usable, default=default_model_name(), cards=cards)
 
 
 @router.post(

@@ -90,9 +90,17 @@ class ProjectList(BaseModel):
     projects: list[str]
 
 
+class ModelEntry(BaseModel):
+    id: str
+    provider: str
+    available: bool = Field(description="Usable now (key, weights, network as needed)")
+    reason: str = Field(description="Why it is or is not usable")
+
+
 class ModelList(BaseModel):
-    models: list[str]
+    models: list[str] = Field(description="Names a canvas or region may use now")
     default: str
+    cards: list[ModelEntry] = Field(description="Every model card of the registry")
 
 
 class Accepted(BaseModel):

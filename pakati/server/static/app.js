@@ -353,6 +353,7 @@ $("#delete").addEventListener("click", deleteRegion);
 $("#strength").addEventListener("input", () => { $("#strength-value").textContent = $("#strength").value; });
 $("#import").addEventListener("change", (e) => { if (e.target.files[0]) importFile(e.target.files[0]); e.target.value = ""; });
 $("#export").addEventListener("click", exportLayout);
+$("#brush-size").addEventListener("input", (e) => { view.brush = Number(e.target.value); });
 $("#reference").addEventListener("change", (e) => { if (e.target.files[0]) attachReference(e.target.files[0]); e.target.value = ""; });
 $("#analyze").addEventListener("click", analyzeRegion);
 $("#save").addEventListener("click", saveProject);
@@ -370,6 +371,7 @@ document.addEventListener("keydown", (event) => {
   else if (key === "b") setTool("box");
   else if (key === "p") setTool("polygon");
   else if (key === "v") setTool("select");
+  else if (key === "m") setTool("brush");
   else if (key === "g") submit("/api/generate", {});
   else if (key === "r") selectedRegionAction("regenerate");
   else if (key === "l") selectedRegionAction("lock");

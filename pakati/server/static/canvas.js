@@ -24,6 +24,8 @@ export class CanvasView {
     this.height = 128;
     this.drag = null; // box being drawn: {x0, y0, x1, y1}
     this.points = []; // polygon being drawn
+    this.brush = 8; // brush radius in canvas pixels
+    this.stroke = null; // mask being painted: {canvas, context, points}
     overlay.addEventListener("pointerdown", (e) => this.down(e));
     overlay.addEventListener("pointermove", (e) => this.move(e));
     overlay.addEventListener("pointerup", (e) => this.up(e));
@@ -66,6 +68,18 @@ export class CanvasView {
     } else if (this.tool === "polygon") {
       if (event.detail > 1) return; // the clicks of a double-click
       this.points.push([x, y]);
+    } else if (this.tool === "brush") {
+      this.overlay.setPointerCapture(event.pointerId);
+      const canvas = document.createElement("canvas");
+      canvas.width = this.width;
+      canvas.height = this.height;
+      const context = canvas.getContext("2d");
+      // Painted pixels are opaque, the rest transparent: the mask is the alpha channel.
+      context.strokeStyle = context.fillStyle = "#fff";
+      context.lineCap = context.lineJoin = "round";
+      context.lineWidth = 2 * this.brush;
+      this.stroke = { canvas, context, points: [[x, y]] };
+      this.paint([x, y]);
     } else {
       const name = event.target.dataset ? event.target.dataset.region : undefined;
       this.hooks.onSelect(name || null);
@@ -74,7 +88,10 @@ export class CanvasView {
   }
 
   move(event) {
-    if (this.drag) {
+    if (this.stroke) {
+      this.paint(this.point(event));
+      this.drawDraft();
+    } else if (this.drag) {
       [this.drag.x1, this.drag.y1] = this.point(event);
       this.drawDraft();
     } else if (this.tool === "polygon" && this.points.length) {
@@ -84,6 +101,14 @@ export class CanvasView {
   }
 
   up(event) {
+    if (this.stroke) {
+      const stroke = this.stroke;
+      this.stroke = null;
+      this.drawDraft();
+      const png = stroke.canvas.toDataURL("image/png").split(",")[1];
+      this.hooks.onCreate({ mask_png: png });
+      return;
+    }
     if (!this.drag) return;
     [this.drag.x1, this.drag.y1] = this.point(event);
     const { x0, y0, x1, y1 } = this.drag;
@@ -91,6 +116,20 @@ export class CanvasView {
     this.drawDraft();
     const box = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
     if (box[2] - box[0] >= 2 && box[3] - box[1] >= 2) this.hooks.onCreate({ box });
+  }
+
+  /** Paint the brush from the stroke's last point to `point` (canvas pixels). */
+  paint(point) {
+    const { context, points } = this.stroke;
+    const last = points[points.length - 1];
+    context.beginPath();
+    context.arc(point[0], point[1], this.brush, 0, 2 * Math.PI);
+    context.fill();
+    context.beginPath();
+    context.moveTo(last[0], last[1]);
+    context.lineTo(point[0], point[1]);
+    context.stroke();
+    points.push(point);
   }
 
   closePolygon() {
@@ -103,6 +142,7 @@ export class CanvasView {
   }
 
   cancelDraft() {
+    this.stroke = null;
     this.drag = null;
     this.points = [];
     this.drawDraft();
@@ -115,6 +155,12 @@ export class CanvasView {
       this.overlay.append(el("rect", {
         class: "draft", x: Math.min(x0, x1), y: Math.min(y0, y1),
         width: Math.abs(x1 - x0), height: Math.abs(y1 - y0),
+      }));
+    }
+    if (this.stroke) {
+      this.overlay.append(el("polyline", {
+        class: "draft brush", points: this.stroke.points.map((p) => p.join(",")).join(" "),
+        "stroke-width": 2 * this.brush,
       }));
     }
     if (this.points.length) {
@@ -150,9 +196,17 @@ export class CanvasView {
         shape = el("polygon", { ...common, points: region.polygon.map((p) => p.join(",")).join(" ") });
         anchor = region.polygon[0];
       } else if (region.mask_png) {
-        shape = el("image", {
-          ...common, x: 0, y: 0, width: this.width, height: this.height, opacity: 0.35,
-          href: `data:image/png;base64,${region.mask_png}`, preserveAspectRatio: "none",
+        // The mask (white or opaque = inside) tints the region's colour.
+        const id = `mask-${index}`;
+        const mask = el("mask", { id, maskUnits: "userSpaceOnUse" });
+        mask.append(el("image", {
+          x: 0, y: 0, width: this.width, height: this.height, preserveAspectRatio: "none",
+          href: `data:image/png;base64,${region.mask_png}`,
+        }));
+        this.overlay.append(mask);
+        shape = el("rect", {
+          ...common, x: 0, y: 0, width: this.width, height: this.height, mask: `url(#${id})`,
+          "stroke-width": 0,
         });
       }
       if (!shape) return;
