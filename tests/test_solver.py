@@ -71,6 +71,7 @@ def test_product_description_example_with_interior_minimum() -> None:
         objective_function=f,
         initial_guess=[7.5, 50],
         bounds=[(5.0, 15.0), (20, 100)],
+        sense="minimize",
     )
     assert solution["success"] and solution["feasible"]
     assert solution["solution"][0] == pytest.approx(9.0, abs=1e-3)
@@ -85,9 +86,41 @@ def test_quadratic_with_minimum_outside_the_box_stops_at_the_bound() -> None:
         objective_function=lambda x: (x[0] - 20.0) ** 2 + (x[1] - 10.0) ** 2,
         initial_guess=[7.5, 50],
         bounds=[(5.0, 15.0), (20, 100)],
+        sense="minimize",
     )
     assert res.success
     assert res.solution == pytest.approx([15.0, 20.0], abs=1e-6)
+
+
+def test_the_descriptions_call_maximises_a_quality_score() -> None:
+    """``objective_function=quality_score`` as the product description writes it finds the
+    best quality, not the worst; a cost needs ``sense="minimize"``, and results say which."""
+
+    def quality_score(x: np.ndarray) -> float:  # best at guidance 9, 30 steps
+        return float(1.0 - (x[0] - 9.0) ** 2 / 100 - ((x[1] - 30.0) / 100) ** 2)
+
+    best = Solver().solve(
+        problem_type="nonlinear",
+        objective_function=quality_score,
+        initial_guess=[7.5, 50],
+        bounds=[(5.0, 15.0), (20, 100)],
+    )
+    assert best["sense"] == "maximize"
+    assert best["solution"] == pytest.approx([9.0, 30.0], abs=1e-2)
+    assert best["objective"] == pytest.approx(1.0, abs=1e-6)
+    worst = Solver().solve(
+        "nonlinear",
+        objective_function=quality_score,
+        initial_guess=[7.5, 50],
+        bounds=[(5.0, 15.0), (20, 100)],
+        sense="minimize",
+    )
+    assert worst.sense == "minimize" and worst.objective < best.objective
+    assert Solver().solve("linear", objective_function=[1.0], bounds=[(0, 1)]).sense == "minimize"
+    with pytest.raises(InvalidInputError, match="sense must be"):
+        Solver().solve(
+            "nonlinear", objective_function=quality_score, initial_guess=[1, 1], sense="up"
+        )
 
 
 def test_maximise_reports_the_maximum() -> None:
@@ -108,6 +141,7 @@ def test_constrained_minimum_and_infeasible_constraints() -> None:
         objective_function=lambda x: x[0] ** 2 + x[1] ** 2,
         initial_guess=[3.0, 0.0],
         constraints=[{"type": "ineq", "fun": lambda x: x[0] + x[1] - 2.0}],
+        sense="minimize",
     )
     assert ok.success and ok.solution == pytest.approx([1.0, 1.0], abs=1e-4)
     bad = Solver().solve(
@@ -116,6 +150,7 @@ def test_constrained_minimum_and_infeasible_constraints() -> None:
         initial_guess=[0.5],
         bounds=[(0.0, 1.0)],
         constraints=[{"type": "ineq", "fun": lambda x: x[0] - 2.0}],
+        sense="minimize",
     )
     assert not bad.success and not bad.feasible and bad.status == "infeasible"
     assert "constraint[0]" in bad.violations
@@ -130,7 +165,11 @@ def test_nonlinear_budget_is_never_exceeded() -> None:
         return float(np.sum((x - 3.0) ** 2))
 
     res = Solver().solve(
-        "nonlinear", objective_function=f, initial_guess=[0.0] * 4, max_evaluations=7
+        "nonlinear",
+        objective_function=f,
+        initial_guess=[0.0] * 4,
+        max_evaluations=7,
+        sense="minimize",
     )
     assert calls <= 7 and res.n_evaluations == calls
     assert res.status == "budget_exhausted" and res.feasible

@@ -6,12 +6,18 @@ The generic arguments keep the product description's meaning where they apply:
 problem_type      objective_function  initial_guess       bounds                constraints
 ================  ==================  ==================  ====================  ==================
 linear            cost vector         (unused)            per-variable bounds   linear rows
-nonlinear         f(x) -> float       start point         per-variable bounds   scipy dicts
+nonlinear         score f(x) -> float start point         per-variable bounds   scipy dicts
 layout            (unused)            name -> box         (width, height)       relations
 color             (unused)            name -> palette     (unused)              (unused)
 blending          (unused)            (unused)            (min, max) width      (unused)
 parameters        score(params)       name -> value       name -> (low, high)   (unused)
 ================  ==================  ==================  ====================  ==================
+
+Which way: a ``nonlinear`` objective is a score, **maximised** unless ``sense="minimize"``
+(the product description's ``objective_function=quality_score`` must find the best
+quality, not the worst); a ``linear`` cost vector is **minimised** unless
+``sense="maximize"``; a ``parameters`` score is maximised. Every generic result records its
+``sense``.
 
 Anything else is passed as keyword options to the domain function (``solve_layout``,
 ``harmonize_palettes``, ``solve_feather`` / ``solve_feathers``, ``search_parameters``).
@@ -130,13 +136,15 @@ class Solver:
     ) -> ResultMapping:
         """Solve one problem; see the module docstring for what each argument means.
 
-        Example (the product description's)::
+        Example (the product description's; ``quality_score`` is maximised)::
 
             solution = Solver().solve(
-                problem_type="nonlinear", objective_function=f,
+                problem_type="nonlinear", objective_function=quality_score,
                 initial_guess=[7.5, 50], bounds=[(5.0, 15.0), (20, 100)],
             )
             guidance, steps = solution["solution"]
+
+        A cost to minimise needs ``sense="minimize"``.
 
         Raises:
             InvalidInputError: unknown problem type or arguments that do not fit it.
@@ -165,6 +173,7 @@ class Solver:
                 bounds=bounds,
                 constraints=constraints or (),
                 tolerance=options.pop("tolerance", self.tolerance),
+                sense=options.pop("sense", "maximize"),  # a score, as the description's
                 **options,
             )
         if kind == "layout":

@@ -130,6 +130,7 @@ def solve_linear(
             "failed": str(res.message),
         }[status]
         return SolveResult(
+            sense=sense,
             success=False,
             feasible=status == "unbounded",
             status=status,
@@ -142,6 +143,7 @@ def solve_linear(
     violations = _linear_violations(x, lo, hi, a_ub, b_ub, a_eq, b_eq, tolerance)
     feasible = not violations
     return SolveResult(
+        sense=sense,
         success=bool(res.status == 0 and feasible),
         feasible=feasible,
         status="optimal" if res.status == 0 and feasible else "failed",
@@ -290,6 +292,7 @@ def solve_nonlinear(
             break
         except NonFiniteObjective as err:
             return SolveResult(
+                sense=sense,
                 success=False,
                 feasible=False,
                 status="failed",
@@ -330,6 +333,7 @@ def _finish(
             "best feasible point returned",
         }[status]
         return SolveResult(
+            sense="minimize" if sign > 0 else "maximize",
             success=status != "failed",
             feasible=True,
             status=status,
@@ -341,6 +345,7 @@ def _finish(
         )
     if stopped and counted.best_point is not None:
         return SolveResult(
+            sense="minimize" if sign > 0 else "maximize",
             success=True,
             feasible=True,
             status="budget_exhausted",
@@ -352,6 +357,7 @@ def _finish(
         )
     if not candidates:
         return SolveResult(
+            sense="minimize" if sign > 0 else "maximize",
             success=False,
             feasible=False,
             status="budget_exhausted" if stopped else "failed",
@@ -364,6 +370,7 @@ def _finish(
     x, value, _, _ = min(candidates, key=lambda c: sum(violations_of(c[0]).values()))
     violations = violations_of(x)
     return SolveResult(
+        sense="minimize" if sign > 0 else "maximize",
         success=False,
         feasible=False,
         status="infeasible",

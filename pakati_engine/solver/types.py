@@ -58,7 +58,8 @@ class SolveResult(ResultMapping):
     point satisfies the bounds and constraints (checked after the solver, to a tolerance);
     ``success`` is ``feasible`` and the optimiser converged (or stopped at its budget with a
     feasible point, see ``message``). ``status`` is a short machine-readable word:
-    "optimal", "infeasible", "unbounded", "budget_exhausted", "failed".
+    "optimal", "infeasible", "unbounded", "budget_exhausted", "failed". ``sense`` says
+    whether the objective was minimised or maximised.
     """
 
     success: bool
@@ -70,3 +71,5 @@ class SolveResult(ResultMapping):
     n_evaluations: int = 0
     iterations: int = 0
     violations: dict[str, float] = field(default_factory=dict)
+    #: "minimize" or "maximize": which way ``objective`` was optimised.
+    sense: str = "minimize"
