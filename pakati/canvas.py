@@ -22,6 +22,7 @@ from pydantic import ValidationError
 import pakati.foreign as foreign
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
+from pakati.region_parameters import split_parameters
 from pakati.results import GenerationResult
 from pakati_engine.control.inputs import (
     ControlSource,
@@ -256,6 +257,7 @@ class PakatiCanvas(EditingMixin):
         preprocess: str | None = None,
         control_scale: float = 1.0,
         control_window: tuple[float, float] = (0.0, 1.0),
+        parameters: dict[str, Any] | None = None,
     ) -> Region:
         """Set what ``region`` (a Region, its name or its id) should show.
 
@@ -266,8 +268,18 @@ class PakatiCanvas(EditingMixin):
         or "canny", turns into one; canvas-sized, or the size of the region's box) adds
         structural control that acts inside this region only, with ``control_scale`` and
         during ``control_window`` (fractions of the steps).
+
+        ``parameters`` is the product description's form of the per-region settings:
+        ``{"guidance_scale": ..., "step_window": ..., "seed": ..., "weight": ...}`` (see
+        :func:`pakati.region_parameters.split_parameters`; ``steps`` is refused with the reason).
         """
         target = self.region(region)
+        if parameters:
+            given = {"guidance_scale": guidance_scale, "seed": seed, "weight": weight,
+                     "step_window": step_window}  # fmt: skip
+            chosen = split_parameters(parameters, given, target.label, self.mode)
+            guidance_scale, seed = chosen["guidance_scale"], chosen["seed"]
+            weight, step_window = chosen["weight"], chosen["step_window"]
         try:
             window = tuple(float(v) for v in step_window)
         except (TypeError, ValueError) as error:
