@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from pakati_engine.regions.masks import stack_masks, stacking_order
 
 if TYPE_CHECKING:
     from pakati_engine.diffusion.pipeline import GenerationOutput, RegionalDiffusionPipeline
+    from pakati_engine.models.bundle import ModelBundle
     from pakati_engine.providers.cards import ModelCard
     from pakati_engine.providers.registry import Registry
     from pakati_engine.providers.types import ImageProvider
@@ -137,15 +138,16 @@ def _region_model(
         )
     substitute = stand_in or os.environ.get("PAKATI_STAND_IN") or canvas_model
     reason = f"{card.id} unavailable ({why}); {substitute} stands in"
+    stand = None
+    if substitute != canvas_model:
+        stand = registry.require(substitute)
+        if stand.provider != "local" or not registry.availability(stand).available:
+            raise InvalidInputError(
+                f"region {label!r}: {card.id} is unavailable ({why}), and the stand-in "
+                f"{substitute!r} must be a local model that is installed; choose one "
+                "`pakati models` lists as available"
+            )
     warnings.warn(f"region {label!r}: {reason}", UserWarning, stacklevel=4)
-    if substitute == canvas_model:
-        return RegionModel(label, requested, reason=reason, fallback=True)
-    stand = registry.require(substitute)
-    if stand.provider != "local" or not registry.availability(stand).available:
-        raise InvalidInputError(
-            f"region {label!r}: the stand-in {substitute!r} must be a local model that is "
-            "installed; choose one `pakati models` lists as available"
-        )
     return RegionModel(label, requested, stand, reason, fallback=True)
 
 
@@ -176,6 +178,7 @@ def draw_foreign(
     image: Image.Image = output.image
     records = {r["region"]: r for r in plan.records}
     cache = ResultCache()
+    providers: dict[str, ImageProvider] = {}
     calls = 0
     for index in order:
         region_plan = plan.regions[index]
@@ -183,7 +186,11 @@ def draw_foreign(
         if card is None or (only is not None and region_plan.region not in only):
             continue
         spec = layout.regions[index]
-        provider = make_provider(registry, card, timeout_s=timeout_s)
+        if card.id not in providers:  # one provider (one loaded local model) per card
+            providers[card.id] = make_provider(
+                registry, card, timeout_s=timeout_s, loader=_same_device(pipe)
+            )
+        provider = providers[card.id]
         access = getattr(provider, "access", None)
         image, draw = draw_region(
             image,
@@ -199,6 +206,7 @@ def draw_foreign(
             feather=feather,
             cache=cache if card.provider != "local" else None,
             host=access.base_url if access is not None else "",
+            multiple=getattr(provider, "size_multiple", None),  # a local model's own
             reason=region_plan.reason,
         )
         calls += draw.calls
@@ -217,10 +225,26 @@ def _locked_mask(shapes: list[Region], locked: Sequence[str]) -> np.ndarray | No
     return np.logical_or.reduce(chosen)
 
 
+def _same_device(pipe: RegionalDiffusionPipeline) -> Callable[[str], ModelBundle]:
+    """Loads a local foreign model on the canvas model's device, in its dtype."""
+
+    def load(name: str) -> ModelBundle:
+        from pakati_engine.models.loading import load_model
+
+        return load_model(name, device=pipe.bundle.device, dtype=pipe.bundle.dtype)
+
+    return load
+
+
 def make_provider(
-    registry: Registry, card: ModelCard, *, timeout_s: float | None = None
+    registry: Registry,
+    card: ModelCard,
+    *,
+    timeout_s: float | None = None,
+    loader: Callable[[str], ModelBundle] | None = None,
 ) -> ImageProvider:
-    """The provider that runs ``card``: OpenAI's from here, the others from the engine."""
+    """The provider that runs ``card``: OpenAI's from here, the others from the engine
+    (``loader`` loads a local model's weights)."""
     if card.provider == "openai":
         from pakati.openai_images import OpenAIImages
 
@@ -228,7 +252,7 @@ def make_provider(
         if timeout_s is None:
             return OpenAIImages(card, access)
         return OpenAIImages(card, access, timeout_s=timeout_s)
-    return registry.provider(card, timeout_s=timeout_s)
+    return registry.provider(card, timeout_s=timeout_s, loader=loader)
 
 
 def canvas_registry(canvas: Any) -> Registry:

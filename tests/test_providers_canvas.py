@@ -202,3 +202,31 @@ def test_edits_of_a_multi_model_canvas_redraw_each_region_with_its_own_model() -
     keep = outside_band(canvas, "square")
     assert (np.asarray(redrawn.image)[keep] == before[keep]).all()
     assert redrawn.models[0]["model"] == "dall-e-2" and redrawn.unet_calls == 0
+
+
+def test_another_local_model_draws_its_region_reproducibly(one_model: GenerationResult) -> None:
+    """A region on tiny-random (another latent space) is a masked edit of its crop."""
+    canvas = two_regions("tiny-random")
+    result = canvas.generate(seed=3)
+    again = two_regions("tiny-random").generate(seed=3)
+    keep = outside_band(canvas, "square")
+    assert (np.asarray(one_model.image)[keep] == np.asarray(result.image)[keep]).all()
+    inside = canvas.region("square").rasterize() > 0
+    assert (np.asarray(one_model.image)[inside] != np.asarray(result.image)[inside]).any()
+    assert np.array_equal(np.asarray(result.image), np.asarray(again.image))
+    (record,) = result.models
+    assert record["model"] == "tiny-random" and record["provider"] == "local"
+    assert record["task"] == "edit" and record["reproducible"] is True
+    assert result.metadata["reproducible"] is True
+
+
+def test_a_chosen_local_stand_in_draws_an_unusable_model(one_model: GenerationResult) -> None:
+    canvas = two_regions("dall-e-3")
+    canvas.stand_in = "tiny-random"
+    with pytest.warns(UserWarning, match="dall-e-3 unavailable .*tiny-random stands in"):
+        result = canvas.generate(seed=3)
+    (record,) = result.models
+    assert record["model"] == "tiny-random" and record["fallback"] is True
+    canvas.stand_in = "dall-e-2"  # a stand-in must be a local model
+    with pytest.raises(InvalidInputError, match="must be a local model"):
+        canvas.generate(seed=3)
