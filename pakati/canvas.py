@@ -20,6 +20,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 import pakati.foreign as foreign
+from pakati.adapters import AdaptersMixin
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
 from pakati.region_parameters import split_parameters
@@ -50,6 +51,7 @@ from pakati_engine.layout import (
     parse_layout,
 )
 from pakati_engine.metadata import read_png_metadata
+from pakati_engine.models.adapters import prepare_adapters
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name, model_recommendations
 from pakati_engine.models.hashing import model_hash
@@ -82,7 +84,7 @@ def _layout_setting(name: str) -> property:
     return property(get, set_, doc=f"The layout's ``{name}``.")
 
 
-class PakatiCanvas(EditingMixin):
+class PakatiCanvas(EditingMixin, AdaptersMixin):
     """A canvas whose regions each follow their own prompt.
 
     Args:
@@ -100,7 +102,9 @@ class PakatiCanvas(EditingMixin):
         inpaint_model: a dedicated inpainting checkpoint (UNet with mask inputs) that
             regenerate/refine use instead of ``model``.
 
-    Editing (lock, regenerate, refine, undo, redo, projects) comes from ``EditingMixin``.
+    Editing (lock, regenerate, refine, undo, redo, projects) comes from ``EditingMixin``;
+    LoRAs and textual-inversion embeddings (``load_lora``, ``load_textual_inversion``) from
+    ``AdaptersMixin``.
     """
 
     base_prompt = _layout_setting("base_prompt")
@@ -407,6 +411,7 @@ class PakatiCanvas(EditingMixin):
             layout = self.to_layout()
             bundle = self.load()
             check_fits(bundle, layout.width, layout.height)
+            prepare_adapters(bundle, layout.loras, layout.embeddings)
             far = native_size_warning(bundle, layout.width, layout.height)
             if far is not None:
                 warnings.warn(far, UserWarning, stacklevel=2)

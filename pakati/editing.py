@@ -31,6 +31,7 @@ from pakati_engine.diffusion.pipeline import (
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.generation import request_from_layout
 from pakati_engine.layout import Layout, parse_layout
+from pakati_engine.models.adapters import prepare_adapters
 
 if TYPE_CHECKING:
     from pakati_engine.models.bundle import ModelBundle
@@ -174,6 +175,7 @@ class EditingMixin:
         layout = self.to_layout()
         keep = self._keep_spec(targets, feather)
         bundle = self.load_for_edits()
+        prepare_adapters(bundle, layout.loras, layout.embeddings)
         pipe = RegionalDiffusionPipeline(bundle)
         # Regions drawn by another model (pakati.foreign) are redrawn by that model.
         plan, drawn_elsewhere = self._foreign_plan(layout, targets)
@@ -208,6 +210,7 @@ class EditingMixin:
                 locked=self._locked,
                 only=drawn_elsewhere,
                 feather=feather,
+                strength=strength,
             )
         params = {
             "strength": strength,

@@ -110,6 +110,30 @@ class ControlSpec(BaseModel):
         return self
 
 
+class LoraSpec(BaseModel):
+    """A LoRA adapter applied to the canvas model for this generation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(
+        description="A LoRA .safetensors file, or a folder holding "
+        "pytorch_lora_weights.safetensors (relative to the layout file)."
+    )
+    weight: float = Field(
+        default=1.0, ge=-4.0, le=4.0, allow_inf_nan=False, description="Strength (1 = as trained)."
+    )
+    name: str | None = Field(default=None, description="Adapter name; default: the file name.")
+
+
+class EmbeddingSpec(BaseModel):
+    """A textual-inversion embedding: a new token that prompts may use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="Embedding file (A1111 .pt/.safetensors or diffusers .bin).")
+    token: str = Field(min_length=1, description="The token prompts write, e.g. '<my-style>'.")
+
+
 class RegionSpec(BaseModel):
     """One region: where it is (exactly one shape field) and what it should show."""
 
@@ -221,6 +245,12 @@ class Layout(BaseModel):
         description="Clip regions that leave the canvas (with a warning) instead of failing.",
     )
     regions: list[RegionSpec] = Field(default_factory=list)
+    loras: list[LoraSpec] = Field(
+        default_factory=list, description="LoRA adapters on the canvas model (every region)."
+    )
+    embeddings: list[EmbeddingSpec] = Field(
+        default_factory=list, description="Textual-inversion tokens the prompts may use."
+    )
 
     @field_validator("version")
     @classmethod
@@ -259,6 +289,9 @@ def load_layout(path: str | Path) -> Layout:
         control = region.control
         if control is not None and control.image and not Path(control.image).is_absolute():
             control.image = str(path.parent / control.image)
+    for extra in (*layout.loras, *layout.embeddings):
+        if not Path(extra.path).is_absolute():
+            extra.path = str(path.parent / extra.path)
     return layout
 
 

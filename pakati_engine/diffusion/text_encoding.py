@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pakati_engine.models.adapters import expand_embedding_tokens
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.protocols import Tokenizer
 
@@ -44,7 +45,8 @@ def encode_prompts(
     if len(prompts) != len(negative_prompts):
         raise ValueError("one negative prompt per prompt is needed")
     labels = list(labels) if labels is not None else [f"prompt {i}" for i in range(len(prompts))]
-    texts = [*prompts, *negative_prompts]
+    # A multi-vector textual-inversion token stands for several tokens (adapters.py).
+    texts = [expand_embedding_tokens(bundle, text) for text in (*prompts, *negative_prompts)]
     _warn_truncation(bundle.tokenizer, texts, [*labels, *(f"{lb} (negative)" for lb in labels)])
     # Each distinct text is encoded once (regions often share a negative prompt, or none).
     unique = list(dict.fromkeys(texts))

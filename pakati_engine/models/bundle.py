@@ -42,6 +42,9 @@ class ModelBundle:
     force_zeros_for_empty_prompt: bool = False
     #: Generation settings the model was measured best with (its ``pakati.json``).
     recommended: dict[str, Any] = field(default_factory=dict)
+    #: LoRAs and embeddings loaded into these modules (``pakati_engine.models.adapters``):
+    #: ``{"loras": {adapter name: source}, "embeddings": {token: source}}``.
+    adapters: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def vae_scale_factor(self) -> int:
