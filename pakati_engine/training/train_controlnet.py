@@ -74,6 +74,12 @@ class ControlTrainConfig:
     base_ratio_range: tuple[float, float] = (0.05, 0.35)
     embedding_channels: tuple[int, ...] = (16, 32, 64, 128)
     """Channels of the control map's embedding (3 stride-2 steps: 128 px -> 16)."""
+    random_embedding_out: bool = True
+    """Give the control embedding's last convolution PyTorch's default random init instead of
+    zeros. ``from_unet`` zeroes it *and* the output convolutions, so at first no gradient
+    reaches the embedding and the outputs learn from the copied encoder alone; with the
+    embedding live from the start, the outputs see the control at once. The zero output
+    convolutions still make the untrained ControlNet change nothing."""
     log_every_steps: int = 20
     export_every_minutes: float = 15.0
     seed: int = 0
@@ -117,6 +123,8 @@ class ControlTrainer:
         self.controlnet = ControlNetModel.from_unet(
             self.bundle.unet, conditioning_embedding_out_channels=config.embedding_channels
         ).to(device)
+        if config.random_embedding_out:
+            self.controlnet.controlnet_cond_embedding.conv_out.reset_parameters()
         self.controlnet.train()
         self.ema = copy.deepcopy(self.controlnet).eval().requires_grad_(False)
         self.optimizer = torch.optim.AdamW(
