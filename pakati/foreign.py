@@ -162,6 +162,7 @@ def draw_foreign(
     locked: Sequence[str] = (),
     only: Sequence[str] | None = None,
     feather: int = 8,
+    strength: float = 1.0,
     timeout_s: float | None = None,
 ) -> GenerationOutput:
     """``output`` with every foreign region (or those named in ``only``) redrawn by its
@@ -204,6 +205,7 @@ def draw_foreign(
             label=region_plan.region,
             frozen=frozen,
             feather=feather,
+            strength=strength,
             cache=cache if card.provider != "local" else None,
             host=access.base_url if access is not None else "",
             multiple=getattr(provider, "size_multiple", None),  # a local model's own

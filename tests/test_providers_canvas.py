@@ -230,3 +230,17 @@ def test_a_chosen_local_stand_in_draws_an_unusable_model(one_model: GenerationRe
     canvas.stand_in = "dall-e-2"  # a stand-in must be a local model
     with pytest.raises(InvalidInputError, match="must be a local model"):
         canvas.generate(seed=3)
+
+
+def test_refining_a_huggingface_region_is_image_to_image_with_the_strength() -> None:
+    with FakeImageServer() as fake:
+        env = {"HF_TOKEN": SECRET, "HF_INFERENCE_ENDPOINT": fake.url}
+        canvas = two_regions("hf-sdxl", Registry(env=env, dotenv=None, user_cards=False))
+        first = canvas.generate(seed=3)
+        refined = canvas.refine("square", strength=0.3)
+        generate_call, refine_call = fake.posts("/models/")
+    assert generate_call.json["parameters"]["strength"] == 0.8  # context kept when drawn
+    assert refine_call.json["parameters"]["strength"] == 0.3
+    assert first.models[0]["task"] == refined.models[0]["task"] == "image-to-image"
+    keep = outside_band(canvas, "square")
+    assert (np.asarray(first.image)[keep] == np.asarray(refined.image)[keep]).all()

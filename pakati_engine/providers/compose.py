@@ -53,7 +53,11 @@ class RegionDraw:
         return data
 
 
-def choose_task(card: ModelCard) -> Task:
+def choose_task(card: ModelCard, strength: float = 1.0) -> Task:
+    """Edit, else image-to-image, else text-to-image; a partial redraw (``strength`` < 1,
+    a refinement) prefers image-to-image, which keeps the crop's composition."""
+    if strength < 1.0 and "image-to-image" in card.tasks:
+        return "image-to-image"
     for task in ("edit", "image-to-image", "text-to-image"):
         if task in card.tasks:
             return task
@@ -134,6 +138,7 @@ def draw_region(
     cache: ResultCache | None = None,
     host: str = "",
     multiple: int | None = None,
+    strength: float = 1.0,
     reason: str = "",
 ) -> tuple[Image.Image, RegionDraw]:
     """``canvas`` with the region ``mask`` (H, W, > 0 inside) redrawn by ``provider``."""
@@ -142,7 +147,7 @@ def draw_region(
     inside = np.asarray(mask) > 0
     if not inside.any():
         raise InvalidInputError(f"region {label!r} covers no pixel: nothing to draw")
-    task = choose_task(card)
+    task = choose_task(card, strength)
     margin = max(margin, feather)
     first = crop_box(inside, canvas.size, None, margin)
     size = target_size(card, (first[2] - first[0], first[3] - first[1]), multiple)
@@ -166,6 +171,8 @@ def draw_region(
         if task == "edit"
         else None,
         seed=seed,
+        # a full redraw by image-to-image still keeps a fifth of the crop as context
+        strength=strength if strength < 1.0 else 0.8,
         label=label,
     )
     key = job_key(job, getattr(provider, "name", card.provider), host) if cache else None
