@@ -273,3 +273,24 @@ def test_huggingface_failures_are_clear_and_within_the_timeout(
             provider.run(ImageJob("text-to-image", "m", "a fox", (64, 64), label="fox"))
         assert time.monotonic() - start < 3.5
         assert fake.creates == 1
+
+
+def test_huggingface_429_honours_retry_after() -> None:
+    with FakeImageServer("429", failures=1, retry_after="2") as fake:
+        registry = registry_for(fake)
+        provider = make_provider(registry, registry.require("hf-sdxl"))
+        sleeps = Sleeps()
+        provider.sleep = sleeps  # type: ignore[attr-defined]
+        provider.run(ImageJob("text-to-image", "m", "a fox", (64, 64), label="fox"))
+    assert sleeps.waits == [2.0] and fake.creates == 2
+
+
+def test_replicate_hang_on_create_times_out_without_retrying() -> None:
+    with FakeImageServer("hang", hang_s=4.0) as fake:
+        registry = registry_for(fake)
+        provider = make_provider(registry, registry.require("replicate-sdxl"), timeout_s=1.0)
+        start = time.monotonic()
+        with pytest.raises(ProviderError, match=r"did not answer within 1 s.*Not retried"):
+            provider.run(ImageJob("text-to-image", "m", "a cat", (64, 64), label="cat"))
+        assert time.monotonic() - start < 3.5
+        assert fake.creates == 1
