@@ -118,3 +118,25 @@ def test_warning_when_the_canvas_is_far_from_the_models_size(sd_bundle) -> None:
     canvas = PakatiCanvas(width // 4, height // 4, model=sd_bundle, steps=1)
     with pytest.warns(UserWarning, match=f"draws at {width}x{height}"):
         canvas.generate(seed=0)
+
+
+def test_count_makes_a_batch_with_consecutive_seeds(sd_folder, tmp_path, capsys) -> None:
+    layout = _layout(tmp_path, sd_folder)
+    out = tmp_path / "b.png"
+    assert main(["generate", layout, "--out", str(out), "--count", "3", "--json"]) == 0
+    images = json.loads(capsys.readouterr().out)["images"]
+    assert [i["seed"] for i in images] == [3, 4, 5]
+    paths = [tmp_path / f"b-{n}.png" for n in (1, 2, 3)]
+    assert [i["image"] for i in images] == [str(p) for p in paths]
+    pixels = [np.asarray(Image.open(p)) for p in paths]
+    assert not np.array_equal(pixels[0], pixels[1])
+    # The second image equals a single run with its seed.
+    single = tmp_path / "single.png"
+    assert main(["generate", layout, "--out", str(single), "--seed", "4"]) == 0
+    assert np.array_equal(np.asarray(Image.open(single)), pixels[1])
+    # An existing member of the batch stops the run before any work.
+    before = paths[1].read_bytes()
+    other = tmp_path / "c.png"
+    (tmp_path / "c-2.png").write_bytes(before)
+    assert main(["generate", layout, "--out", str(other), "--count", "2"]) == 2
+    assert not (tmp_path / "c-1.png").exists()

@@ -101,6 +101,13 @@ def claimed_output(out: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> I
 
 def report(result: GenerationResult, out: Path, *, as_json: bool) -> None:
     """One line on what was written; with ``as_json`` a JSON summary follows as the last line."""
+    summary = written(result, out)
+    if as_json:
+        emit_json(summary)
+
+
+def written(result: GenerationResult, out: Path) -> dict[str, object]:
+    """Say what was written (one human line) and return its JSON summary."""
     from pakati_engine.metadata import sidecar_path
 
     layout = result.layout
@@ -110,17 +117,15 @@ def report(result: GenerationResult, out: Path, *, as_json: bool) -> None:
         f"{layout.width}x{layout.height}, {len(layout.regions)} regions, {layout.steps} steps, "
         f"{seconds:.2f} s)"
     )
-    if as_json:
-        summary = {
-            "image": str(out),
-            "sidecar": str(sidecar_path(out)),
-            "seed": result.seed,
-            "regions": len(layout.regions),
-            "unet_calls": result.unet_calls,
-            "latent_size": list(result.latent_size),
-            "timings": result.timings,
-        }
-        emit_json(summary)
+    return {
+        "image": str(out),
+        "sidecar": str(sidecar_path(out)),
+        "seed": result.seed,
+        "regions": len(layout.regions),
+        "unet_calls": result.unet_calls,
+        "latent_size": list(result.latent_size),
+        "timings": result.timings,
+    }
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pakati.cli.common import (
     StepProgress,
     claimed_output,
+    emit_json,
     float_between,
     int_at_least,
     refuse_overwrite,
     report,
+    written,
 )
 from pakati_engine.errors import UsageError
 
@@ -70,6 +74,12 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
     generate.add_argument("--model", help="override the layout's model")
     generate.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     generate.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
+    generate.add_argument(
+        "--count",
+        type=int_at_least(1),
+        default=1,
+        help="make N images, seeds SEED, SEED+1, ...: OUT-1.png ... OUT-N.png (default 1)",
+    )
     generate.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     generate.add_argument(
@@ -119,24 +129,38 @@ def schema(args: argparse.Namespace) -> int:
 def generate(args: argparse.Namespace) -> int:
     from pakati_engine.layout import load_layout
 
-    out: Path = args.out
+    outs = batch_outputs(args.out, args.count)
     source = args.from_image if args.from_image is not None else args.layout
-    refuse_overwrite(out, args.overwrite, [source])
+    for out in outs:
+        refuse_overwrite(out, args.overwrite, [source])
     steps: list = []
     if args.from_image is not None:
         layout, steps = _layout_from_output(args.from_image)
     else:
         layout = load_layout(args.layout)
+    if args.count > 1 and len(steps) > 1:
+        raise UsageError(
+            f"{source} records edits: it regenerates as one image; drop --count (or give "
+            "--seed to draw new images from its layout)"
+        )
     masks = [Path(r.mask) for r in layout.regions if r.mask is not None]
-    with claimed_output(out, args.overwrite, [source, *masks]):
-        return _generate(args, layout, steps)
+    with ExitStack() as claims:
+        for out in outs:
+            claims.enter_context(claimed_output(out, args.overwrite, [source, *masks]))
+        return _generate(args, layout, steps, outs)
 
 
-def _generate(args: argparse.Namespace, layout: Layout, steps: list) -> int:
+def batch_outputs(out: Path, count: int) -> list[Path]:
+    """Where ``--count`` images go: ``out`` itself for one, else ``<stem>-1.png`` ..."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{index}{out.suffix}") for index in range(1, count + 1)]
+
+
+def _generate(args: argparse.Namespace, layout: Layout, steps: list, outs: list[Path]) -> int:
     from pakati.canvas import PakatiCanvas
     from pakati_engine.layout import parse_layout
 
-    out: Path = args.out
     updates = {
         key: value
         for key, value in (
@@ -152,14 +176,26 @@ def _generate(args: argparse.Namespace, layout: Layout, steps: list) -> int:
     canvas = PakatiCanvas.from_layout(layout, device=args.device, dtype=args.dtype)
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
-    with StepProgress(canvas.steps, args.no_progress) as progress:
-        if len(steps) > 1 and not updates:
-            progress.bar.total = None
-            result = canvas.replay(steps)
-        else:
-            result = canvas.generate(seed=layout.seed, callback=progress)
-    result.save(out, overwrite=args.overwrite)
-    report(result, out, as_json=args.json)
+    if len(outs) == 1:
+        with StepProgress(canvas.steps, args.no_progress) as progress:
+            if len(steps) > 1 and not updates:
+                progress.bar.total = None
+                result = canvas.replay(steps)
+            else:
+                result = canvas.generate(seed=layout.seed, callback=progress)
+        result.save(outs[0], overwrite=args.overwrite)
+        report(result, outs[0], as_json=args.json)
+        return 0
+    # One model load, then one image per seed (one after another, not one batched call).
+    first = layout.seed if layout.seed is not None else secrets.randbelow(2**32)
+    summaries = []
+    for index, out in enumerate(outs):
+        with StepProgress(canvas.steps, args.no_progress) as progress:
+            result = canvas.generate(seed=(first + index) % 2**63, callback=progress)
+        result.save(out, overwrite=args.overwrite)
+        summaries.append(written(result, out))
+    if args.json:
+        emit_json({"images": summaries})
     return 0
 
 
