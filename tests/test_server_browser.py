@@ -35,7 +35,7 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-SHAPES = {
+SHAPES: dict[str, Any] = {
     "width": 128,
     "height": 128,
     "model": "pakati-shapes",

@@ -17,13 +17,15 @@ lifespan). Security, on by default:
 from __future__ import annotations
 
 import secrets
+import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -33,11 +35,15 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from pakati.server.chat import ChatThreads
 from pakati.server.jobs import EventLog, Worker, http_status
 from pakati.server.uploads import MAX_UPLOAD_BYTES
-from pakati.server.workspace import Workspace
 from pakati.version import __version__
 from pakati_engine.errors import PakatiError
 
+if TYPE_CHECKING:
+    from pakati.server.workspace import Workspace
+
 STATIC = Path(__file__).parent / "static"
+#: Seconds a request waits for the canvas to be made at start-up.
+WORKSPACE_WAIT_S = 300.0
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
@@ -61,21 +67,53 @@ class ServerConfig:
 
 
 class Server:
-    """What the routes share: the workspace, the worker and its events, the chat threads."""
+    """What the routes share: the workspace, the worker and its events, the chat threads.
+
+    The workspace (the canvas, with torch and the engine behind it) is built on a thread at
+    start-up, so the page is served at once; requests that need it wait until it is ready.
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.log = EventLog()
         self.worker = Worker(self.log)
-        self.workspace = Workspace(config.root, config.model)
+        self._workspace: Workspace | None = None
+        self._failure: BaseException | None = None
+        self._ready = threading.Event()
+        for sub in ("projects", "uploads", "chat"):
+            (config.root / sub).mkdir(parents=True, exist_ok=True)
         self.chat = ChatThreads(
-            self.workspace,
+            config.root,
+            lambda: self.workspace,
             self.log,
             provider=config.provider,
             max_passes=config.max_passes,
             llm=config.llm,
             scorer=config.scorer,
         )
+
+    def build_workspace(self) -> None:
+        """Import the engine and make the canvas (on a thread: the page is already up)."""
+        try:
+            from pakati.server.workspace import Workspace
+
+            self._workspace = Workspace(self.config.root, self.config.model)
+        except BaseException as error:  # reported to every request that needs the canvas
+            self._failure = error
+            print(f"error: the canvas could not be made: {error}", file=sys.stderr, flush=True)
+        finally:
+            self._ready.set()
+
+    @property
+    def workspace(self) -> Workspace:
+        if not self._ready.wait(WORKSPACE_WAIT_S):
+            raise HTTPException(503, "the server is still starting (loading the engine); retry")
+        if self._failure is not None:
+            if isinstance(self._failure, PakatiError):
+                raise self._failure
+            raise HTTPException(503, f"the server could not make its canvas: {self._failure}")
+        assert self._workspace is not None
+        return self._workspace
 
 
 def create_app(config: ServerConfig) -> FastAPI:
@@ -90,6 +128,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         import asyncio
 
         server.log.bind(asyncio.get_running_loop())
+        threading.Thread(target=server.build_workspace, name="pakati-start", daemon=True).start()
         if config.start_worker:
             server.worker.start()
         try:

@@ -18,12 +18,15 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pakati.cli.boundary import classify
+from pakati.server.encoding import plain_name, previewer
 from pakati.server.jobs import EventLog
-from pakati.server.workspace import Workspace, plain_name, previewer
 from pakati_engine.diffusion.preview import observe_latents
+
+if TYPE_CHECKING:
+    from pakati.server.workspace import Workspace
 
 TRANSCRIPT_LIMIT = 2000  # items read back per thread
 
@@ -33,7 +36,8 @@ class ChatThreads:
 
     def __init__(
         self,
-        workspace: Workspace,
+        root: Path,
+        workspace: Callable[[], Workspace],
         log: EventLog,
         *,
         provider: str | None = None,
@@ -41,9 +45,9 @@ class ChatThreads:
         llm: Any = None,
         scorer: Any = None,
     ) -> None:
-        self.workspace = workspace
+        self._workspace = workspace
         self.log = log
-        self.root = workspace.root / "chat"
+        self.root = root / "chat"
         self.checkpoint = self.root / "agent.sqlite"
         self.provider = provider
         self.max_passes = max_passes
@@ -52,6 +56,11 @@ class ChatThreads:
         self._lock = threading.Lock()
         self.running: set[str] = set()
         self._counts: dict[str, int] = {}
+
+    @property
+    def workspace(self) -> Workspace:
+        """The server's canvas (built in the background at start-up)."""
+        return self._workspace()
 
     # Transcript -----------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
+from pakati.server.encoding import plain_name
 from pakati.server.jobs import Job
 from pakati.server.routes_canvas import job_info, server_of
 from pakati.server.schemas import Accepted, ChatRequest, ChatThread
-from pakati.server.workspace import plain_name
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 

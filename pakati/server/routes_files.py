@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from pakati.server.encoding import png_bytes
 from pakati.server.routes_canvas import run_now, server_of, wait_for
 from pakati.server.schemas import (
     ActionResult,
@@ -23,7 +24,6 @@ from pakati.server.schemas import (
     ReferenceInfo,
 )
 from pakati.server.uploads import IMAGE_FORMATS, checked_image, read_body, store
-from pakati.server.workspace import png_bytes
 
 router = APIRouter(prefix="/api", tags=["files"])
 SHA = re.compile(r"[0-9a-f]{64}")
@@ -85,7 +85,7 @@ async def import_png(request: Request) -> ActionResult:
     kind = checked_image(data, "the uploaded image")
     if kind != "PNG":
         raise HTTPException(415, f"the upload is {kind}; only a PNG can carry Pakati metadata")
-    path = store(server.workspace.root / "uploads", data, ".png")
+    path = store(server.config.root / "uploads", data, ".png")
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(
@@ -151,7 +151,7 @@ async def upload_reference(request: Request) -> ReferenceInfo:
     server = server_of(request)
     data = await read_body(request, server.config.max_upload_bytes)
     kind = checked_image(data, "the reference")
-    path = store(server.workspace.root / "uploads", data, IMAGE_FORMATS[kind])
+    path = store(server.config.root / "uploads", data, IMAGE_FORMATS[kind])
     from pakati_engine.images import open_header
 
     with open_header(data, "the reference") as image:

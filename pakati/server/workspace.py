@@ -13,48 +13,25 @@ plain names checked by :func:`plain_name`.
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-import re
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from pakati.canvas import PakatiCanvas
 from pakati.editing import IMAGE_ACTIONS
 from pakati.history import History, image_sha256
+from pakati.server.encoding import StepReporter, plain_name, previewer
 from pakati.version import __version__
 from pakati_engine.diffusion.preview import observe_latents
 from pakati_engine.errors import InvalidInputError, OutputExistsError
 from pakati_engine.generation import GENERAL_DEFAULTS
 from pakati_engine.layout import Layout, parse_layout
-from pakati_engine.metadata import SUMMARY_KEY, TEXT_KEY, summary_line
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import default_model_name, model_recommendations
 from pakati_engine.models.loading import load_model
-
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-#: Seconds between two preview images of one generation (the last step always has one).
-PREVIEW_EVERY_S = 0.2
-PREVIEW_SIDE = 256
-
-StepReporter = Callable[[int, int, str | None], None]
-
-
-def plain_name(text: str, what: str = "name") -> str:
-    """``text`` if it is a plain file name (no folder, no '..'), else a clear error."""
-    if not NAME.fullmatch(text) or ".." in text:
-        raise InvalidInputError(
-            f"{what} {text!r} is not a plain name: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return text
 
 
 @dataclass(frozen=True)
@@ -72,23 +49,8 @@ class Snapshot:
     images: dict[str, Image.Image] = field(default_factory=dict)
 
 
-def png_bytes(image: Image.Image, metadata: dict[str, Any] | None = None) -> bytes:
-    """``image`` as PNG; with ``metadata`` the Pakati text chunks that let it be reproduced."""
-    info = None
-    if metadata is not None:
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt(TEXT_KEY, json.dumps(metadata, sort_keys=True), zip=True)
-        info.add_text(SUMMARY_KEY, summary_line(metadata))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
-def preview_url(image: Image.Image) -> str:
-    """A small data URL of ``image`` (at most PREVIEW_SIDE pixels a side)."""
-    small = image.convert("RGB")
-    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    return "data:image/png;base64," + base64.b64encode(png_bytes(small)).decode("ascii")
+_BUNDLES: dict[str, ModelBundle] = {}
+_BUNDLES_LOCK = threading.Lock()
 
 
 class Workspace:
@@ -98,7 +60,6 @@ class Workspace:
         self.root = root
         for sub in ("projects", "uploads", "chat"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self._bundles: dict[str, ModelBundle] = {}
         self._draft_lock = threading.Lock()
         name = model or default_model_name()
         self.canvas = PakatiCanvas(128, 128, model=name)
@@ -108,10 +69,11 @@ class Workspace:
     # Models ---------------------------------------------------------------------------
 
     def bundle(self, name: str) -> ModelBundle:
-        """A model, loaded once per server."""
-        if name not in self._bundles:
-            self._bundles[name] = load_model(name)
-        return self._bundles[name]
+        """A model, loaded once per process (one worker uses it at a time)."""
+        with _BUNDLES_LOCK:
+            if name not in _BUNDLES:
+                _BUNDLES[name] = load_model(name)
+            return _BUNDLES[name]
 
     def _new_canvas(self, layout: Layout) -> PakatiCanvas:
         canvas = PakatiCanvas(layout.width, layout.height, model=self.bundle(layout.model))
@@ -316,18 +278,3 @@ def _metadata(canvas: PakatiCanvas) -> dict[str, Any]:
     if len(steps) > 1:
         data["steps"] = steps
     return data
-
-
-def previewer(report: StepReporter) -> Callable[[int, int, Callable[[], Image.Image]], None]:
-    """A latent observer that reports every step and a preview at most every 0.2 s."""
-    last = [0.0]
-
-    def observe(step: int, total: int, decode: Callable[[], Image.Image]) -> None:
-        now = time.perf_counter()
-        preview = None
-        if step == 0 or step + 1 == total or now - last[0] >= PREVIEW_EVERY_S:
-            preview = preview_url(decode())
-            last[0] = now
-        report(step + 1, total, preview)
-
-    return observe
