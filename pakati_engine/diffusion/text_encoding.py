@@ -15,6 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
+from pakati_engine.diffusion.prompt_weights import (
+    apply_weights,
+    has_weights,
+    plain_text,
+    token_weights,
+)
 from pakati_engine.models.adapters import expand_embedding_tokens
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.protocols import Tokenizer
@@ -46,13 +52,19 @@ def encode_prompts(
         raise ValueError("one negative prompt per prompt is needed")
     labels = list(labels) if labels is not None else [f"prompt {i}" for i in range(len(prompts))]
     # A multi-vector textual-inversion token stands for several tokens (adapters.py).
-    texts = [expand_embedding_tokens(bundle, text) for text in (*prompts, *negative_prompts)]
+    written = [expand_embedding_tokens(bundle, text) for text in (*prompts, *negative_prompts)]
+    # "(words:1.3)" weights are read off and applied to the encoder's output (prompt_weights).
+    texts = [plain_text(text) if has_weights(text) else text for text in written]
     _warn_truncation(bundle.tokenizer, texts, [*labels, *(f"{lb} (negative)" for lb in labels)])
     # Each distinct text is encoded once (regions often share a negative prompt, or none).
     unique = list(dict.fromkeys(texts))
     rows = torch.tensor([unique.index(text) for text in texts], device=bundle.device)
     hidden, pooled = _encode(bundle, unique)  # (U, L, D), (U, P) | None
     hidden = hidden[rows]  # (2M, L, D), a copy: rows never share memory
+    length = hidden.shape[1]
+    weights = [token_weights(bundle.tokenizer, text, length) for text in written]
+    if any(w is not None for w in weights):
+        hidden = apply_weights(hidden, weights)
     pooled = None if pooled is None else pooled[rows]  # (2M, P)
     count = len(prompts)
     if bundle.force_zeros_for_empty_prompt:
