@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pakati.cli.boundary import classify
 from pakati.server.encoding import plain_name, previewer
-from pakati.server.jobs import EventLog
+from pakati.server.jobs import Cancelled, EventLog
 from pakati_engine.diffusion.preview import observe_latents
 
 if TYPE_CHECKING:
@@ -122,6 +122,10 @@ class ChatThreads:
                     image = self._edit(thread, message)
                 else:
                     image = self._run(thread, message)
+        except Cancelled:
+            text = "cancelled; send a message to go on (a stopped run resumes where it was)"
+            self.record(thread, {"role": "agent", "kind": "error", "text": text})
+            raise
         except Exception as error:
             self.record(thread, {"role": "agent", "kind": "error", "text": classify(error).message})
             raise
