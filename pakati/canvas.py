@@ -23,6 +23,7 @@ import pakati.foreign as foreign
 from pakati.adapters import AdaptersMixin
 from pakati.editing import EditingMixin
 from pakati.history import HistoryEntry, image_sha256
+from pakati.memory import MemoryMixin
 from pakati.region_parameters import split_parameters
 from pakati.results import GenerationResult
 from pakati_engine.control.inputs import (
@@ -84,7 +85,7 @@ def _layout_setting(name: str) -> property:
     return property(get, set_, doc=f"The layout's ``{name}``.")
 
 
-class PakatiCanvas(EditingMixin, AdaptersMixin):
+class PakatiCanvas(EditingMixin, AdaptersMixin, MemoryMixin):
     """A canvas whose regions each follow their own prompt.
 
     Args:
@@ -104,7 +105,7 @@ class PakatiCanvas(EditingMixin, AdaptersMixin):
 
     Editing (lock, regenerate, refine, undo, redo, projects) comes from ``EditingMixin``;
     LoRAs and textual-inversion embeddings (``load_lora``, ``load_textual_inversion``) from
-    ``AdaptersMixin``.
+    ``AdaptersMixin``; attention slicing, VAE tiling and CPU offload from ``MemoryMixin``.
     """
 
     base_prompt = _layout_setting("base_prompt")

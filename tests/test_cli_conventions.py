@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pakati import PakatiCanvas
@@ -140,3 +141,18 @@ def test_count_makes_a_batch_with_consecutive_seeds(sd_folder, tmp_path, capsys)
     (tmp_path / "c-2.png").write_bytes(before)
     assert main(["generate", layout, "--out", str(other), "--count", "2"]) == 2
     assert not (tmp_path / "c-1.png").exists()
+
+
+def test_memory_switches_on_the_command_line(sd_folder, tmp_path, capsys) -> None:
+    layout = _layout(tmp_path, sd_folder)
+    plain, sliced = tmp_path / "plain.png", tmp_path / "sliced.png"
+    assert main(["generate", layout, "--out", str(plain)]) == 0
+    argv = ["generate", layout, "--out", str(sliced), "--attention-slicing", "--vae-tiling"]
+    assert main(argv) == 0
+    a = np.asarray(Image.open(plain), dtype=np.int16)
+    b = np.asarray(Image.open(sliced), dtype=np.int16)
+    assert np.abs(a - b).max() <= 2
+    if not torch.cuda.is_available():
+        argv = ["generate", layout, "--out", str(tmp_path / "o.png"), "--cpu-offload"]
+        assert main(argv) == 1
+        assert "needs a CUDA GPU" in capsys.readouterr().err

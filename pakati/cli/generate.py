@@ -80,6 +80,7 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         default=1,
         help="make N images, seeds SEED, SEED+1, ...: OUT-1.png ... OUT-N.png (default 1)",
     )
+    add_memory_arguments(generate)
     generate.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     generate.add_argument(
@@ -114,9 +115,32 @@ def add_edit_arguments(edit: argparse.ArgumentParser) -> None:
     edit.add_argument("--out", type=Path, required=True, help="output PNG path")
     edit.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     edit.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
+    add_memory_arguments(edit)
     edit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     edit.add_argument("--no-progress", action="store_true")
     edit.add_argument("--json", action="store_true", help="print a JSON summary last")
+
+
+def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    """Switches for small GPUs (:mod:`pakati_engine.models.memory`)."""
+    parser.add_argument(
+        "--attention-slicing", action="store_true", help="attention in slices: less memory"
+    )
+    parser.add_argument("--vae-tiling", action="store_true", help="decode large images in tiles")
+    parser.add_argument(
+        "--cpu-offload",
+        action="store_true",
+        help="weights in RAM, each model on the GPU only while it runs (needs CUDA)",
+    )
+
+
+def apply_memory_switches(args: argparse.Namespace, canvas: PakatiCanvas) -> None:
+    if args.attention_slicing:
+        canvas.enable_attention_slicing()
+    if args.vae_tiling:
+        canvas.enable_vae_tiling()
+    if args.cpu_offload:
+        canvas.enable_model_cpu_offload()
 
 
 def schema(args: argparse.Namespace) -> int:
@@ -176,6 +200,7 @@ def _generate(args: argparse.Namespace, layout: Layout, steps: list, outs: list[
     canvas = PakatiCanvas.from_layout(layout, device=args.device, dtype=args.dtype)
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
+    apply_memory_switches(args, canvas)
     if len(outs) == 1:
         with StepProgress(canvas.steps, args.no_progress) as progress:
             if len(steps) > 1 and not updates:
@@ -240,6 +265,7 @@ def _edit(args: argparse.Namespace) -> int:
 def _run_edit(args: argparse.Namespace, canvas: PakatiCanvas) -> int:
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
+    apply_memory_switches(args, canvas)
     crop = not args.no_crop
     with StepProgress(None, args.no_progress) as progress:
         if args.strength is not None:
