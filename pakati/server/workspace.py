@@ -13,6 +13,7 @@ plain names checked by :func:`plain_name`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,9 +98,10 @@ class Workspace:
             if getattr(layout, key) is None
         }
         layout = layout.model_copy(update=filled)
+        # Only the draft changes: the canvas (the worker's) is not read on this thread.
         with self._draft_lock:
             self._draft = layout
-        self._refresh()
+            self.snapshot = dataclasses.replace(self.snapshot, layout=layout)
         return layout
 
     def apply_draft(self) -> None:
@@ -229,7 +231,10 @@ class Workspace:
         return {"message": message, "image_sha256": self.snapshot.image_sha256}
 
     def _refresh(self) -> None:
-        self.snapshot = self._take_snapshot()
+        """A new snapshot of the canvas (worker thread), with the draft as it is now."""
+        taken = self._take_snapshot()
+        with self._draft_lock:
+            self.snapshot = dataclasses.replace(taken, layout=self._draft)
 
     def _take_snapshot(self) -> Snapshot:
         canvas = self.canvas
