@@ -192,9 +192,16 @@ def test_import_png_restores_regions_and_bad_uploads_are_clear_4xx(client) -> No
 
 def test_bad_inputs_are_4xx_with_a_message(client) -> None:
     with_mask = {**LAYOUT, "regions": [{"name": "m", "mask": "/etc/passwd", "prompt": "x"}]}
+    control = {"controlnet": "pakati-shapes-outline", "image": "/etc/passwd"}
+    box = {"name": "c", "box": [0, 0, 64, 64], "prompt": "x"}
+    with_control_file = {**LAYOUT, "regions": [{**box, "control": control}]}
+    inline = {"controlnet": "/tmp", "image_png": "iVBORw0KGgo="}
+    with_control_path = {**LAYOUT, "regions": [{**box, "control": inline}]}
     cases = [
         ("PUT", "/api/layout", with_mask, 400, "mask file"),
         ("PUT", "/api/layout", {**LAYOUT, "model": "/etc"}, 400, "not a model name"),
+        ("PUT", "/api/layout", with_control_file, 400, "control maps inline only"),
+        ("PUT", "/api/layout", with_control_path, 400, "not a model name"),
         ("PUT", "/api/layout", {**LAYOUT, "model": "../models/x"}, 400, "not a model name"),
         ("PUT", "/api/layout", {**LAYOUT, "width": -5}, 422, "width"),
         ("PUT", "/api/layout", {"regions": "nope"}, 422, "invalid request"),

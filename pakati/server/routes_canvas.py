@@ -44,6 +44,14 @@ def checked_layout(layout: Layout) -> Layout:
                 f"region {region.name or '?'!r} names a mask file; the web API takes masks "
                 "inline only (mask_png, base64 PNG) or as a polygon or box"
             )
+        control = getattr(region, "control", None)
+        if control is not None:
+            if control.image is not None:
+                raise InvalidInputError(
+                    f"region {region.name or '?'!r}: its control names an image file; the web "
+                    "API takes control maps inline only (control.image_png, base64 PNG)"
+                )
+            check_model_name(control.controlnet)
     for model in [layout.model, *(r.model for r in layout.regions if r.model)]:
         check_model_name(model)
     return layout
