@@ -382,3 +382,29 @@ def test_paint_a_mask_region_with_the_brush(page: Any, server: str, shots: Path)
     assert alpha[30, 20] > 200 and alpha[30, 40] > 200 and alpha[30, 60] > 200
     assert alpha[30, 70] == 0 and alpha[40, 40] == 0 and alpha[100, 100] == 0
     assert alpha[34, 40] > 0  # the brush radius (6 px) reaches 4 px off the stroke
+
+
+def test_a_control_map_is_placed_at_its_region(page: Any, server: str, shots: Path) -> None:
+    import base64
+
+    _load_layout(page, SHAPES, shots)
+    control = shots / "control-map.png"
+    square = Image.new("RGB", (64, 64), (0, 0, 0))
+    square.paste((255, 255, 255), (16, 16, 48, 48))
+    square.save(control)
+    page.click("#regions li[data-region='top-right']")
+    page.set_input_files("#control-map", str(control))
+    page.wait_for_function("document.querySelector('#control-name').textContent !== 'no control'")
+    deadline = time.monotonic() + 10
+    while True:
+        regions = {r["name"]: r for r in _api(server, "GET", "/api/layout")["regions"]}
+        if regions["top-right"].get("control") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    spec = regions["top-right"]["control"]
+    assert spec["controlnet"] == "pakati-shapes-outline" and spec["scale"] == 1
+    drawn = np.asarray(Image.open(io.BytesIO(base64.b64decode(spec["image_png"]))).convert("L"))
+    assert drawn.shape == (128, 128)  # canvas-sized, the map placed at the box (64, 0, 128, 64)
+    assert drawn[32, 96] == 255 and drawn[8, 72] == 0 and drawn[96, 32] == 0
+    page.click("#control-clear")
+    page.wait_for_function("document.querySelector('#control-name').textContent === 'no control'")

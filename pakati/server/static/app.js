@@ -35,6 +35,8 @@ function render() {
   $("#undo").disabled = !(state && state.can_undo);
   $("#redo").disabled = !(state && state.can_redo);
   $("#download").href = url("/api/download.png");
+  const chosen = page.layout.regions.find((r) => r.name === page.selected);
+  $("#control-name").textContent = chosen && chosen.control ? `control: ${chosen.control.controlnet}` : "no control";
   $("#reference-name").textContent = (page.selected && page.references[page.selected]) || "none";
   renderHistory();
 }
@@ -256,6 +258,57 @@ async function loadModels() {
   $("#models").replaceChildren(...models.map((m) => new Option(m, m)));
 }
 
+// Per-region ControlNet --------------------------------------------------------------------
+
+/** The region's box, or its polygon's bounds (where a map smaller than the canvas goes). */
+function regionBounds(region) {
+  if (region.box) return region.box;
+  if (region.polygon) {
+    const xs = region.polygon.map((p) => p[0]);
+    const ys = region.polygon.map((p) => p[1]);
+    return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+  }
+  return [0, 0, page.layout.width, page.layout.height];
+}
+
+async function attachControl(file) {
+  const region = page.layout.regions.find((r) => r.name === page.selected);
+  if (!region) return say("select a region first", true);
+  try {
+    const bitmap = await createImageBitmap(file);
+    const { width, height } = page.layout;
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, width, height);
+    if (bitmap.width === width && bitmap.height === height) {
+      context.drawImage(bitmap, 0, 0);
+    } else {
+      const [x0, y0, x1, y1] = regionBounds(region); // a smaller map is placed at the region
+      context.drawImage(bitmap, x0, y0, x1 - x0, y1 - y0);
+    }
+    region.control = {
+      controlnet: $("#controlnet").value.trim() || "pakati-shapes-outline",
+      image_png: canvas.toDataURL("image/png").split(",")[1],
+      scale: Number($("#control-scale").value) || 1,
+    };
+    say(`${file.name} is ${region.name}'s control map (${region.control.controlnet})`);
+    changed();
+  } catch (error) {
+    say(`${file.name} could not be read as an image (${error.message})`, true);
+  }
+}
+
+function clearControl() {
+  const region = page.layout.regions.find((r) => r.name === page.selected);
+  if (region && region.control) {
+    region.control = null;
+    changed();
+  }
+}
+
 // References and delta analysis ----------------------------------------------------------
 
 async function attachReference(file) {
@@ -356,6 +409,8 @@ $("#export").addEventListener("click", exportLayout);
 $("#brush-size").addEventListener("input", (e) => { view.brush = Number(e.target.value); });
 $("#reference").addEventListener("change", (e) => { if (e.target.files[0]) attachReference(e.target.files[0]); e.target.value = ""; });
 $("#analyze").addEventListener("click", analyzeRegion);
+$("#control-map").addEventListener("change", (e) => { if (e.target.files[0]) attachControl(e.target.files[0]); e.target.value = ""; });
+$("#control-clear").addEventListener("click", clearControl);
 $("#save").addEventListener("click", saveProject);
 $("#projects").addEventListener("change", (e) => { if (e.target.value) action("/api/projects/open", { name: e.target.value }); });
 $("#new-seed").addEventListener("click", () => { page.layout.seed = null; changed(); say("the next generation draws a new seed"); });
