@@ -289,7 +289,8 @@ def load_layout(path: str | Path) -> Layout:
         control = region.control
         if control is not None and control.image and not Path(control.image).is_absolute():
             control.image = str(path.parent / control.image)
-    for extra in (*layout.loras, *layout.embeddings):
+    extras: list[LoraSpec | EmbeddingSpec] = [*layout.loras, *layout.embeddings]
+    for extra in extras:
         if not Path(extra.path).is_absolute():
             extra.path = str(path.parent / extra.path)
     return layout

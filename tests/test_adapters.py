@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 from pakati import InvalidInputError, PakatiCanvas
@@ -105,3 +106,41 @@ def test_textual_inversion_token_acts_only_where_written(bundle, tmp_path) -> No
     ]
     with pytest.raises(InvalidInputError, match="already has the embedding"):
         canvas.load_textual_inversion(tmp_path / "other.safetensors", "<style>")
+
+
+def test_a_layout_file_names_its_lora_relative_to_itself(lora_file, sd_folder, tmp_path) -> None:
+    from pakati.cli import main
+
+    local = tmp_path / "style.safetensors"
+    local.write_bytes(lora_file.read_bytes())
+    layout = {"width": 64, "height": 64, "model": str(sd_folder), "steps": 2, "seed": 1,
+              "base_prompt": "a red circle"}  # fmt: skip
+    (tmp_path / "plain.json").write_text(json.dumps(layout))
+    (tmp_path / "lora.json").write_text(json.dumps({**layout, "loras": [{"path": local.name}]}))
+    assert main(["generate", str(tmp_path / "plain.json"), "--out", str(tmp_path / "a.png")]) == 0
+    assert main(["generate", str(tmp_path / "lora.json"), "--out", str(tmp_path / "b.png")]) == 0
+    a = np.asarray(Image.open(tmp_path / "a.png"), dtype=np.int16)
+    b = np.asarray(Image.open(tmp_path / "b.png"), dtype=np.int16)
+    assert np.abs(a - b).mean() > 0.5
+    recorded = read_png_metadata(tmp_path / "b.png")["layout"]["loras"]
+    assert recorded == [{"path": str(local), "weight": 1.0}]
+
+
+def test_sdxl_lora(tmp_path) -> None:
+    from diffusers.loaders import StableDiffusionXLLoraLoaderMixin
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    xl = make_bundle("sdxl", seed=2)
+    torch.manual_seed(0)
+    unet = copy.deepcopy(xl.unet)
+    unet.add_adapter(LoraConfig(r=4, init_lora_weights=False, target_modules=["to_q", "to_v"]))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionXLLoraLoaderMixin.save_lora_weights(tmp_path, unet_lora_layers=layers)
+    plain = _canvas(xl)
+    before = _draw(plain)
+    styled = _canvas(xl)
+    styled.load_lora(tmp_path)  # the folder: pytorch_lora_weights.safetensors inside
+    assert np.abs(_draw(styled) - before).mean() > 0.5
+    assert np.array_equal(_draw(plain), before)
