@@ -144,3 +144,14 @@ def test_sdxl_lora(tmp_path) -> None:
     styled.load_lora(tmp_path)  # the folder: pytorch_lora_weights.safetensors inside
     assert np.abs(_draw(styled) - before).mean() > 0.5
     assert np.array_equal(_draw(plain), before)
+
+
+def test_the_web_api_refuses_layouts_that_name_adapter_files() -> None:
+    from pakati.server.routes_canvas import checked_layout
+
+    base = {"width": 64, "height": 64, "model": "tiny-random"}
+    checked_layout(parse_layout(base))
+    for extra in ({"loras": [{"path": "/etc/passwd"}]},
+                  {"embeddings": [{"path": "/etc/passwd", "token": "<x>"}]}):  # fmt: skip
+        with pytest.raises(InvalidInputError, match="does not load files"):
+            checked_layout(parse_layout({**base, **extra}))

@@ -52,6 +52,11 @@ def checked_layout(layout: Layout) -> Layout:
                     "API takes control maps inline only (control.image_png, base64 PNG)"
                 )
             check_model_name(control.controlnet)
+    if layout.loras or layout.embeddings:
+        raise InvalidInputError(
+            "the layout names LoRA or embedding files; the web API does not load files a "
+            "request names: apply them in Python or with `pakati generate` instead"
+        )
     for model in [layout.model, *(r.model for r in layout.regions if r.model)]:
         check_model_name(model)
     return layout
