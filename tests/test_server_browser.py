@@ -281,6 +281,16 @@ def test_lock_a_regenerate_b_keeps_a_and_undo_restores(page: Any, server: str, s
     page.screenshot(path=str(shots / "04-undone.png"))
     page.keyboard.press("Control+Shift+Z")
     page.wait_for_function(f"window.pakati.state.image_sha256 === '{after}'")
+    # Compare the first step with the current image, side by side.
+    page.click("#history li >> nth=0")
+    page.wait_for_function(
+        "['#compare-a', '#compare-b'].every(s => document.querySelector(s).naturalWidth === 128)"
+    )
+    assert page.is_visible("#compare")
+    first = _api(server, "GET", "/api/state")["history"][0]["image_sha256"]
+    assert first in (page.get_attribute("#compare-b", "src") or "")
+    assert after in (page.get_attribute("#compare-a", "src") or "")
+    page.screenshot(path=str(shots / "05-compare.png"))
 
 
 def test_chat_goal_becomes_regions_and_green_edit_redraws_only_the_circle(
@@ -301,7 +311,7 @@ def test_chat_goal_becomes_regions_and_green_edit_redraws_only_the_circle(
     assert sorted(drawn) == sorted(names)  # the plan is drawn as regions on the canvas
     assert page.locator(".chat-item[data-kind=critique]").count() >= 1
     assert page.locator(".chat-item[data-kind=pass] img").count() >= 1
-    page.screenshot(path=str(shots / "05-chat-goal.png"))
+    page.screenshot(path=str(shots / "06-chat-goal.png"))
     page.fill("#chat-input", "now make the circle green")
     page.evaluate("delete document.body.dataset.lastJob")
     page.press("#chat-input", "Enter")
@@ -312,7 +322,7 @@ def test_chat_goal_becomes_regions_and_green_edit_redraws_only_the_circle(
     assert f"regenerates: {circle};" in redraw and f"keeps exactly: {', '.join(others)}" in redraw
     prompt = page.evaluate(f"window.pakati.layout.regions.find(r => r.name === '{circle}').prompt")
     assert "green" in prompt
-    page.screenshot(path=str(shots / "06-chat-green.png"))
+    page.screenshot(path=str(shots / "07-chat-green.png"))
     # The thread survives a reload: the transcript comes back from the server.
     count = page.locator(".chat-item").count()
     page.reload()
@@ -332,7 +342,7 @@ def test_reload_mid_run_resumes_progress(page: Any, server: str, shots: Path) ->
     page.wait_for_selector("body[data-ready='1']")
     job = page.evaluate("window.pakati.job && window.pakati.job.id")
     assert job, "after a reload the page follows the running job"
-    page.screenshot(path=str(shots / "07-reloaded-mid-run.png"))
+    page.screenshot(path=str(shots / "08-reloaded-mid-run.png"))
     finished = _wait_done(page, "generate", 240_000)
     assert finished == job
     # Replayed from the job's first event, then live: every step seen once, in order.
@@ -354,7 +364,7 @@ def test_attach_a_reference_to_a_region_and_see_its_delta_analysis(
     page.wait_for_selector("#analysis tr[data-aspect=color]")
     assert page.locator("#analysis tr[data-aspect]").count() == 6
     page.locator("#analysis").scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "08-delta-analysis.png"))
+    page.screenshot(path=str(shots / "09-delta-analysis.png"))
 
 
 def test_paint_a_mask_region_with_the_brush(page: Any, server: str, shots: Path) -> None:
@@ -367,7 +377,7 @@ def test_paint_a_mask_region_with_the_brush(page: Any, server: str, shots: Path)
     page.wait_for_function("window.pakati.layout.regions.length === 1")
     page.fill("#region input[name=prompt]", "a green triangle")
     page.press("#region input[name=prompt]", "Tab")
-    page.screenshot(path=str(shots / "09-brush-mask.png"))
+    page.screenshot(path=str(shots / "10-brush-mask.png"))
     deadline = time.monotonic() + 10
     while True:
         regions = _api(server, "GET", "/api/layout")["regions"]

@@ -146,6 +146,8 @@ function onEvent(event) {
     $("#job-status").textContent = `${event.kind}: queued (position ${event.position})`;
   } else if (event.type === "started") {
     $("#job-status").textContent = `${event.kind}: running`;
+    $("#progress-bar").value = 0;
+    $("#progress-count").textContent = "0/…";
   } else if (event.type === "step") {
     page.steps[event.job] = (page.steps[event.job] || 0) + 1;
     $("#progress-bar").max = event.total;
