@@ -342,6 +342,7 @@ def test_reload_mid_run_resumes_progress(page: Any, server: str, shots: Path) ->
     page.wait_for_selector("body[data-ready='1']")
     job = page.evaluate("window.pakati.job && window.pakati.job.id")
     assert job, "after a reload the page follows the running job"
+    page.wait_for_function(f"(window.pakati.steps['{job}'] || 0) >= 5")
     page.screenshot(path=str(shots / "08-reloaded-mid-run.png"))
     finished = _wait_done(page, "generate", 240_000)
     assert finished == job
