@@ -240,9 +240,13 @@ def test_calls_per_step_count_models_not_regions_and_respect_windows(
         )
         for name in (acting_controlnet, other_controlnet)
     ]
+    embeddings: list[int] = []
+    embedding = load_controlnet(acting_controlnet, shapes).controlnet_cond_embedding
+    hooks.append(embedding.register_forward_pre_hook(lambda m, a: embeddings.append(1)))
     try:
         canvas.generate(seed=1)
         assert calls == [acting_controlnet] * 4  # four regions, one ControlNet: one call a step
+        assert len(embeddings) == 1  # the maps are embedded once, not at every step
         calls.clear()
         canvas.apply_to_region(
             "r3",
