@@ -38,6 +38,17 @@ def add_commands(commands: Any) -> None:
     )
     add_agent_arguments(agent)
     agent.set_defaults(run=run_agent)
+    compositional = suites.add_parser(
+        "compositional",
+        help="GenEval/LMD-style tasks and regional tasks, arm by arm, with a report",
+    )
+    add_compositional_arguments(compositional)
+    compositional.set_defaults(run=run_compositional)
+    merge = suites.add_parser("merge", help="merge shards of `eval compositional` into one report")
+    merge.add_argument("folders", nargs="+", metavar="DIR", help="--report folders of the shards")
+    merge.add_argument("--out", required=True, metavar="DIR", help="new folder for the merge")
+    merge.add_argument("--json", action="store_true", help="print only the JSON summary")
+    merge.set_defaults(run=run_merge)
 
 
 def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
@@ -149,3 +160,65 @@ def run_agent(args: argparse.Namespace) -> int:
 
     with _saving(args.save):
         return main(args)
+
+
+#: Arms and tasks of ``eval compositional`` (a test checks they match ``pakati.evals``).
+COMPOSITIONAL_ARMS = ("plain", "attention", "latent", "agent", "controlnet")
+COMPOSITIONAL_TASKS = (
+    "single_object", "two_objects", "counting", "colors", "position", "color_attribution",
+    "spatial_relation", "sizes", "negation", "leakage", "locked_identity", "edit_locality",
+)  # fmt: skip
+
+
+def add_compositional_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``pakati eval compositional``."""
+    parser.add_argument("--n", type=int_at_least(1), default=20, help="cases per task (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="case seed (default 0)")
+    parser.add_argument(
+        "--tasks",
+        default=None,
+        help=f"comma-separated tasks (default all: {', '.join(COMPOSITIONAL_TASKS)})",
+    )
+    parser.add_argument(
+        "--arms",
+        default="plain,attention,latent",
+        help=f"comma-separated arms of {', '.join(COMPOSITIONAL_ARMS)} "
+        "(default plain,attention,latent)",
+    )
+    parser.add_argument(
+        "--agent-passes", type=int_at_least(1), default=2, help="agent arm: passes (default 2)"
+    )
+    parser.add_argument(
+        "--steps", type=int_at_least(1), default=None, help="override the model's steps"
+    )
+    parser.add_argument("--model", default=None, help="model (default: the embedded model)")
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        default=None,
+        help="write summary.json, cases.jsonl, report.md/.html, plots and images to DIR "
+        "(new, or an earlier run of the same settings, which is resumed)",
+    )
+    parser.add_argument("--shard", default=None, metavar="i/N", help="run slice i of N (0-based)")
+    parser.add_argument(
+        "--workers", type=int_at_least(1), default=1, help="local worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--threads", type=int_at_least(1), default=1, help="torch threads per worker (default 1)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+
+
+def run_compositional(args: argparse.Namespace) -> int:
+    from pakati.evals.compositional import main
+
+    with _saving(args.report):
+        return main(args)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from pakati.evals.compositional import main_merge
+
+    with _saving(args.out):
+        return main_merge(args)
