@@ -38,25 +38,14 @@ from pakati_engine.control.loading import load_controlnet
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.loading import load_model
 from pakati_engine.world.colors import COLOR_NAMES
-from pakati_engine.world.control_eval import CONTROLNET, run_control_eval
+from pakati_engine.world.control_eval import CONTROLNET, outline_in_box, run_control_eval
 from pakati_engine.world.judge import ExpectedRegion, judge
-from pakati_engine.world.render import render
-from pakati_engine.world.sampling import SHAPES, ObjectSpec, SceneSpec
+from pakati_engine.world.sampling import SHAPES
 from pakati_engine.world.scene import color_only_prompt, object_caption
 
 SIZE = 128
 BOX_A = (8, 24, 60, 104)
 BOX_B = (68, 24, 120, 104)
-
-
-def outline_in_box(shape: str, box: tuple[int, int, int, int], side: int = 36) -> Image.Image:
-    """The canvas-sized outline map of one ``shape`` centred in ``box`` (white, any colour)."""
-    from pakati_engine.control.preprocess import outline_map
-
-    x0, y0, x1, y1 = box
-    obj = ObjectSpec(shape, "red", (x0 + x1) / 2, (y0 + y1) / 2, side, (x0, y0, x1, y1))
-    images, _ = render([SceneSpec(SIZE, SIZE, "white", (obj,))])
-    return outline_map(images[0])
 
 
 def pair_canvas(
@@ -69,7 +58,7 @@ def pair_canvas(
         "a",
         color_only_prompt(color),
         controlnet=controlnet,
-        controlnet_input=outline_in_box(a_shape, BOX_A),
+        controlnet_input=outline_in_box(a_shape, BOX_A, SIZE),
     )
     canvas.apply_to_region("b", object_caption(color, b_shape))
     return canvas
@@ -136,7 +125,7 @@ def run_locality(bundle: ModelBundle, controlnet: str, n: int, seed: int) -> dic
             "a",
             color_only_prompt(color),
             controlnet=controlnet,
-            controlnet_input=outline_in_box(second, BOX_A),
+            controlnet_input=outline_in_box(second, BOX_A, SIZE),
         )
         after = np.asarray(canvas.regenerate("a").image, np.int16)
         band = ndimage.binary_dilation(~outside, iterations=DEFAULT_FEATHER)
@@ -166,7 +155,7 @@ def run_cost(bundle: ModelBundle, controlnet: str, steps: int = 20) -> dict[str,
                     f"r{index}",
                     "a red object",
                     controlnet=controlnet,
-                    controlnet_input=outline_in_box("triangle", box, side=24),
+                    controlnet_input=outline_in_box("triangle", box, SIZE, side=24),
                 )
             else:
                 canvas.apply_to_region(f"r{index}", "a red circle")

@@ -29,7 +29,7 @@ from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.world.colors import article
 from pakati_engine.world.judge import ExpectedRegion, judge
 from pakati_engine.world.render import render
-from pakati_engine.world.sampling import SHAPES, SceneSpec, sample_scene_spec
+from pakati_engine.world.sampling import SHAPES, ObjectSpec, SceneSpec, sample_scene_spec
 from pakati_engine.world.scene import color_only_prompt, object_caption, pixel_cell
 
 CONTROLNET = "pakati-shapes-outline"
@@ -64,6 +64,16 @@ def outline_of(spec: SceneSpec, index: int) -> Image.Image:
     x0, y0, x1, y1 = pixel_cell(spec.objects[index])
     placed[y0:y1, x0:x1] = outline[y0:y1, x0:x1]
     return Image.fromarray(placed)
+
+
+def outline_in_box(
+    shape: str, box: tuple[int, int, int, int], size: int = 128, side: int = 36
+) -> Image.Image:
+    """The canvas-sized outline map of one ``shape`` of ``side`` px centred in ``box``."""
+    x0, y0, x1, y1 = box
+    obj = ObjectSpec(shape, "red", (x0 + x1) / 2, (y0 + y1) / 2, side, (x0, y0, x1, y1))
+    images, _ = render([SceneSpec(size, size, "white", (obj,))])
+    return outline_map(images[0])
 
 
 def case_layout(
