@@ -59,7 +59,7 @@ def test_wilson_interval() -> None:
     assert wilson(10, 10)[1] == 1.0 and wilson(10, 10)[0] > 0.69
 
 
-@pytest.mark.parametrize("task", COMPOSITIONAL_TASKS + ("leakage",))
+@pytest.mark.parametrize("task", (*COMPOSITIONAL_TASKS, "leakage"))
 def test_ground_truth_images_pass_and_altered_ones_fail(task: str) -> None:
     """The world's own rendering of a case passes its verdict; a blank canvas fails it."""
     for index in range(3):
