@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from pakati.canvas import PakatiCanvas
     from pakati.enhanced import EnhancedPakatiCanvas, ReferenceDelta
     from pakati.orchestrator import Context, PakatiOrchestrator
+    from pakati.refinement import RefinementResult, RefinementStrategy
     from pakati.results import GenerationResult
+    from pakati.understanding import ReferenceUnderstanding, ReferenceUnderstandingEngine
     from pakati_engine.analysis.references import ReferenceImage
     from pakati_engine.layout import Layout, RegionSpec, load_layout
     from pakati_engine.regions.region import Region
@@ -42,6 +44,10 @@ _LAZY: dict[str, str] = {
     "Region": "pakati_engine.regions.region",
     "Context": "pakati.orchestrator",
     "PakatiOrchestrator": "pakati.orchestrator",
+    "RefinementStrategy": "pakati.refinement",
+    "RefinementResult": "pakati.refinement",
+    "ReferenceUnderstandingEngine": "pakati.understanding",
+    "ReferenceUnderstanding": "pakati.understanding",
 }
 
 
@@ -70,6 +76,10 @@ __all__ = [
     "PakatiOrchestrator",
     "ReferenceDelta",
     "ReferenceImage",
+    "ReferenceUnderstanding",
+    "ReferenceUnderstandingEngine",
+    "RefinementResult",
+    "RefinementStrategy",
     "Region",
     "RegionSpec",
     "__version__",

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from pakati.canvas import PakatiCanvas
+from pakati.refinement import RefinementResult, RefinementStrategy, generate_with_refinement
 from pakati.templates import Template, load_template, save_template_file
 from pakati_engine.analysis import AspectDelta, analyze_deltas
 from pakati_engine.analysis.references import ReferenceImage
@@ -122,6 +123,21 @@ class EnhancedPakatiCanvas(PakatiCanvas):
             report = analyze_deltas(picture, reference, aspects=wanted, mask=mask)
             found.extend(ReferenceDelta(reference, delta) for delta in report.aspects.values())
         return sorted(found, key=lambda item: item.delta.similarity)
+
+    def generate_with_refinement(
+        self,
+        max_passes: int = 5,
+        target_quality: float = 0.85,
+        strategy: RefinementStrategy | str = RefinementStrategy.ADAPTIVE,
+        seed: int | None = None,
+        **options: Any,
+    ) -> RefinementResult:
+        """Generate, then refine failing regions against their references pass by pass and
+        keep the best pass (see ``pakati.refinement`` for the quality and the strategies;
+        ``options``: ``goal_scorer``, ``goal_weight``, ``progress``)."""
+        return generate_with_refinement(
+            self, max_passes, target_quality, strategy, seed, **options
+        )
 
     def _label(self, region: Region | str) -> str:
         return self.region(region).label
