@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -95,7 +95,7 @@ def case_layout(case: Case, model: str, arm: str, steps: int | None) -> Layout:
             )
         )
     negative = f"{case.negated} objects" if case.negated else ""
-    mode = "latent" if arm == "latent" else "attention"
+    mode: Literal["attention", "latent"] = "latent" if arm == "latent" else "attention"
     return Layout(
         **common, mode=mode, base_prompt=background, negative_prompt=negative, regions=regions
     )

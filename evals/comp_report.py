@@ -76,7 +76,9 @@ def _plots(folder: Path, summary: dict[str, Any], records: list[dict[str, Any]])
     figure, axes = plt.subplots(figsize=(max(8, len(tasks) * 0.9), 4.2))
     width = 0.8 / max(1, len(arms))
     for k, arm in enumerate(arms):
-        xs, ys, errors = [], [], [[], []]
+        xs: list[float] = []
+        ys: list[float] = []
+        errors: list[list[float]] = [[], []]
         for t, task in enumerate(tasks):
             cell = summary["arms"][arm]["tasks"].get(task)
             if cell is None:

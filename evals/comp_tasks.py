@@ -67,7 +67,9 @@ def _distinct(
         pool = tuple(c for c in pool if c != spec.background)
     chosen = rng.choice(len(pool), size=len(spec.objects), replace=False)
     objects = tuple(
-        dataclasses.replace(o, **{field: pool[int(k)]})
+        dataclasses.replace(o, color=pool[int(k)])
+        if field == "color"
+        else dataclasses.replace(o, shape=pool[int(k)])
         for o, k in zip(spec.objects, chosen, strict=True)
     )
     return dataclasses.replace(spec, objects=objects)
