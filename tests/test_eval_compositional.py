@@ -207,3 +207,24 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert status != 0 and "--shard" in error and "Traceback" not in error
     status = main(["eval", "merge", str(tmp_path / "nothing"), "--out", str(tmp_path / "m")])
     assert status != 0 and "no config.json" in capsys.readouterr().err
+
+
+def test_agent_arm_runs_the_agent_and_keeps_the_critic_score(tmp_path: Path) -> None:
+    cases = sample_cases(1, 0, ("colors", "locked_identity"))
+    config = _config(tasks=["colors", "locked_identity"], arms=["agent"], n=1, seed=0)
+    summary = execute(tmp_path, cases, config, Settings(steps=2, agent_passes=1), progress=None)
+    record = next(r for r in read_records(tmp_path) if r["task"] == "colors")
+    assert record["passes"] == 1 and 0.0 < record["critic_score"] <= 1.0
+    assert "agent arm has none" in summary["arms"]["agent"]["skipped"]["locked_identity"]
+    written = write_report(tmp_path, summary, read_records(tmp_path), "pakati eval compositional")
+    assert "calibration.png" in written
+
+
+def test_controlnet_arm_gives_every_region_its_outline() -> None:
+    from pakati.evals.comp_arms import case_layout
+
+    case = make_case("two_objects", 0, 0)
+    layout = case_layout(case, "pakati-shapes", "controlnet", 2)
+    assert all(r.control is not None for r in layout.regions)
+    assert all(r.control is None for r in case_layout(case, "m", "attention", 2).regions)
+    assert case_layout(case, "m", "plain", 2).base_prompt == case.caption
