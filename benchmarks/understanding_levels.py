@@ -144,7 +144,9 @@ def refinement_part(
                 goal_weight=0.3,
             )
             first, kept = result.passes[0], result.passes[result.best_pass]
-            colour_first = judge(canvas.history.entries["e1"].image, expected).accuracy_color
+            first_image = canvas.history.entries["e1"].image
+            assert first_image is not None
+            colour_first = judge(first_image, expected).accuracy_color
             rows.append(
                 {
                     "quality_first": first.quality,

@@ -12,7 +12,9 @@ from PIL import Image
 
 from pakati.canvas import PakatiCanvas
 from pakati.refinement import RefinementResult, RefinementStrategy, generate_with_refinement
+from pakati.results import GenerationResult
 from pakati.templates import Template, load_template, save_template_file
+from pakati.transfer import UnderstoodGuidance, generate_with_understanding
 from pakati_engine.analysis import AspectDelta, analyze_deltas
 from pakati_engine.analysis.references import ReferenceImage
 from pakati_engine.errors import InvalidInputError
@@ -138,6 +140,13 @@ class EnhancedPakatiCanvas(PakatiCanvas):
         return generate_with_refinement(
             self, max_passes, target_quality, strategy, seed, **options
         )
+
+    def generate_with_understanding(
+        self, guidance: UnderstoodGuidance, seed: int | None = None
+    ) -> GenerationResult:
+        """Generate with guidance from ``ReferenceUnderstandingEngine.use_understood_reference``
+        (its regions are added to this canvas; see ``pakati.transfer``)."""
+        return generate_with_understanding(self, guidance, seed)
 
     def _label(self, region: Region | str) -> str:
         return self.region(region).label

@@ -17,9 +17,10 @@ reference). The understanding level is the mean over held-out observations; mast
 declared when its one-sided 95% lower bound reaches ``MASTERY`` (0.85). Learning stops at
 mastery or after ``max_attempts``; Ctrl-C keeps the best attempt so far.
 
-Not done here (see the project notes): textual inversion (a learned token), transfer to new
-prompts (``use_understood_reference``), SD latent-space reconstruction (the same code runs,
-but its masks act on 8x8 latent cells).
+``use_understood_reference`` turns an understanding into guidance for a new picture (see
+``pakati.transfer``). Not done here: textual inversion (a learned token), so lighting and
+style do not transfer; SD latent-space reconstruction is untested (the same code runs, but
+its masks act on 8x8 latent cells).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pakati.transfer import UnderstoodGuidance, make_guidance
 from pakati_engine.analysis.references import ReferenceImage
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.bundle import ModelBundle
@@ -286,6 +288,24 @@ class ReferenceUnderstandingEngine:
         )
         self.understood[result.reference_id] = result
         return result
+
+    def use_understood_reference(
+        self,
+        reference_id: str,
+        target_prompt: str = "",
+        transfer_aspects: Sequence[str] = ("color_harmony", "composition"),
+    ) -> UnderstoodGuidance:
+        """Guidance for ``EnhancedPakatiCanvas.generate_with_understanding`` (see
+        ``pakati.transfer`` for what each aspect transfers)."""
+        if reference_id not in self.understood:
+            known = ", ".join(self.understood) or "none yet"
+            raise InvalidInputError(
+                f"no understood reference {reference_id!r} (understood: {known}); "
+                "call learn_reference first"
+            )
+        return make_guidance(
+            self.understood[reference_id], target_prompt, tuple(transfer_aspects), self.size
+        )
 
     def _cases(
         self,

@@ -44,7 +44,7 @@ class _UsageStop(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pakati.cli import agent, analysis, evaluate, generate, models, serve
+    from pakati.cli import agent, analysis, evaluate, generate, models, serve, understand
 
     parser = _Parser(prog="pakati", description="Regional control for AI image generation.")
     parser.add_argument(
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     generate.add_commands(commands)
     analysis.add_commands(commands)
+    understand.add_commands(commands)
     agent.add_commands(commands)
     evaluate.add_commands(commands)
     models.add_commands(commands)

@@ -1,0 +1,150 @@
+"""Using an understood reference: ``use_understood_reference`` and ``generate_with_understanding``.
+
+Each requested aspect maps to one mechanism (what this slice can transfer):
+
+- ``composition``: the understood pathway's object boxes and prompts become regions;
+- ``color_harmony``: the understood background colour becomes the base prompt ("a white
+  background") and each transferred region keeps its understood colour;
+- ``lighting`` and ``style``: no mechanism yet (they need a learned token, i.e. textual
+  inversion, which is not built); they are listed in ``guidance.not_transferred``.
+
+``target_prompt`` is what the new picture should show besides the reference: with
+composition it becomes one more region over the largest box of background the pathway
+leaves free (a cell of the 3x3 grid), else it is appended to the base prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pakati_engine.errors import InvalidInputError
+from pakati_engine.understanding import SceneDescription
+from pakati_engine.world.scene import object_caption
+
+if TYPE_CHECKING:
+    from pakati.enhanced import EnhancedPakatiCanvas
+    from pakati.results import GenerationResult
+    from pakati.understanding import ReferenceUnderstanding
+
+TRANSFER_ASPECTS: tuple[str, ...] = ("composition", "color_harmony", "lighting", "style")
+NOT_BUILT = {"lighting", "style"}
+_ALIASES = {"colour_harmony": "color_harmony", "color": "color_harmony", "colour": "color_harmony"}
+
+
+@dataclass
+class UnderstoodGuidance:
+    """What ``generate_with_understanding`` applies to a canvas; ``to_dict()`` shows it."""
+
+    reference_id: str
+    understanding_level: float
+    target_prompt: str
+    base_prompt: str
+    regions: list[dict[str, Any]]
+    transferred: list[str]
+    not_transferred: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference_id": self.reference_id,
+            "understanding_level": round(self.understanding_level, 4),
+            "target_prompt": self.target_prompt,
+            "base_prompt": self.base_prompt,
+            "regions": self.regions,
+            "transferred": self.transferred,
+            "not_transferred": self.not_transferred,
+        }
+
+
+def check_aspects(aspects: list[str] | tuple[str, ...]) -> list[str]:
+    out = []
+    for aspect in aspects:
+        key = _ALIASES.get(aspect.lower(), aspect.lower())
+        if key not in TRANSFER_ASPECTS:
+            raise InvalidInputError(
+                f"unknown transfer aspect {aspect!r}; choose from {', '.join(TRANSFER_ASPECTS)}"
+            )
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _free_cell(description: SceneDescription, width: int, height: int) -> tuple[int, ...]:
+    """The 3x3-grid cell least covered by the pathway's boxes."""
+    covered = np.zeros((height, width), bool)
+    for obj in description.objects:
+        x0, y0, x1, y1 = obj.box
+        covered[y0:y1, x0:x1] = True
+    cells = [
+        (i * width // 3, j * height // 3, (i + 1) * width // 3, (j + 1) * height // 3)
+        for j in range(3)
+        for i in range(3)
+    ]
+    return min(cells, key=lambda c: covered[c[1] : c[3], c[0] : c[2]].mean())
+
+
+def make_guidance(
+    understanding: ReferenceUnderstanding,
+    target_prompt: str,
+    aspects: list[str] | tuple[str, ...],
+    size: tuple[int, int],
+) -> UnderstoodGuidance:
+    wanted = check_aspects(aspects)
+    description = understanding.description
+    width, height = size
+    regions: list[dict[str, Any]] = []
+    base = target_prompt
+    if "color_harmony" in wanted:
+        base = description.base_prompt
+    if "composition" in wanted:
+        for index, obj in enumerate(description.objects):
+            prompt = (
+                object_caption(obj.color, obj.shape)
+                if "color_harmony" in wanted
+                else f"a {obj.shape}"
+            )
+            regions.append(
+                {"name": f"understood-{index + 1}", "box": list(obj.box), "prompt": prompt}
+            )
+        if target_prompt.strip():
+            regions.append(
+                {
+                    "name": "target",
+                    "box": list(_free_cell(description, width, height)),
+                    "prompt": target_prompt,
+                }
+            )
+    elif "color_harmony" in wanted and target_prompt.strip():
+        base = f"{target_prompt}, {description.base_prompt}"
+    return UnderstoodGuidance(
+        reference_id=understanding.reference_id,
+        understanding_level=understanding.understanding_level,
+        target_prompt=target_prompt,
+        base_prompt=base,
+        regions=regions,
+        transferred=[a for a in wanted if a not in NOT_BUILT],
+        not_transferred={
+            a: "needs a learned token (textual inversion), not built yet"
+            for a in wanted
+            if a in NOT_BUILT
+        },
+    )
+
+
+def generate_with_understanding(
+    canvas: EnhancedPakatiCanvas, guidance: UnderstoodGuidance, seed: int | None = None
+) -> GenerationResult:
+    """Apply ``guidance`` to ``canvas`` (base prompt; its regions added or replaced by name)
+    and generate."""
+    canvas.base_prompt = guidance.base_prompt
+    names = {r.name for r in canvas.regions}
+    for region in guidance.regions:
+        if region["name"] in names:
+            raise InvalidInputError(
+                f"the canvas already has a region named {region['name']!r}; use a fresh canvas"
+            )
+        canvas.create_region(box=region["box"], name=region["name"])
+        canvas.apply_to_region(region["name"], region["prompt"])
+    return canvas.generate(seed=seed)
