@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pakati.orchestrator import Context, PakatiOrchestrator
     from pakati.refinement import RefinementResult, RefinementStrategy
     from pakati.results import GenerationResult
+    from pakati.transfer import IterativeRefinementEngine
     from pakati.understanding import ReferenceUnderstanding, ReferenceUnderstandingEngine
     from pakati_engine.analysis.references import ReferenceImage
     from pakati_engine.layout import Layout, RegionSpec, load_layout
@@ -48,6 +49,7 @@ _LAZY: dict[str, str] = {
     "RefinementResult": "pakati.refinement",
     "ReferenceUnderstandingEngine": "pakati.understanding",
     "ReferenceUnderstanding": "pakati.understanding",
+    "IterativeRefinementEngine": "pakati.transfer",
 }
 
 
@@ -69,6 +71,7 @@ __all__ = [
     "EnhancedPakatiCanvas",
     "GenerationResult",
     "InvalidInputError",
+    "IterativeRefinementEngine",
     "Layout",
     "ModelNotFoundError",
     "PakatiCanvas",

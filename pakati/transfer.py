@@ -133,11 +133,8 @@ def make_guidance(
     )
 
 
-def generate_with_understanding(
-    canvas: EnhancedPakatiCanvas, guidance: UnderstoodGuidance, seed: int | None = None
-) -> GenerationResult:
-    """Apply ``guidance`` to ``canvas`` (base prompt; its regions added or replaced by name)
-    and generate."""
+def apply_guidance(canvas: EnhancedPakatiCanvas, guidance: UnderstoodGuidance) -> None:
+    """Set ``canvas``'s base prompt and add ``guidance``'s regions (names must be new)."""
     canvas.base_prompt = guidance.base_prompt
     names = {r.name for r in canvas.regions}
     for region in guidance.regions:
@@ -147,4 +144,70 @@ def generate_with_understanding(
             )
         canvas.create_region(box=region["box"], name=region["name"])
         canvas.apply_to_region(region["name"], region["prompt"])
+
+
+def generate_with_understanding(
+    canvas: EnhancedPakatiCanvas, guidance: UnderstoodGuidance, seed: int | None = None
+) -> GenerationResult:
+    """Apply ``guidance`` to ``canvas`` (base prompt, regions) and generate."""
+    apply_guidance(canvas, guidance)
     return canvas.generate(seed=seed)
+
+
+MIN_LEVEL = 0.5
+"""Understood references below this understanding level do not guide refinement."""
+
+
+class IterativeRefinementEngine:
+    """Multi-pass refinement guided by understood references.
+
+    ``refine_with_understanding`` orders the understood references by understanding level;
+    those below ``MIN_LEVEL`` are left out (listed in ``skipped``); the best understood one
+    supplies the composition and colour harmony (``use_understood_reference``), every kept
+    one becomes a canvas-wide colour reference, and ``generate_with_refinement`` runs the
+    passes. (The references are not weighted by level inside the quality: each kept one
+    counts once.)
+    """
+
+    def __init__(self, canvas_interface: EnhancedPakatiCanvas, reference_understanding_engine: Any):
+        self.canvas = canvas_interface
+        self.engine = reference_understanding_engine
+        self.skipped: list[str] = []
+
+    def refine_with_understanding(
+        self,
+        target_prompt: str,
+        understood_references: list[str],
+        max_iterations: int = 8,
+        target_quality: float = 0.85,
+        strategy: str = "adaptive",
+        seed: int | None = None,
+        transfer_aspects: tuple[str, ...] = ("color_harmony", "composition"),
+    ) -> Any:
+        if not understood_references:
+            raise InvalidInputError("give at least one understood reference id")
+        found = []
+        for reference_id in understood_references:
+            if reference_id not in self.engine.understood:
+                raise InvalidInputError(
+                    f"no understood reference {reference_id!r}; call learn_reference first"
+                )
+            found.append(self.engine.understood[reference_id])
+        found.sort(key=lambda u: -u.understanding_level)
+        kept = [u for u in found if u.understanding_level >= MIN_LEVEL]
+        self.skipped = [u.reference_id for u in found if u.understanding_level < MIN_LEVEL]
+        if not kept:
+            raise InvalidInputError(
+                f"every reference is understood below {MIN_LEVEL}; learn them further first"
+            )
+        guidance = self.engine.use_understood_reference(
+            kept[0].reference_id, target_prompt, transfer_aspects
+        )
+        apply_guidance(self.canvas, guidance)
+        for understanding in kept:
+            self.canvas.add_reference_image(
+                understanding.reference_path, f"understood {understanding.reference_id}", "color"
+            )
+        return self.canvas.generate_with_refinement(
+            max_passes=max_iterations, target_quality=target_quality, strategy=strategy, seed=seed
+        )

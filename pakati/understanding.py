@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pakati.transfer import UnderstoodGuidance, make_guidance
+from pakati.transfer import IterativeRefinementEngine, UnderstoodGuidance, make_guidance
 from pakati_engine.analysis.references import ReferenceImage
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.models.bundle import ModelBundle
@@ -59,6 +59,7 @@ Progress = Callable[[str], None]
 __all__ = [
     "MASKING_STRATEGIES",
     "MASTERY",
+    "IterativeRefinementEngine",
     "ReferenceImage",
     "ReferenceUnderstanding",
     "ReferenceUnderstandingEngine",

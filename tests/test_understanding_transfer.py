@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -48,7 +49,9 @@ def test_guidance_maps_aspects_to_mechanisms():
     )
     assert guidance.base_prompt == f"{article(scene.background)} {scene.background} background"
     assert [r["prompt"] for r in guidance.regions[:-1]] == [o.caption for o in scene.objects]
-    assert [r["box"] for r in guidance.regions[:-1]] == [list(o.region) for o in scene.objects]
+    assert [r["box"] for r in guidance.regions[:-1]] == [
+        list(o.box) for o in describe_scene(scene).objects
+    ]
     assert guidance.regions[-1]["prompt"] == "a green triangle"
     assert guidance.transferred == ["color_harmony", "composition"]
     assert "lighting" in guidance.not_transferred
@@ -102,3 +105,29 @@ def test_cli_understand_json(tmp_path, capsys):
     assert (tmp_path / "out" / "understanding.json").is_file()
     assert main(["understand", str(path), "--strategies", "diagonal", "--json"]) != 0
     assert "random_patches" in capsys.readouterr().out
+
+
+@needs_model
+def test_iterative_refinement_uses_the_best_understood_reference(tmp_path):
+    from pakati import IterativeRefinementEngine
+    from pakati_engine.models.loading import load_model
+
+    scene = make_scene(5, n_objects=2)
+    path = tmp_path / "ref.png"
+    Image.fromarray(scene.image).save(path)
+    canvas = EnhancedPakatiCanvas(128, 128, model=load_model("pakati-shapes"))
+    canvas.steps = 4
+    engine = ReferenceUnderstandingEngine(canvas_interface=canvas, progress=None)
+    good = understood(scene)
+    good.reference_path = str(path)
+    poor = dataclasses.replace(good, reference_id="poor", understanding_level=0.2)
+    engine.understood.update({"abc123": good, "poor": poor})
+    refiner = IterativeRefinementEngine(
+        canvas_interface=canvas, reference_understanding_engine=engine
+    )
+    result = refiner.refine_with_understanding("", ["poor", "abc123"], max_iterations=1, seed=0)
+    assert refiner.skipped == ["poor"]
+    assert [r.name for r in canvas.regions] == ["understood-1", "understood-2"]
+    assert len(canvas.references) == 1 and 1 <= len(result.passes) <= 2
+    with pytest.raises(InvalidInputError, match="learn_reference"):
+        refiner.refine_with_understanding("", ["missing"])

@@ -25,6 +25,8 @@ from pakati_engine.world.judge import ExpectedRegion, judge
 from pakati_engine.world.scene import Scene, object_caption
 
 Box = tuple[int, int, int, int]
+GROW = 4
+"""Pixels added around an object's tight box to make its regional-prompt box."""
 MOSTLY_SEEN = 0.8
 """An object is described when at least this fraction of its pixels was seen."""
 
@@ -83,11 +85,22 @@ class SceneDescription:
             ) from err
 
 
+def _grown(box: Box, width: int, height: int) -> Box:
+    x0, y0, x1, y1 = box
+    return (max(0, x0 - GROW), max(0, y0 - GROW), min(width, x1 + GROW), min(height, y1 + GROW))
+
+
 def describe_scene(scene: Scene) -> SceneDescription:
-    """The true description of a shapes-world scene (boxes are the objects' layout cells)."""
+    """The true description of a shapes-world scene, in the form a learner writes it: each
+    object's tight box grown by ``GROW`` px (so a learner that recovers every object exactly
+    writes the same description; with the larger layout cells the model draws objects
+    differently and a learner's tighter boxes reproduce the reference better than the truth)."""
     return SceneDescription(
         scene.background,
-        tuple(DescribedObject(o.color, o.shape, o.region) for o in scene.objects),
+        tuple(
+            DescribedObject(o.color, o.shape, _grown(o.box, scene.width, scene.height))
+            for o in scene.objects
+        ),
     )
 
 
@@ -124,12 +137,7 @@ def infer_description(image: NDArray[np.uint8], seen: NDArray[np.bool_]) -> Scen
         if region.color is None or region.shape is None or region.color == background:
             continue
         ys, xs = np.nonzero(component)
-        grow = 4
-        box = (
-            max(0, int(xs.min()) - grow),
-            max(0, int(ys.min()) - grow),
-            min(w, int(xs.max()) + 1 + grow),
-            min(h, int(ys.max()) + 1 + grow),
-        )
+        tight = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        box = _grown(tight, w, h)
         objects.append(DescribedObject(region.color, region.shape, box))
     return SceneDescription(background, tuple(objects))
