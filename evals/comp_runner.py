@@ -207,6 +207,8 @@ def execute(
     threads: int = 1,
     progress: Progress | None = print_progress,
     keep_images: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the cases in ``folder``; writes and returns ``summary.json``'s data."""
     done = prepare_folder(folder, config)
@@ -220,9 +222,15 @@ def execute(
         for record in skipped:
             out.write(json.dumps(record, sort_keys=True) + "\n")
         image_dir = folder / "images" if keep_images else None
-        for count, record in enumerate(
-            run_jobs(jobs, config.get("model"), settings, image_dir, workers, threads), 1
-        ):
+        if backend == "ray":
+            from pakati.evals.comp_ray import run_jobs_ray
+
+            results = run_jobs_ray(jobs, config.get("model"), settings, image_dir, workers, address)
+        elif backend == "local":
+            results = run_jobs(jobs, config.get("model"), settings, image_dir, workers, threads)
+        else:
+            raise InvalidInputError(f"unknown backend {backend!r}; choose local or ray")
+        for count, record in enumerate(results, 1):
             out.write(json.dumps(record, sort_keys=True) + "\n")
             out.flush()
             if progress is not None:

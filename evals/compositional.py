@@ -62,7 +62,10 @@ def main(args: argparse.Namespace) -> int:
     keep = args.report is not None
     folder = Path(args.report) if keep else Path(tempfile.mkdtemp(prefix="pakati-eval-"))
     progress = None if args.quiet else print_progress
-    summary = execute(folder, cases, config, settings, args.workers, args.threads, progress, keep)
+    summary = execute(
+        folder, cases, config, settings, args.workers, args.threads, progress, keep,
+        backend=args.backend, address=args.address,
+    )  # fmt: skip
     if keep:
         from pakati.evals.comp_report import table_markdown, write_report
 

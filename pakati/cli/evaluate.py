@@ -206,6 +206,15 @@ def add_compositional_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int_at_least(1), default=1, help="torch threads per worker (default 1)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local worker processes (default) or Ray actors (pip install 'pakati[ray]')",
+    )
+    parser.add_argument(
+        "--address", default=None, help="--backend ray: the Ray cluster to join (default: local)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
 
