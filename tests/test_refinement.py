@@ -52,7 +52,7 @@ def references(tmp_path_factory):
 
 def make_canvas(shapes, references, lock_right=False):
     canvas = EnhancedPakatiCanvas(128, 128, model=shapes)
-    canvas.steps = 6
+    canvas.steps = 4
     canvas.base_prompt = "a white background"
     canvas.create_region(box=(0, 0, 48, 64), name="a")
     canvas.create_region(box=(0, 64, 48, 128), name="b")
@@ -73,7 +73,7 @@ def test_strategies_differ_as_documented(shapes, references):
     for strategy in RefinementStrategy:
         canvas = make_canvas(shapes, references)
         results[strategy] = canvas.generate_with_refinement(
-            max_passes=2, target_quality=0.99, strategy=strategy, seed=3
+            max_passes=1, target_quality=0.99, strategy=strategy, seed=3
         )
     conservative = [c for p in results[RefinementStrategy.CONSERVATIVE].passes for c in p.changes]
     assert conservative and all(
