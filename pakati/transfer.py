@@ -18,10 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from pakati_engine.errors import InvalidInputError
-from pakati_engine.understanding import SceneDescription
+from pakati_engine.understanding.transfer_cells import free_cell
 from pakati_engine.world.scene import object_caption
 
 if TYPE_CHECKING:
@@ -71,20 +69,6 @@ def check_aspects(aspects: list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
-def _free_cell(description: SceneDescription, width: int, height: int) -> tuple[int, ...]:
-    """The 3x3-grid cell least covered by the pathway's boxes."""
-    covered = np.zeros((height, width), bool)
-    for obj in description.objects:
-        x0, y0, x1, y1 = obj.box
-        covered[y0:y1, x0:x1] = True
-    cells = [
-        (i * width // 3, j * height // 3, (i + 1) * width // 3, (j + 1) * height // 3)
-        for j in range(3)
-        for i in range(3)
-    ]
-    return min(cells, key=lambda c: covered[c[1] : c[3], c[0] : c[2]].mean())
-
-
 def make_guidance(
     understanding: ReferenceUnderstanding,
     target_prompt: str,
@@ -112,7 +96,7 @@ def make_guidance(
             regions.append(
                 {
                     "name": "target",
-                    "box": list(_free_cell(description, width, height)),
+                    "box": list(free_cell(description, width, height)),
                     "prompt": target_prompt,
                 }
             )
