@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from pakati import PakatiCanvas
 from pakati.editing import DEFAULT_FEATHER
 from pakati_engine.control.inputs import RegionControlInput
-from pakati_engine.control.loading import load_controlnet, resolve_controlnet
+from pakati_engine.control.loading import load_controlnet, read_card, resolve_controlnet
 from pakati_engine.control.masking import mask_residuals, sum_groups
 from pakati_engine.control.preprocess import canny_map, outline_map
 from pakati_engine.control.residuals import ControlResiduals
@@ -29,6 +29,9 @@ from pakati_engine.layout import Layout, load_layout
 from pakati_engine.metadata import read_png_metadata
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.loading import load_model
+from pakati_engine.training.train_controlnet import base_unet_hash
+from pakati_engine.world.control_eval import outline_in_box
+from pakati_engine.world.judge import ExpectedRegion, judge
 
 from .conftest import half_masks
 
@@ -499,3 +502,47 @@ def test_a_zoomed_redraw_of_a_small_controlled_region_keeps_everything_else(
     keep[16 - band : 40 + band, 16 - band : 40 + band] = False
     assert np.array_equal(before[keep], after[keep])
     assert not np.array_equal(before[16:40, 16:40], after[16:40, 16:40])
+
+
+# -- the shipped outline ControlNet -------------------------------------------------------------
+
+SHIPPED = "pakati-shapes-outline"
+BOX_A, BOX_B = (8, 24, 60, 104), (68, 24, 120, 104)
+
+
+def test_the_shipped_outline_controlnet_names_the_unet_it_was_trained_on() -> None:
+    card = read_card(resolve_controlnet(SHIPPED))
+    assert card["base_unet_sha256"] == base_unet_hash("pakati-shapes")
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape", "color", "seed"),
+    [
+        ("triangle", "square", "red", 1),
+        ("circle", "triangle", "blue", 2),
+        ("square", "circle", "green", 3),
+    ],
+)
+def test_the_shipped_controlnet_gives_its_region_the_outline_shape_and_the_other_its_prompt(
+    shapes: ModelBundle, a_shape: str, b_shape: str, color: str, seed: int
+) -> None:
+    canvas = PakatiCanvas(SIZE, SIZE, model=shapes, base_prompt="a white background")
+    canvas.create_region(box=BOX_A, name="a")
+    canvas.create_region(box=BOX_B, name="b")
+    canvas.apply_to_region(
+        "a",
+        f"a {color} object",
+        controlnet=SHIPPED,
+        controlnet_input=outline_in_box(a_shape, BOX_A),
+    )
+    canvas.apply_to_region("b", f"a {color} {b_shape}")
+    image = canvas.generate(seed=seed).image
+    verdict = judge(
+        image,
+        [
+            ExpectedRegion(box=BOX_A, shape=a_shape, color=color),
+            ExpectedRegion(box=BOX_B, shape=b_shape, color=color),
+        ],
+        "white",
+    )
+    assert [(r.shape, r.color) for r in verdict.regions] == [(a_shape, color), (b_shape, color)]
