@@ -184,14 +184,29 @@ def test_report_files_are_written_and_the_html_stands_alone(runs: dict[str, Path
     assert "| task | plain | attention |" in markdown
 
 
-def test_controlnet_arm_is_skipped_with_its_reason_when_missing(tmp_path: Path) -> None:
-    reason = controlnet_missing()
-    if reason is None:
-        pytest.skip("pakati-shapes-outline is installed here")
+def test_controlnet_arm_is_skipped_with_its_reason_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pakati.evals.comp_runner as runner
+
+    monkeypatch.setattr(runner, "controlnet_missing", lambda: "ControlNet x is not installed")
     cases = sample_cases(1, 0, ("colors",))
     config = _config(tasks=["colors"], arms=["controlnet"], n=1)
     summary = execute(tmp_path / "cn", cases, config, Settings(steps=2), progress=None)
     assert "not installed" in summary["arms"]["controlnet"]["skipped"]["colors"]
+
+
+def test_controlnet_arm_runs_when_the_controlnet_is_installed(tmp_path: Path) -> None:
+    if controlnet_missing() is not None:
+        pytest.skip("pakati-shapes-outline is not installed here")
+    cases = sample_cases(1, 0, ("colors",))
+    config = _config(tasks=["colors"], arms=["controlnet", "attention"], n=1)
+    execute(tmp_path, cases, config, Settings(steps=2), progress=None)
+    records = {r["arm"]: r for r in read_records(tmp_path)}
+    assert records["controlnet"]["ok"] is not None
+    with_control = Image.open(tmp_path / records["controlnet"]["image"])
+    without = Image.open(tmp_path / records["attention"]["image"])
+    assert np.asarray(with_control).tobytes() != np.asarray(without).tobytes()
 
 
 def test_cli_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
