@@ -4,7 +4,8 @@ Written into the run folder from ``summary.json`` and ``cases.jsonl``: ``report.
 ``report.html`` (plots and sheets inlined as base64, so the file stands alone),
 ``accuracy.png`` (accuracy per task per arm with Wilson 95% intervals), ``time.png``
 (seconds per image per arm), ``calibration.png`` (the agent critic's score against the
-judge's verdict, when the agent arm ran) and ``failures-<arm>.png`` (contact sheets of
+judge's verdict, when the agent arm ran), ``agent_passes.png`` (the agent's accuracy by the
+passes it used) and ``failures-<arm>.png`` (contact sheets of
 failed cases with their verdicts written under each image).
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from pakati.evals.comp_arms import ARMS
+from pakati.evals.comp_runner import wilson
 from pakati.evals.comp_tasks import TASKS
 
 SHEET_LIMIT = 24
@@ -107,6 +109,29 @@ def _plots(folder: Path, summary: dict[str, Any], records: list[dict[str, Any]])
         figure.savefig(folder / "time.png", dpi=110)
         plt.close(figure)
         written.append("time.png")
+
+    passed = [r for r in records if r.get("passes") and r.get("ok") is not None]
+    if passed:  # agent arm: accuracy of the delivered image by the passes the agent used
+        counts = sorted({int(r["passes"]) for r in passed})
+        figure, axes = plt.subplots(figsize=(6, 3.5))
+        for passes in counts:
+            group = [bool(r["ok"]) for r in passed if int(r["passes"]) == passes]
+            low, high = wilson(sum(group), len(group))
+            share = sum(group) / len(group)
+            axes.errorbar(
+                [passes], [share], yerr=[[share - low], [high - share]], fmt="o", capsize=3
+            )
+            axes.annotate(
+                f"n={len(group)}", (passes, share), textcoords="offset points", xytext=(6, 0)
+            )
+        axes.set_xticks(counts)
+        axes.set_xlabel("passes the agent used")
+        axes.set_ylabel("accuracy (Wilson 95%)")
+        axes.set_ylim(0, 1.05)
+        figure.tight_layout()
+        figure.savefig(folder / "agent_passes.png", dpi=110)
+        plt.close(figure)
+        written.append("agent_passes.png")
 
     scored = [r for r in records if r.get("critic_score") is not None and r.get("ok") is not None]
     if scored:
