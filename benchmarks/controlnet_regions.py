@@ -24,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,13 @@ def run_cost(bundle: ModelBundle, controlnet: str, steps: int = 20) -> dict[str,
     }
 
 
+def _progress(part: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        print(f"{part}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=60)
@@ -206,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         started = time.perf_counter()
         if part == "efficacy":
-            result[part] = run_control_eval(bundle, args.n, args.seed, args.controlnet)
+            result[part] = run_control_eval(
+                bundle, args.n, args.seed, args.controlnet, progress=_progress(part)
+            )
         elif part == "pair":
             result[part] = run_pair(bundle, args.controlnet, args.n, args.seed, args.sheet)
         elif part == "locality":
