@@ -129,7 +129,7 @@ def run_locality(bundle: ModelBundle, controlnet: str, n: int, seed: int) -> dic
             controlnet_input=outline_in_box(second, BOX_A, SIZE),
         )
         after = np.asarray(canvas.regenerate("a").image, np.int16)
-        band = ndimage.binary_dilation(~outside, iterations=DEFAULT_FEATHER)
+        band = distance < DEFAULT_FEATHER + 0.5  # the engine's blend band (Euclidean)
         locked_max = max(locked_max, int(np.abs(after - before)[~band].max(initial=0)))
     return {
         "n": n,
