@@ -137,9 +137,7 @@ class EnhancedPakatiCanvas(PakatiCanvas):
         """Generate, then refine failing regions against their references pass by pass and
         keep the best pass (see ``pakati.refinement`` for the quality and the strategies;
         ``options``: ``goal_scorer``, ``goal_weight``, ``progress``)."""
-        return generate_with_refinement(
-            self, max_passes, target_quality, strategy, seed, **options
-        )
+        return generate_with_refinement(self, max_passes, target_quality, strategy, seed, **options)
 
     def generate_with_understanding(
         self, guidance: UnderstoodGuidance, seed: int | None = None
