@@ -152,9 +152,15 @@ def run_jobs(
         return
     folder = str(image_dir) if image_dir is not None else None
     if workers <= 1:
-        _init_worker(model, settings, folder, threads)
-        for job in jobs:
-            yield _run_one(job)
+        import torch
+
+        before = torch.get_num_threads()  # this process's own setting, restored after:
+        _init_worker(model, settings, folder, threads)  # pixels depend on the thread count
+        try:
+            for job in jobs:
+                yield _run_one(job)
+        finally:
+            torch.set_num_threads(before)
         return
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, _init_worker, (model, settings, folder, threads)) as pool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pakati.evals.comp_arms import ARMS, Settings, controlnet_missing
@@ -197,11 +198,12 @@ def test_controlnet_arm_is_skipped_with_its_reason_when_missing(
 
 
 def test_controlnet_arm_runs_when_the_controlnet_is_installed(tmp_path: Path) -> None:
-    if controlnet_missing() is not None:
-        pytest.skip("pakati-shapes-outline is not installed here")
+    assert controlnet_missing() is None  # pakati-shapes-outline ships with Pakati
     cases = sample_cases(1, 0, ("colors",))
     config = _config(tasks=["colors"], arms=["controlnet", "attention"], n=1)
+    threads = torch.get_num_threads()
     execute(tmp_path, cases, config, Settings(steps=2), progress=None)
+    assert torch.get_num_threads() == threads  # pixels depend on it: the caller's is kept
     records = {r["arm"]: r for r in read_records(tmp_path)}
     assert records["controlnet"]["ok"] is not None
     with_control = Image.open(tmp_path / records["controlnet"]["image"])

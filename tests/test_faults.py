@@ -567,7 +567,7 @@ ROWS = [
     Row(
         "edit-image-no-metadata",
         "edit {w}/x.png --region sky --out {w}/o.png",
-        1,
+        2,
         "no pakati metadata",
         lambda work: Image.new("RGB", (64, 64)).save(work / "x.png"),
     ),

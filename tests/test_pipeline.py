@@ -98,7 +98,7 @@ def test_region_without_prompt_and_foreign_region_model_are_errors(sd_bundle) ->
     with pytest.raises(InvalidInputError, match="'sun' has no prompt"):
         canvas.generate(seed=0)
     canvas.apply_to_region("sun", prompt="a sun", model="another-model")
-    with pytest.raises(InvalidInputError, match="every region is drawn with the canvas model"):
+    with pytest.raises(InvalidInputError, match="unknown model 'another-model'"):
         canvas.generate(seed=0)
 
 
