@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pakati.history import image_sha256
@@ -90,7 +91,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        # The same torch thread count as this process: pixels depend on it, and the test
+        # compares the server's image with `pakati generate` run here.
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(torch.get_num_threads())},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
