@@ -96,12 +96,41 @@ def clip_tokenizer(tokenizer_dir: str | Path | None = None) -> Tokenizer:
     # Lazy: builders only (see the module docstring).
     from transformers import CLIPTokenizer
 
-    folder = Path(tokenizer_dir) if tokenizer_dir else pakati_home() / "clip_tokenizer"
-    if not (folder / "vocab.json").is_file():
-        write_clip_tokenizer(folder)
+    if tokenizer_dir:
+        folder = Path(tokenizer_dir)
+        if not (folder / "vocab.json").is_file():
+            write_clip_tokenizer(folder)
+    else:
+        folder = _shared_tokenizer_folder()
     tokenizer = CLIPTokenizer.from_pretrained(str(folder))
     assert tokenizer.bos_token == START_TOKEN and tokenizer.eos_token == END_TOKEN
     return tokenizer
+
+
+def _shared_tokenizer_folder() -> Path:
+    """The tokenizer in Pakati's cache, written whole or not at all.
+
+    Two processes building tiny models at once both write it: each writes a folder of its
+    own and renames it into place (a reader saw a vocab.json whose merges.txt was not yet
+    written, and failed, when both wrote the same folder).
+    """
+    folder = pakati_home() / "clip_tokenizer"
+    if (folder / "special_tokens_map.json").is_file():  # the last file written
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".clip_tokenizer.", dir=folder.parent))
+    try:
+        write_clip_tokenizer(partial)
+        if folder.is_dir() and not (folder / "special_tokens_map.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # left half-written by an older Pakati
+        try:
+            partial.rename(folder)
+        except OSError:
+            if not (folder / "special_tokens_map.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 def build_tiny_sd(seed: int = 0, tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
