@@ -41,6 +41,7 @@ from pakati_engine.models.catalog import resolve_model
 from pakati_engine.models.loading import load_model
 from pakati_engine.training.conditioning import PromptEncoder
 from pakati_engine.training.controlnet_data import ControlBatch, control_batch
+from pakati_engine.training.train_t2i import snr_loss_weight
 
 CHECKPOINT_EVERY_S = 300.0
 TENSORS, STATE = "tensors.safetensors", "state.json"
@@ -149,16 +150,10 @@ class ControlTrainer:
         return self.config.learning_rate * min(1.0, (self.step + 1) / self.config.warmup_steps)
 
     def loss_weight(self, t: torch.Tensor) -> torch.Tensor:
-        """x0-loss weight ``clamp(snr, floor, gamma)``, converted to the target's loss."""
-        if self.config.min_snr_gamma <= 0:
-            return torch.ones_like(t, dtype=torch.float32)
-        snr = self.snr[t]
-        x0_weight = snr.clamp(min=self.config.snr_floor, max=self.config.min_snr_gamma)
-        if self.prediction_type == "v_prediction":
-            return x0_weight / (snr + 1.0)
-        if self.prediction_type == "epsilon":
-            return x0_weight / snr
-        return x0_weight
+        config = self.config
+        return snr_loss_weight(
+            self.snr[t], config.snr_floor, config.min_snr_gamma, self.prediction_type
+        )
 
     def batch_loss(self, batch: ControlBatch) -> tuple[torch.Tensor, torch.Tensor]:
         base, device = batch.base, self.device

@@ -56,6 +56,22 @@ COOLDOWN_FLOOR = 0.05
 """Share of the learning rate left at the end of a cool-down."""
 
 
+def snr_loss_weight(
+    snr: torch.Tensor, floor: float, gamma: float, prediction_type: str
+) -> torch.Tensor:
+    """Per-sample loss weights from each sample's signal-to-noise ratio: the x0-loss weight
+    ``clamp(snr, floor, gamma)`` converted to the prediction target's loss (divide by
+    ``snr + 1`` for v, by ``snr`` for epsilon); ``gamma`` <= 0: uniform weights."""
+    if gamma <= 0:
+        return torch.ones_like(snr, dtype=torch.float32)
+    x0_weight = snr.clamp(min=floor, max=gamma)
+    if prediction_type == "v_prediction":
+        return x0_weight / (snr + 1.0)
+    if prediction_type == "epsilon":
+        return x0_weight / snr
+    return x0_weight
+
+
 class Trainer:
     """One training run writing into ``out``."""
 
@@ -168,15 +184,9 @@ class Trainer:
         """Per-sample loss weights: x0-loss weight ``clamp(snr, floor, gamma)``, converted to
         the prediction target's loss (divide by ``snr + 1`` for v, by ``snr`` for epsilon)."""
         config = self.state.config
-        if config.min_snr_gamma <= 0:
-            return torch.ones_like(t, dtype=torch.float32)
-        snr = self.snr[t]
-        x0_weight = snr.clamp(min=config.snr_floor, max=config.min_snr_gamma)
-        if config.model.prediction_type == "v_prediction":
-            return x0_weight / (snr + 1.0)
-        if config.model.prediction_type == "epsilon":
-            return x0_weight / snr
-        return x0_weight
+        return snr_loss_weight(
+            self.snr[t], config.snr_floor, config.min_snr_gamma, config.model.prediction_type
+        )
 
     def ema_bundle(self) -> ModelBundle:
         parts = {
