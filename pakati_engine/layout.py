@@ -314,20 +314,28 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def encode_mask_png(mask_array: object) -> str:
-    """Base64 PNG of a float [0, 1] mask (8-bit grey)."""
-    array = np.asarray(mask_array, dtype=np.float32)
-    image = Image.fromarray((array * 255).round().astype(np.uint8), mode="L")
+def encode_png_base64(image: Image.Image) -> str:
+    """An image as base64 PNG (how layouts and PNG metadata inline masks and control maps)."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def decode_mask_png(data: str, label: str) -> Image.Image:
+def decode_png_base64(data: str, what: str, label: str) -> Image.Image:
+    """The image inlined as base64 PNG; ``what`` names the field in the error, ``label`` the
+    image in the checks of :func:`open_image`."""
     try:
         raw = base64.b64decode(data, validate=True)
     except ValueError as error:
-        raise InvalidInputError(
-            f"region {label!r}: mask_png is not a base64 PNG ({error})"
-        ) from error
-    return open_image(raw, f"region {label!r}: mask_png")
+        raise InvalidInputError(f"{what} is not a base64 PNG ({error})") from error
+    return open_image(raw, label)
+
+
+def encode_mask_png(mask_array: object) -> str:
+    """Base64 PNG of a float [0, 1] mask (8-bit grey)."""
+    array = np.asarray(mask_array, dtype=np.float32)
+    return encode_png_base64(Image.fromarray((array * 255).round().astype(np.uint8), mode="L"))
+
+
+def decode_mask_png(data: str, label: str) -> Image.Image:
+    return decode_png_base64(data, f"region {label!r}: mask_png", f"region {label!r}: mask_png")

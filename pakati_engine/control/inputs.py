@@ -9,8 +9,6 @@ its metadata alone.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from PIL import Image
 from pakati_engine.control.preprocess import make_control_map
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.images import open_image
+from pakati_engine.layout import decode_png_base64, encode_png_base64
 
 ControlSource = Image.Image | NDArray[np.generic] | str | Path
 
@@ -115,19 +114,12 @@ def place_control_map(
 
 
 def encode_control_png(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG", optimize=True)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return encode_png_base64(image.convert("RGB"))
 
 
 def decode_control_png(data: str, label: str) -> Image.Image:
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except ValueError as error:
-        raise InvalidInputError(
-            f"region {label!r}: control image_png is not a base64 PNG ({error})"
-        ) from error
-    return open_image(raw, f"control image of region {label!r}").convert("RGB")
+    what = f"region {label!r}: control image_png"
+    return decode_png_base64(data, what, f"control image of region {label!r}").convert("RGB")
 
 
 def as_control_array(image: Image.Image) -> NDArray[np.float32]:
