@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError
-from pakati_engine.models.catalog import hub_cache_dir
+from pakati_engine.models.catalog import cached_snapshots, hub_cache_dir
 
 if TYPE_CHECKING:
     import torch
@@ -45,13 +45,7 @@ def _is_controlnet_folder(folder: Path) -> bool:
 
 
 def _cached_controlnet(repo_id: str) -> Path | None:
-    repo_folder = hub_cache_dir() / f"models--{repo_id.replace('/', '--')}"
-    snapshots = repo_folder / "snapshots"
-    ref = repo_folder / "refs" / "main"
-    candidates = [snapshots / ref.read_text().strip()] if ref.is_file() else []
-    if snapshots.is_dir():
-        candidates += sorted(snapshots.iterdir())
-    for candidate in candidates:
+    for candidate in cached_snapshots(repo_id, hub_cache_dir()):
         for folder in (candidate, candidate / "controlnet"):
             if _is_controlnet_folder(folder):
                 return folder

@@ -191,17 +191,20 @@ def _looks_like_repo_id(name: str) -> bool:
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
 
 
-def _cached_snapshot(repo_id: str, cache: Path) -> Path | None:
-    """The snapshot folder of ``repo_id`` in the hub cache, following refs/main."""
+def cached_snapshots(repo_id: str, cache: Path) -> list[Path]:
+    """The snapshot folders of ``repo_id`` in the hub cache: refs/main's first, then all."""
     repo_folder = cache / f"models--{repo_id.replace('/', '--')}"
     ref = repo_folder / "refs" / "main"
     snapshots = repo_folder / "snapshots"
-    if ref.is_file():
-        candidate = snapshots / ref.read_text().strip()
+    found = [snapshots / ref.read_text().strip()] if ref.is_file() else []
+    if snapshots.is_dir():
+        found += sorted(snapshots.iterdir())
+    return found
+
+
+def _cached_snapshot(repo_id: str, cache: Path) -> Path | None:
+    """The snapshot folder of ``repo_id`` in the hub cache, following refs/main."""
+    for candidate in cached_snapshots(repo_id, cache):
         if (candidate / "model_index.json").is_file():
             return candidate
-    if snapshots.is_dir():
-        for candidate in sorted(snapshots.iterdir()):
-            if (candidate / "model_index.json").is_file():
-                return candidate
     return None
