@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from pakati.agents.goal_json import goal_from_json
 from pakati.agents.goal_words import (
     ARRANGED,
     BETWEEN,
@@ -67,6 +68,7 @@ from pakati.agents.goal_words import (
     ROW,
     SHADES,
     SHAPE_WORDS,
+    SIMILE,
     SIZE_SCALES,
     SPREAD,
     TARGET_STOP,
@@ -136,11 +138,12 @@ def parse_goal(goal: str) -> ParsedGoal:
     """Split a goal into a background and objects with positions, relations and sizes."""
     base = ""
     objects: list[ObjectPhrase] = []
-    for segment in segments(goal):
-        segment, background = take_background(segment)
+    goal = goal_from_json(goal) or goal
+    parts = [take_background(segment) for segment in segments(goal)]
+    for k, (segment, background) in enumerate(parts):
         if background:
             base = background
-        _read_segment(segment, objects)
+        _read_segment(segment, objects, parts[k + 1][0] if k + 1 < len(parts) else "")
     for obj in list(objects):
         # "a red circle left of a blue square": the other object exists even if no clause
         # of its own names it.
@@ -163,15 +166,19 @@ def find_object(objects: list[ObjectPhrase], words: str, me: ObjectPhrase) -> Ob
     must match; among those, the most words in common."""
     wanted = set(canonical_words(words.split()))
     colors, shapes = wanted & COLORS, wanted & set(SHAPES)
+
+    def common(o: ObjectPhrase) -> int:  # "the disc" names "a filled red ball"
+        return len(set(canonical_words(sorted(o.words))) & wanted)
+
     candidates = [
         o
         for o in objects
         if o is not me
         and (not colors or o.color in colors)
         and (not shapes or o.shape in shapes)
-        and o.words & wanted
+        and common(o)
     ]
-    return max(candidates, key=lambda o: len(o.words & wanted), default=None)
+    return max(candidates, key=common, default=None)
 
 
 # Clauses ----------------------------------------------------------------------------------
@@ -189,8 +196,41 @@ def _clauses(segment: str) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
-def _read_segment(segment: str, objects: list[ObjectPhrase]) -> None:
-    """Read a segment's clauses into ``objects``, attaching object-less clauses."""
+def _joined_adjectives(texts: list[str]) -> list[str]:
+    """Join clauses that commas cut inside one noun phrase: "a glossy, black circle", "a
+    huge, green square", "three solid, blue triangles". A clause that opens a phrase ("a",
+    "an", a count) but names no colour, shape, place or relation continues into the next
+    clause when that one starts without a determiner or count."""
+    out: list[str] = []
+    for text in texts:
+        if out and _unfinished(out[-1]) and not _opens_phrase(text):
+            out[-1] = f"{out[-1]} {text}"
+        else:
+            out.append(text)
+    return out
+
+
+def _unfinished(text: str) -> bool:
+    words = text.split()
+    opener = words[0] if words else ""
+    if not (opener in ("a", "an") or opener in COUNT_WORDS or opener.isdigit()) or len(words) > 4:
+        return False
+    clause = _read_clause(text)
+    named = set(canonical_words(clause.body)) & (COLORS | set(SHAPES))
+    described = bool(clause.body) or clause.scale is not None  # not "three of them"
+    return described and not named and clause.position is None and clause.relation is None
+
+
+def _opens_phrase(text: str) -> bool:
+    first = text.split()[0] if text.split() else ""
+    return first in DETERMINERS or first in COUNT_WORDS or first.isdigit()
+
+
+def _read_segment(segment: str, objects: list[ObjectPhrase], following: str = "") -> None:
+    """Read a segment's clauses into ``objects``, attaching object-less clauses;
+    ``following`` is the next segment's text (a group's colours may go on there)."""
+    nexts = _clauses(following)
+    continues = bool(nexts) and _is_colour_clause(_read_clause(nexts[0]))
     order = ORDER.search(segment)
     if order is not None:  # "red, blue and green circles from left to right"
         segment = segment[: order.start()] + " " + segment[order.end() :]
@@ -198,17 +238,27 @@ def _read_segment(segment: str, objects: list[ObjectPhrase]) -> None:
     if row is not None:  # "a row of three shapes": left to right unless told otherwise
         segment = segment[: row.start()] + " " + segment[row.end() :]
     first = len(objects)
-    here: list[ObjectPhrase] = []  # the objects of the last object clause of this segment
+    # The objects of the last object clause of this segment; at its start, a group still
+    # waiting for its colours ("three triangles, small orange ...; one big blue ...").
+    here = _uncoloured_group(objects)
     pending = _Clause()
-    texts = _clauses(segment)
+    texts = _joined_adjectives(_clauses(segment))
     clauses = [_read_clause(text) for text in texts]
+    last: list[ObjectPhrase] = []  # what a modifier clause refers to
     for k, (text, clause) in enumerate(zip(texts, clauses, strict=True)):
-        if _colours_named(clause, clauses[k + 1] if k + 1 < len(clauses) else None, here):
+        coloured = _colours_named(clause, text, clauses[k + 1 :], here, continues)
+        if coloured is not None:
+            # "three circles: small red at the bottom right, a blue one (top left)": what
+            # the clause says beyond its colour is about the object it coloured
+            if clause.modifies and len(coloured) == 1:
+                _apply(clause, coloured, objects)
+            last = coloured if len(coloured) == 1 else here
             continue
         if not clause.body and clause.modifies and {"both", "all", "each"} & set(text.split()):
             # "two red circles, both at the top": the group just named; "a red circle, a
             # blue square, both small": the objects of the segment (the last two for both)
-            mine = here if len(here) > 1 else objects[first:]
+            # "A green circle. A yellow circle right of it. Both small.": the goal's so far
+            mine = here if len(here) > 1 else (objects[first:] or objects)
             _apply(clause, mine[-2:] if "both" in text.split() else mine, objects)
             continue
         if not clause.body and not clause.modifies and clause.count > len(here) > 0:
@@ -218,17 +268,20 @@ def _read_segment(segment: str, objects: list[ObjectPhrase]) -> None:
                 for _ in range(clause.count - len(here))
             ]
             objects.extend(extra)
-            here = here + extra
+            here = last = here + extra
             continue
         if clause.body:
             for attribute in ("position", "relation", "scale"):
                 if getattr(clause, attribute) is None:
                     setattr(clause, attribute, getattr(pending, attribute))
             pending = _Clause()
-            here = _add(clause, objects)
+            here = last = _add(clause, objects)
         elif clause.modifies:
-            if here and _fits(clause, here):
-                _apply(clause, here, objects)
+            # "a red square and, to the right of it, a blue triangle": a relation to "it"
+            # is about the next object, not the one "it" names
+            about_next = clause.relation is not None and clause.relation[1] in PRONOUNS
+            if last and _fits(clause, last) and not about_next:
+                _apply(clause, last, objects)
             else:
                 for attribute in ("position", "relation", "scale"):
                     value = getattr(clause, attribute)
@@ -240,25 +293,72 @@ def _read_segment(segment: str, objects: list[ObjectPhrase]) -> None:
     if spread is None and row is not None:
         spread = SPREAD[("left", "right")]
     unplaced = [o for o in objects[first:] if o.position is None]
+    mine = objects[first:]
+    shared = {o.position for o in mine}
+    if spread is not None and 2 <= len(mine) <= 3 and len(shared) == 1 and shared <= _LINES:
+        # "three triangles in a row across the middle / along the top": spread on that line
+        unplaced = mine
     if spread is not None and 2 <= len(unplaced) <= 3:
+        line = unplaced[0].position
         for obj, anchor in zip(unplaced, spread[:: 1 if len(unplaced) == 3 else 2], strict=True):
-            obj.position = anchor
+            obj.position = _on_line(anchor, line)
 
 
-def _colours_named(clause: _Clause, following: _Clause | None, here: list[ObjectPhrase]) -> bool:
+_LINES = {"top", "centre", "bottom", "left", "right"}
+"""Positions that name a whole row or column of the grid ("along the top", "the middle")."""
+
+
+def _on_line(anchor: str, line: str | None) -> str:
+    """``anchor`` of a spread ("left", "centre", "right" or "top", ...) moved onto the row or
+    column ``line`` names: "left" on the top row is the top left."""
+    if line is None or line == "centre":
+        return anchor
+    ax, ay = GRID[anchor]
+    lx, ly = GRID[line]
+    cell = (ax, ly) if line in ("top", "bottom") and ay == 1 else (lx, ay)
+    if line in ("left", "right") and ax != 1:
+        return anchor  # a row spread cannot lie on a column
+    return next(name for name, xy in GRID.items() if xy == cell)
+
+
+def _is_colour_clause(clause: _Clause) -> bool:
+    return bool(clause.body) and set(clause.body) <= COLORS
+
+
+def _uncoloured_group(objects: list[ObjectPhrase]) -> list[ObjectPhrase]:
+    """The objects at the end of ``objects`` named by shape only, from the first of them."""
+    start = len(objects)
+    while start and objects[start - 1].color is None and objects[start - 1].shape is not None:
+        start -= 1
+    return objects[start:]
+
+
+def _colours_named(
+    clause: _Clause, text: str, later: list[_Clause], here: list[ObjectPhrase], continues: bool
+) -> list[ObjectPhrase] | None:
     """Colour the objects just named when the clause is only colours: "four circles: red,
     blue, green and yellow" and "two squares, one red, one blue" one each; a colour alone
-    colours them all ("2 x triangle(black)"). Whether the clause was used so."""
+    colours them all ("2 x triangle(black)") unless it says "one" or "a" or more colours
+    follow, in this segment or (``continues``) at the start of the next.
+    The objects coloured, or None if the clause is not such a clause."""
     uncoloured = [o for o in here if o.color is None and o.shape is not None]
-    if not (clause.body and set(clause.body) <= COLORS and uncoloured):
-        return False
-    alone = following is None or not (following.body and set(following.body) <= COLORS)
+    if not (_is_colour_clause(clause) and uncoloured):
+        return None
+    alone = not text.startswith(("one ", "a ", "an ")) and not clause.modifies
+    if continues and all(not other.body for other in later):
+        alone = False  # "two circles, purple (in the top left); blue at the bottom"
+    for other in later:  # up to the next object: "orange (above it) and a red one"
+        if other.body and not set(other.body) <= COLORS:
+            break
+        alone = alone and not other.body
     colours = clause.body * clause.count
     if alone and len(uncoloured) == len(here) and len(colours) == 1:
         colours = colours * len(uncoloured)
+    coloured = []
     for obj, colour in zip(uncoloured, colours, strict=False):
         _recolour(obj, colour)
-    return True
+        coloured.append(obj)
+    return coloured
 
 
 def _recolour(obj: ObjectPhrase, colour: str) -> None:
@@ -357,6 +457,8 @@ def _resolve(
 
 
 def _read_clause(text: str) -> _Clause:
+    if SIMILE.match(text.strip()):
+        return _Clause()
     text = IMAGE_OF.sub("", REQUEST.sub("", GREETING.sub("", text.strip()).strip()))
     text = REQUEST.sub("", text)
     text = ARRANGED.sub(" ", text)
@@ -517,7 +619,8 @@ def _make_object(clause: _Clause) -> ObjectPhrase:
         text = " ".join(clause.body)
         prompt = f"{article(text)} {text}" if not text.endswith("s") else text
         name, words = "-".join(clause.body[-2:]), set(clause.body)
-        shape = shape if shape in clause.body else None
+        # "a red disc" is a circle; "a ball gown" is not: a synonym counts as the noun only
+        shape = shape if shape in clause.body or body[-1] == shape else None
     return ObjectPhrase(
         name, prompt, words, clause.position, clause.relation, clause.scale or 1.0, color, shape
     )

@@ -22,6 +22,8 @@ SIZE_SCALES: dict[str, float] = {
 """Size word -> scale of the default box side; "very" before small/large means tiny/huge."""
 
 INTENSIFIERS = {"very", "really", "extremely", "super"}
+MODERATORS = {"fairly", "quite", "rather", "pretty", "somewhat", "reasonably"}
+""""fairly large" is large."""
 
 SHAPE_WORDS: dict[str, str] = {
     **{s: s for s in SHAPES},
@@ -57,7 +59,7 @@ POSITION_WORDS = set(VERTICAL) | HORIZONTAL | CENTRE
 # "left-hand side", "top of the image"); before any other word, "top" is part of a name.
 POSITION_FOLLOW = POSITION_WORDS | {
     "corner", "corners", "side", "half", "edge", "hand", "part", "area", "region", "quarter",
-    "third", "section", "of", "in", "at", "on", "and", "a", "an", "the", "one",
+    "third", "section", "quadrant", "of", "in", "at", "on", "and", "a", "an", "the", "one",
 }  # fmt: skip
 CANVAS_WORDS = {
     "image", "picture", "canvas", "frame", "scene", "page", "screen", "photo", "drawing",
@@ -76,6 +78,7 @@ TARGET_STOP = POSITION_WORDS | {
 FILLER = {
     "a", "an", "the", "in", "on", "at", "to", "of", "is", "are", "be", "it", "its", "and",
     "corner", "corners", "side", "half", "edge", "hand", "part", "area", "region", "very",
+    "quadrant", "third", "into", "onto", "within", "inside",
     "dead", "up", "down", "along", "right", "there", "here", "all", "some", "please",
     "should", "exactly", "just", "far", "somewhere", "coloured", "colored", "colour", "color",
     "shape", "shaped", "one", "each", "both", "also", "too", "slightly", "towards", "toward",
@@ -84,11 +87,12 @@ FILLER = {
     "every", "them", "they", "their", "put", "add", "for", "keep", "single", "total",
     "position", "size", "count", "x", "from", "set", "imagine", "none", "nothing", "else",
     "anything", "everything", "empty", "near", "nearby", "close", "by", "around", "roughly",
-    "about",
+    "about", *MODERATORS,
     # where and how an object is (prose: "in the corner floats a red circle")
     "sits", "sit", "sitting", "goes", "go", "placed", "positioned", "located", "standing",
     "stands", "stand", "floats", "float", "floating", "rests", "rest", "resting", "lies",
     "lie", "lying", "hangs", "hang", "hanging", "appear", "appears", "drawn", "shown",
+    "tucked", "nestled", "tuck", "pushed", "against",
     # politeness and chat around a request
     "thanks", "thank", "thx", "ty", "pls", "plz", "cheers", "hi", "hello", "hey", "ok",
     "okay", "oh", "much", "lot", "lots", "bye", "great", "so", "that", "this", "simple",
@@ -99,6 +103,7 @@ FILLER = {
 CONTEXT = {
     "i", "me", "my", "mine", "we", "us", "our", "am", "making", "working", "looking",
     "trying", "hoping", "wondering", "planning", "preparing", "designing", "doing",
+    "picturing", "imagining", "envisioning", "thinking", "dreaming",
 }  # fmt: skip
 META_NOUNS = {"object", "objects", "shape", "shapes", "item", "items", "thing", "things",
               "element", "elements", "draw", "background"}  # fmt: skip
@@ -139,6 +144,7 @@ def normalise(text: str) -> str:
     text = re.sub(r"\b(i|we|you)'d\b", r"\1 would", text)
     text = re.sub(r"\blet's\b", "let us", text)
     text = re.sub(r"\b(do|does|did|is|are)n't\b", r"\1nt", text)
+    text = re.sub(r"\bn\b", "and", re.sub(r"\bu\b", "you", text))  # texting: "u", "n"
     text = re.sub(r"'(s|ll|ve|re|m)\b", "", text).replace("'", "")
     text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # top-left, left-hand
     text = re.sub(r"\s[-–—]+\s|[()\[\]{}|]|[–—]", ", ", text)
@@ -192,7 +198,11 @@ REQUEST = re.compile(
     r"^(?:(?:please|kindly|can|could|would|will|you|me|us|i|we|want|wants|like|love|need|"
     r"draw|make|paint|create|generate|render|show|depict|give|add|put|place|include|insert|"
     r"there|is|are|also|then|finally|now|next|lastly|let|be|so|and|ok|okay|hi|hello|"
-    r"objects|shapes|items|on it|in it|to it|start|begin|with|have|get|what|am|im)(?:\s+|$))+"
+    r"objects|shapes|items|on it|in it|to it|start|begin|with|have|get|what|am|im|"
+    # questions, suggestions and the words that order steps
+    r"how about|what about|what if|how|if|had|maybe|perhaps|possibly|possible to|possible|it|try|"
+    r"first|firstly|second|secondly|third|thirdly|after that|afterwards|after|finally|"
+    r"lastly|last|step \d{1,2}|to start|to finish)(?:\s+|$))+"
 )
 IMAGE_OF = re.compile(
     r"^(?:(?:a|an|the|one)\s+)?(?:\w+\s+)?(?:image|picture|scene|painting|drawing|"
@@ -218,7 +228,11 @@ CORNERS = re.compile(
     r"\b(?:in\s+|at\s+)?(?:each|every|both|all(?:\s+(?:four|4|two|2))?|the\s+(?:four|4|two|2))"
     r"\s+(?:of\s+the\s+)?(?:(top|bottom|upper|lower|left|right)\s+)?corners?\b"
 )
-BETWEEN = re.compile(r"\b(?:in\s+)?between\s+(?:them|both|the\s+two|these|those)\b")
+BETWEEN = re.compile(
+    r"\b(?:(?:in\s+)?between\s+(?:them|both|the\s+two|these|those)|in\s+between(?=\s*$))\b"
+)
+SIMILE = re.compile(r"^(?:(?:kind|sort)\s+of\s+|a\s+bit\s+|just\s+|almost\s+)?(?:like|as\s+if)\b")
+""""..., kind of like a moon": a comparison, not an object to draw."""
 RELATION_KINDS = {
     "above": "above", "over": "above", "atop": "above", "on": "above", "higher": "above",
     "below": "below", "under": "below", "beneath": "below", "underneath": "below",
@@ -278,6 +292,14 @@ _BG_PATTERNS = [
         rf"\b{_BG_LEAD}{_BG_DET}{_BG}\b(?P<between>(?:[\s,:]+[a-z]+){{0,6}}?)[\s,:]+"
         rf"(?P<what>{_COLOR_ALT}){_POLITE_END}"
     ),
+    # "The rest should be white.", "purple behind everything"
+    re.compile(
+        rf"\b(?:the\s+rest|everything\s+else)(?:\s+of\s+the\s+\w+)?\s+"
+        rf"(?:should\s+be|must\s+be|is|in|=|:)\s+{_BG_DET}(?P<what>{_COLOR_ALT})\b"
+    ),
+    re.compile(rf"\b(?P<what>{_COLOR_ALT})\s+behind\s+(?:everything|it\s+all|them|all)\b"),
+    # "What about purple for the background?", "yellow as the backdrop"
+    re.compile(rf"\b{_BG_LEAD}(?P<what>{_COLOR_ALT})\s+(?:for|as)\s+(?:the\s+)?{_BG}\b"),
     # anything else: "on a starry sky background", "the background is a starry sky"
     re.compile(rf"\b{_BG_LEAD}{_BG_PREP}{_BG_DET}{_BG_MOD}(?P<what>[a-z]+(?:\s[a-z]+)?)\s+{_BG}\b"),
     re.compile(rf"\b{_BG_LEAD}{_BG_DET}{_BG_MOD}{_BG}\s*(?:is|:)\s*(?P<what>[a-z ]+?)\s*$"),

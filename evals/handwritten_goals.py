@@ -3,9 +3,10 @@ more than the phrasings it was measured on. Each is (text, background colour, ob
 an object as (colour, shape, position, relation, size) with relation (kind, colour, shape).
 
 Written in batches, each before the planner was run on it, and never changed to suit it:
-:data:`HANDWRITTEN` (18/26 read at first) and :data:`HANDWRITTEN_MORE` (2/12 at first) were
-then tuned on; :data:`HANDWRITTEN_HELD_OUT` is not. ``pakati eval planner`` reports
-``handwritten`` (the first two) and ``handwritten_held_out``.
+:data:`HANDWRITTEN` (18/26 read at first), :data:`HANDWRITTEN_MORE` (2/12 at first) and
+:data:`HANDWRITTEN_ROUND4` (2/12 at first) were then tuned on; :data:`HANDWRITTEN_HELD_OUT`
+is not. ``pakati eval planner`` reports ``handwritten`` (the first three) and
+``handwritten_held_out``.
 """
 
 from __future__ import annotations
@@ -285,8 +286,8 @@ HANDWRITTEN_MORE: list[tuple[str, str, list[Key]]] = [
     ),
 ]
 
-HANDWRITTEN_HELD_OUT: list[tuple[str, str, list[Key]]] = [
-    # Written with the fourth round of styles; the planner is not changed for these.
+HANDWRITTEN_ROUND4: list[tuple[str, str, list[Key]]] = [
+    # Written with the fourth round of styles; held out until the fifth round was written.
     (
         "hey can u do a blue circle in the top right n a red square bottom left? white bg",
         "white",
@@ -373,5 +374,78 @@ HANDWRITTEN_HELD_OUT: list[tuple[str, str, list[Key]]] = [
         "one white circle at the top.",
         "green",
         [_o("orange", "square", "bottom"), _o("white", "circle", "top")],
+    ),
+]
+
+HANDWRITTEN_HELD_OUT: list[tuple[str, str, list[Key]]] = [
+    # Written with the fifth round of styles; the planner is not changed for these.
+    (
+        "masterpiece, best quality, red circle, top left, blue square, bottom right, "
+        "yellow background",
+        "yellow",
+        [_o("red", "circle", "top left"), _o("blue", "square", "bottom right")],
+    ),
+    (
+        "The top right corner has a small golden triangle. Everything else is navy.",
+        "blue",
+        [_o("yellow", "triangle", "top right", size="small")],
+    ),
+    (
+        "Top row: a white square on the left and a white circle on the right. Bottom row: a "
+        "black triangle in the middle. Background: orange.",
+        "orange",
+        [
+            _o("white", "square", "top left"),
+            _o("white", "circle", "top right"),
+            _o("black", "triangle", "bottom"),
+        ],
+    ),
+    (
+        "## Scene\n- **Background:** green\n- **Objects:**\n  - purple circle — centre\n"
+        "  - (tiny) yellow square, top left",
+        "green",
+        [_o("purple", "circle", "centre"), _o("yellow", "square", "top left", size="tiny")],
+    ),
+    (
+        "For my slides: an orange circle on the left (that's the sun) and a big green "
+        "triangle on the right (the mountain), white background.",
+        "white",
+        [_o("orange", "circle", "left"), _o("green", "triangle", "right", size="large")],
+    ),
+    (
+        "Below a crimson square, put a lilac circle. Backdrop: jet black.",
+        "black",
+        [_o("purple", "circle", None, ("below", "red", "square")), _o("red", "square")],
+    ),
+    (
+        "(blue triangle:1.3), centre, (orange bg:1.1)",
+        "orange",
+        [_o("blue", "triangle", "centre")],
+    ),
+    (
+        "I'd love a scarlet circle bottom left and an emerald square to its right, on ivory.",
+        "white",
+        [
+            _o("red", "circle", "bottom left"),
+            _o("green", "square", None, ("right_of", "red", "circle")),
+        ],
+    ),
+    (
+        "In the bottom right: a huge black circle. In the top left: a tiny white one. Purple "
+        "behind.",
+        "purple",
+        [
+            _o("black", "circle", "bottom right", size="huge"),
+            _o("white", "circle", "top left", size="tiny"),
+        ],
+    ),
+    (
+        "middle row -> yellow square left, red square centre, blue square right; bg white",
+        "white",
+        [
+            _o("yellow", "square", "left"),
+            _o("red", "square", "centre"),
+            _o("blue", "square", "right"),
+        ],
     ),
 ]

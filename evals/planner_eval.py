@@ -22,7 +22,12 @@ from typing import Any
 
 from pakati.agents.spatial import ParsedGoal, parse_goal, relation_target
 from pakati.cli.common import emit_json
-from pakati.evals.handwritten_goals import HANDWRITTEN, HANDWRITTEN_HELD_OUT, HANDWRITTEN_MORE
+from pakati.evals.handwritten_goals import (
+    HANDWRITTEN,
+    HANDWRITTEN_HELD_OUT,
+    HANDWRITTEN_MORE,
+    HANDWRITTEN_ROUND4,
+)
 from pakati.evals.phrasing_styles import ALL_STYLES, HELD_OUT_STYLES, render
 from pakati.evals.phrasings import TruthGoal, sample_goal
 from pakati_engine.world.colors import article
@@ -117,7 +122,7 @@ def summarize(cases: list[Case], goals: list[TruthGoal], seed: int) -> dict[str,
         "phrasings": len(cases),
         "seed": seed,
         "held_out": rate([c for c in cases if c.style in HELD_OUT_STYLES]),
-        "handwritten": handwritten_accuracy(HANDWRITTEN + HANDWRITTEN_MORE),
+        "handwritten": handwritten_accuracy(HANDWRITTEN + HANDWRITTEN_MORE + HANDWRITTEN_ROUND4),
         "handwritten_held_out": handwritten_accuracy(HANDWRITTEN_HELD_OUT),
         "styles": {s: rate(by_style[s]) for s in ALL_STYLES},
         "aspects": aspects,

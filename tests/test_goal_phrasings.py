@@ -183,6 +183,65 @@ HARD = [
         "white",
         [("purple", "triangle", BL, None, "tiny"), ("yellow", "triangle", "centre", None, "huge")],
     ),
+    (
+        "questions",
+        "Is it possible to get three purple squares up top? What about orange for the background?",
+        "orange",
+        [("purple", "square", "top", None, None)] * 3,
+    ),
+    (
+        "steps",
+        "First, paint the background red. Then, place a blue triangle in the top right corner. "
+        "Next, add a purple square beneath the blue triangle. Finally, put a huge blue circle "
+        "up top.",
+        "red",
+        [
+            ("blue", "triangle", TR, None, None),
+            ("purple", "square", None, ("below", "blue", "triangle"), None),
+            ("blue", "circle", "top", None, "huge"),
+        ],
+    ),
+    (
+        "grouped",
+        "Two circles, purple (in the top left-hand corner); blue at the bottom just right of "
+        "the purple circle, and three triangles: one tiny white down in the bottom left, a "
+        "green one at the top and red (centred), orange background.",
+        "orange",
+        [
+            ("purple", "circle", TL, None, None),
+            ("blue", "circle", "bottom", ("right_of", "purple", "circle"), None),
+            ("white", "triangle", BL, None, "tiny"),
+            ("green", "triangle", "top", None, None),
+            ("red", "triangle", "centre", None, None),
+        ],
+    ),
+    (
+        "regions",
+        "A little red disc tucked into the bottom right; three purple boxes against the left "
+        "edge and a green triangle in the upper-left quadrant on white",
+        "white",
+        [("red", "circle", BR, None, "small"), ("green", "triangle", TL, None, None)]
+        + [("purple", "square", "left", None, None)] * 3,
+    ),
+    (
+        "json",
+        '{"objects": [{"shape": "dot", "colour": "black", "count": 2, "pos": "top middle"}, '
+        '{"shape": "triangle", "color": "orange", "size": "tiny", "location": "lower left", '
+        '"relation": "directly below the black circle"}], "background": "white"}',
+        "white",
+        [("black", "circle", "top", None, None)] * 2
+        + [("orange", "triangle", BL, ("below", "black", "circle"), "tiny")],
+    ),
+    (
+        "adjectives",
+        "A bold, little, red dot at the bottom right, three solid, blue triangles on the left "
+        "and a filled red ball in the centre with a shiny green square on the left of the disc, "
+        "purple background.",
+        "purple",
+        [("red", "circle", BR, None, "small"), ("red", "circle", "centre", None, None)]
+        + [("blue", "triangle", "left", None, None)] * 3
+        + [("green", "square", None, ("left_of", "red", "circle"), None)],
+    ),
 ]
 
 
@@ -231,6 +290,54 @@ def test_a_row_of_three_goes_left_to_right(text):
     assert parsed.base_prompt == "a yellow background"
 
 
+@pytest.mark.parametrize(
+    ("text", "positions"),
+    [
+        ("Three triangles in a row across the top: green, yellow and purple.", [TL, "top", TR]),
+        ("Two circles along the bottom from left to right, red and blue.", [BL, BR]),
+        ("Three squares in the middle from left to right: red, blue, green", None),
+    ],
+)
+def test_a_row_on_a_named_line_is_spread_along_that_line(text, positions):
+    parsed = parse_goal(text)
+    expected = positions or ["left", "centre", "right"]
+    assert [o.position for o in parsed.objects] == expected
+    assert len({o.color for o in parsed.objects}) == len(expected)
+
+
+def test_comparisons_and_asides_about_the_user_name_no_object():
+    parsed = parse_goal(
+        "I'm picturing a black background with a single white circle floating near the top, "
+        "kind of like a moon."
+    )
+    assert parsed_keys(parsed) == [("white", "circle", "top", None, None)]
+    assert parsed.base_prompt == "a black background"
+
+
+def test_a_relation_to_it_before_its_object_belongs_to_that_object():
+    parsed = parse_goal("A red square on the left and, to the right of it, a blue triangle.")
+    assert Counter(parsed_keys(parsed)) == Counter(
+        [
+            ("red", "square", "left", None, None),
+            ("blue", "triangle", None, ("right_of", "red", "square"), None),
+        ]
+    )
+
+
+def test_json_that_is_not_a_goal_is_read_as_text():
+    from pakati.agents.goal_json import goal_from_json
+
+    assert goal_from_json("[1, 2") is None  # not valid JSON: read as words
+    assert goal_from_json('{"title": "x"}') is None  # no objects, no background
+    assert goal_from_json('"a red circle"') is None  # a JSON string is just text
+    assert goal_from_json('[{"shape": "box", "colour": "red"}, "a blue circle"]') == (
+        "red box. a blue circle."
+    )
+    parsed = parse_goal('{"bg": {"colour": "green"}, "shapes": [{"type": "square", "n": 3}]}')
+    assert parsed.base_prompt == "a green background"
+    assert [o.shape for o in parsed.objects] == ["square"] * 3
+
+
 def test_words_that_only_look_like_the_vocabulary_are_left_alone():
     # "light" is not "right", "back" is not "black", a top hat is not at the top
     parsed = parse_goal("a man in a top hat, light blue background")
@@ -277,19 +384,19 @@ def test_the_measure_counts_a_wrong_reading_as_wrong():
 
 
 def test_the_eval_keeps_the_accuracy_measured_on_a_seeded_sample():
-    """Measured when written (n=40, seed 0, 920 phrasings): accuracy 0.8413, tuned styles
-    1.0 each, held-out styles 0.3917, hand-written 1.0 (38 goals), held-out hand-written
-    0.1667. The eval is deterministic (seeded generator, rule-based parser), so the margins
-    are not for noise: they let a change elsewhere in the planner trade a phrasing or two
-    (0.01 of 920 is about 9 phrasings; 0.02 of the 240 held-out ones about 5) without
-    failing here, while a real regression still does."""
+    """Measured when written (n=40, seed 0, 1160 phrasings): accuracy 0.8267, tuned styles
+    (rounds 1-4) 1.0 each, held-out styles (round 5) 0.1625, hand-written 0.98 (50 goals),
+    held-out hand-written 0.2. The eval is deterministic (seeded generator, rule-based
+    parser), so the margins are not for noise: they let a change elsewhere in the planner
+    trade a phrasing or two (0.01 of 1160 is about 12 phrasings; 0.02 of the 240 held-out
+    ones about 5) without failing here, while a real regression still does."""
     summary, cases = run_planner_eval(40, 0)
     assert summary["n"] == 40 and summary["phrasings"] == 40 * len(ALL_STYLES) == len(cases)
-    assert summary["accuracy"] >= 0.8413 - 0.01
+    assert summary["accuracy"] >= 0.8267 - 0.01
     assert min(summary["styles"][s] for s in STYLES) >= 0.97
-    assert summary["held_out"] >= 0.3917 - 0.02
+    assert summary["held_out"] >= 0.1625 - 0.02
     assert summary["handwritten"] >= 0.97
-    assert summary["handwritten_held_out"] >= 0.1667 - 0.01
+    assert summary["handwritten_held_out"] >= 0.2 - 0.01
     assert set(summary["styles"]) == set(ALL_STYLES) and set(HELD_OUT_STYLES) < set(ALL_STYLES)
 
 
