@@ -118,13 +118,20 @@ class PakatiCanvas(EditingMixin, AdaptersMixin, MemoryMixin):
     seed = _layout_setting("seed")
     clip_to_canvas = _layout_setting("clip_to_canvas")
 
-    #: Regions whose model cannot be used here (no key, no weights) are drawn by a local
-    #: stand-in (``stand_in``, else ``PAKATI_STAND_IN``, else the canvas model), with a
-    #: warning; False refuses instead. ``model_registry``: the model cards to choose from
-    #: (None: built-in and user cards, keys from the environment or .env).
+    #: Regions whose model cannot be used here (no key, no weights), or is ``"auto"``, get
+    #: the registry's pick, ranked by ``stand_in`` (else ``PAKATI_STAND_IN``), then
+    #: ``model_preference``, then the canvas model, then measured quality, cost, latency;
+    #: with a warning and the reason recorded. ``model_fallback = False`` refuses an
+    #: unusable model instead. ``model_registry``: the model cards to choose from (None:
+    #: built-in and user cards, keys from the environment or .env; a .env base URL gets a
+    #: key only with ``trust_env_file``).
     model_fallback: bool = True
     stand_in: str | None = None
+    model_preference: tuple[str, ...] = ()
     model_registry: Registry | None = None
+    trust_env_file: bool = False
+    #: Remote regions requested at once when their crops are independent (None: 4).
+    provider_concurrency: int | None = None
 
     def __init__(
         self,
@@ -418,17 +425,21 @@ class PakatiCanvas(EditingMixin, AdaptersMixin, MemoryMixin):
                 warnings.warn(far, UserWarning, stacklevel=2)
             plan = None
             if foreign.needs_models(layout):  # regions drawn by other models: pakati.foreign
-                registry = foreign.canvas_registry(self)
-                plan = foreign.plan_models(
-                    layout, registry, stand_in=self.stand_in, allow_fallback=self.model_fallback
-                )
+                registry, plan = foreign.canvas_plan(self, layout)
             base = layout if plan is None else plan.base_layout
             request = request_from_layout(base, bundle.recommended, self._regions)
             pipe = RegionalDiffusionPipeline(bundle)
             output = pipe(request, callback)
             if plan is not None and plan.foreign:
                 output = foreign.draw_foreign(
-                    output, plan, layout, self._regions, registry, pipe, locked=self.locked
+                    output,
+                    plan,
+                    layout,
+                    self._regions,
+                    registry,
+                    pipe,
+                    locked=self.locked,
+                    concurrency=self.provider_concurrency,
                 )
         except BaseException:
             self._layout = previous  # a failed generation leaves the canvas as it was

@@ -211,6 +211,7 @@ class EditingMixin:
                 only=drawn_elsewhere,
                 feather=feather,
                 strength=strength,
+                concurrency=getattr(self, "provider_concurrency", None),
             )
         params = {
             "strength": strength,
@@ -233,12 +234,7 @@ class EditingMixin:
         """The canvas's model plan (None with one model) and which targets it draws elsewhere."""
         if not foreign.needs_models(layout):
             return None, []
-        plan = foreign.plan_models(
-            layout,
-            foreign.canvas_registry(self),
-            stand_in=getattr(self, "stand_in", None),
-            allow_fallback=getattr(self, "model_fallback", True),
-        )
+        _registry, plan = foreign.canvas_plan(self, layout)
         elsewhere = {r.region for r in plan.foreign}
         return plan, [t.label for t in targets if t.label in elsewhere]
 

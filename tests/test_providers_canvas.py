@@ -160,6 +160,45 @@ def test_without_keys_the_canvas_model_stands_in_and_says_so(
         canvas.generate(seed=3)
 
 
+def test_an_unusable_model_gets_the_registrys_ranked_pick_with_its_reasons(
+    one_model: GenerationResult,
+) -> None:
+    """dall-e-3 without an OpenAI key: the user's preference (an HF model, whose key is set)
+    draws the region; the choice, its reason and each rejected model's reason are recorded."""
+    with FakeImageServer() as fake:
+        env = {"HF_TOKEN": SECRET, "HF_INFERENCE_ENDPOINT": fake.url}
+        canvas = two_regions("dall-e-3", Registry(env=env, dotenv=None, user_cards=False))
+        canvas.model_preference = ("midjourney", "hf-sdxl")
+        with pytest.warns(UserWarning, match=r"dall-e-3 unavailable \(no key.*hf-sdxl stands in"):
+            result = canvas.generate(seed=3)
+        assert len(fake.posts("/models/")) == 1
+    (record,) = result.models
+    assert record["requested"] == "dall-e-3" and record["model"] == "hf-sdxl"
+    assert record["fallback"] is True and "your preference #2" in record["reason"]
+    assert "no public API" in record["rejected"]["midjourney"]
+    assert "no key" in record["rejected"]["gpt-image-1"]
+    assert "dall-e-3" not in record["rejected"]  # the model asked for is not a candidate
+    assert "Looked for" not in json.dumps(record)  # reasons are short
+    keep = outside_band(canvas, "square")
+    assert (np.asarray(one_model.image)[keep] == np.asarray(result.image)[keep]).all()
+
+
+def test_auto_lets_the_registry_choose(one_model: GenerationResult) -> None:
+    with FakeImageServer() as fake:
+        canvas = two_regions("auto", fake_registry(fake))
+        result = canvas.generate(seed=3)  # no preference: the canvas model ranks first
+        assert fake.posts() == []
+        assert np.array_equal(np.asarray(result.image), np.asarray(one_model.image))
+        (record,) = result.models
+        assert record["model"] is None and record["fallback"] is False
+        assert record["reason"].startswith("pakati-shapes chosen (your preference #1 among")
+        canvas.model_preference = ("dall-e-2",)
+        chosen = canvas.generate(seed=3)
+        assert len(fake.posts("/v1/images/edits")) == 1
+    (record,) = chosen.models
+    assert record["model"] == "dall-e-2" and "dall-e-2 chosen" in record["reason"]
+
+
 def test_the_seed_example_with_sdxl_and_dalle3_runs(one_model: GenerationResult) -> None:
     """The product description's example: SDXL (absent here) and DALL-E 3 per region."""
     with FakeImageServer() as fake:
@@ -227,8 +266,8 @@ def test_a_chosen_local_stand_in_draws_an_unusable_model(one_model: GenerationRe
         result = canvas.generate(seed=3)
     (record,) = result.models
     assert record["model"] == "tiny-random" and record["fallback"] is True
-    canvas.stand_in = "dall-e-2"  # a stand-in must be a local model
-    with pytest.raises(InvalidInputError, match="must be a local model"):
+    canvas.stand_in = "dall-e-2"  # a stand-in must be usable here (no OpenAI key)
+    with pytest.raises(InvalidInputError, match="stand-in 'dall-e-2' cannot be used either"):
         canvas.generate(seed=3)
 
 

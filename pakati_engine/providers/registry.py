@@ -73,6 +73,7 @@ class Registry:
         self.trust_env_file = trust_env_file
         flag = self.env.get("PAKATI_OFFLINE", "").strip().lower() in ("1", "true", "yes")
         self.offline = flag if offline is None else offline
+        self._measured: dict[str, float | None] = {}
 
     # Cards ------------------------------------------------------------------------------
 
@@ -153,7 +154,26 @@ class Registry:
         return Availability(card, True, f"weights at {location}")
 
     def list(self) -> list[Availability]:
-        return [self.availability(card) for card in self.cards]
+        return [self.availability(self.measured(card)) for card in self.cards]
+
+    def measured(self, card: ModelCard) -> ModelCard:
+        """``card`` with Pakati's own measured quality where its local folder records one
+        (the embedded model's ``pakati.json``), so ranking can use it."""
+        if card.provider != "local" or card.quality is not None or card.source != "builtin":
+            return card
+        if card.id not in self._measured:
+            from pakati_engine.models.catalog import resolve_model
+
+            quality = None
+            try:
+                location = resolve_model(card.id)
+                if location.is_dir() and (location / "pakati.json").is_file():
+                    quality = card_from_folder(card.id, location).quality
+            except (ModelNotFoundError, InvalidInputError, OSError):
+                pass
+            self._measured[card.id] = quality
+        quality = self._measured[card.id]
+        return card if quality is None else card.model_copy(update={"quality": quality})
 
     # Selection --------------------------------------------------------------------------
 
@@ -162,6 +182,7 @@ class Registry:
         rejected: dict[str, str] = {}
         usable: list[ModelCard] = []
         for card in self.cards if candidates is None else candidates:
+            card = self.measured(card)
             why = self._rejection(card, need)
             if why is None:
                 usable.append(card)
