@@ -81,13 +81,19 @@ class FakeImageServer:
         failures: int = 1,
         retry_after: str = "1",
         latency_s: float = 0.0,
+        latencies: tuple[float, ...] = (),
         hang_s: float = 5.0,
     ) -> None:
         self.behaviour = behaviour
         self.failures = failures
         self.retry_after = retry_after
         self.latency_s = latency_s
+        #: Per create, in arrival order (cycled): answers can come back out of order.
+        self.latencies = latencies
         self.hang_s = hang_s
+        #: Creates being answered now, and the most at once (requests sent together).
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.seen: list[Seen] = []
         self.creates = 0
         self.predictions: dict[str, dict[str, Any]] = {}
@@ -115,8 +121,9 @@ class FakeImageServer:
         with self._lock:
             self.creates += 1
             count = self.creates
-        if self.latency_s:
-            time.sleep(self.latency_s)
+        delay = self.latencies[(count - 1) % len(self.latencies)] if self.latencies else 0.0
+        if self.latency_s or delay:
+            time.sleep(self.latency_s + delay)
         if self.behaviour == "429" and count <= self.failures:
             return (
                 429,
@@ -216,6 +223,16 @@ class FakeImageServer:
                     prediction["status"] = "canceled"
                     self._send(200, prediction)
                     return
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
+                try:
+                    self._create(seen)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _create(self, seen: Seen) -> None:
                 failure = fake._failure()
                 if failure is not None:
                     status, headers, body = failure

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -121,7 +122,35 @@ def context_prompt(region_prompt: str, base_prompt: str) -> str:
     return f"{region_prompt}, as part of: {base_prompt}"
 
 
-def draw_region(
+@dataclass
+class Prepared:
+    """One foreign region ready to send: the job, where its crop sits, and what it may
+    change (its mask's bounding box grown by the feather band)."""
+
+    job: ImageJob
+    card: ModelCard
+    provider: ImageProvider
+    inside: np.ndarray  # (H, W) bool
+    box: tuple[int, int, int, int]
+    changes: tuple[int, int, int, int]
+    frozen: np.ndarray | None
+    feather: int
+    key: str | None
+    cache: ResultCache | None
+    reason: str
+    start: float
+
+
+@dataclass
+class Answer:
+    image: Image.Image
+    calls: int
+    bytes_sent: int
+    reproducible: bool
+    cached: bool
+
+
+def prepare_region(
     canvas: Image.Image,
     mask: np.ndarray,
     card: ModelCard,
@@ -140,8 +169,8 @@ def draw_region(
     multiple: int | None = None,
     strength: float = 1.0,
     reason: str = "",
-) -> tuple[Image.Image, RegionDraw]:
-    """``canvas`` with the region ``mask`` (H, W, > 0 inside) redrawn by ``provider``."""
+) -> Prepared:
+    """The job for the region ``mask`` (H, W, > 0 inside) of ``canvas``: nothing is sent."""
     start = time.perf_counter()
     canvas = canvas.convert("RGB")
     inside = np.asarray(mask) > 0
@@ -176,31 +205,69 @@ def draw_region(
         label=label,
     )
     key = job_key(job, getattr(provider, "name", card.provider), host) if cache else None
+    ys, xs = np.nonzero(inside)
+    reach = feather + 1  # the blend band (distance < feather + 0.5) lies within this
+    changes = (
+        max(0, int(xs.min()) - reach),
+        max(0, int(ys.min()) - reach),
+        min(canvas.width, int(xs.max()) + 1 + reach),
+        min(canvas.height, int(ys.max()) + 1 + reach),
+    )
+    return Prepared(
+        job, card, provider, inside, box, changes, frozen, feather, key, cache, reason, start
+    )
+
+
+def fetch(prepared: Prepared) -> Answer:
+    """The provider's answer to ``prepared`` (or the cached one): the only network step."""
+    cache, key = prepared.cache, prepared.key
     cached = cache.get(key) if cache is not None and key is not None else None
     if cached is not None:
-        answer_image, calls, sent, reproducible, hit = cached, 0, 0, card.deterministic, True
-    else:
-        answer = provider.run(job)
-        answer_image, calls, sent = answer.image, answer.calls, answer.bytes_sent
-        reproducible, hit = answer.reproducible, False
-        if cache is not None and key is not None:
-            cache.put(key, answer_image)
+        return Answer(cached, 0, 0, prepared.card.deterministic, True)
+    answer = prepared.provider.run(prepared.job)
+    if cache is not None and key is not None:
+        cache.put(key, answer.image)
+    return Answer(answer.image, answer.calls, answer.bytes_sent, answer.reproducible, False)
+
+
+def paste(
+    canvas: Image.Image, prepared: Prepared, answer: Answer
+) -> tuple[Image.Image, RegionDraw]:
+    """``canvas`` with ``answer`` blended in through the region's own feathered mask."""
+    canvas = canvas.convert("RGB")
+    box = prepared.box
+    box_size = (box[2] - box[0], box[3] - box[1])
     drawn = canvas.copy()
-    drawn.paste(answer_image.convert("RGB").resize(box_size, Image.Resampling.LANCZOS), box[:2])
-    keep = KeepSpec(canvas, inside.astype(np.float32), feather=feather, frozen=frozen)
+    drawn.paste(answer.image.convert("RGB").resize(box_size, Image.Resampling.LANCZOS), box[:2])
+    keep = KeepSpec(
+        canvas, prepared.inside.astype(np.float32), feather=prepared.feather, frozen=prepared.frozen
+    )
     result = composite(drawn, keep)  # beyond the band and on frozen pixels: canvas bytes
     record = RegionDraw(
-        region=label,
-        model=card.id,
-        provider=card.provider,
-        task=task,
+        region=prepared.job.label,
+        model=prepared.card.id,
+        provider=prepared.card.provider,
+        task=prepared.job.task,
         box=box,
-        size=size,
-        calls=calls,
-        bytes_sent=sent,
-        cached=hit,
-        reproducible=reproducible,
-        seconds=round(time.perf_counter() - start, 4),
-        reason=reason,
+        size=prepared.job.size,
+        calls=answer.calls,
+        bytes_sent=answer.bytes_sent,
+        cached=answer.cached,
+        reproducible=answer.reproducible,
+        seconds=round(time.perf_counter() - prepared.start, 4),
+        reason=prepared.reason,
     )
     return result, record
+
+
+def draw_region(
+    canvas: Image.Image,
+    mask: np.ndarray,
+    card: ModelCard,
+    provider: ImageProvider,
+    **options: Any,
+) -> tuple[Image.Image, RegionDraw]:
+    """``canvas`` with the region ``mask`` (H, W, > 0 inside) redrawn by ``provider``
+    (options: those of :func:`prepare_region`)."""
+    prepared = prepare_region(canvas, mask, card, provider, **options)
+    return paste(canvas, prepared, fetch(prepared))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ OFFICIAL_URLS = {
 }
 
 _announced: set[tuple[str, str]] = set()
+_announcing = threading.Lock()  # regions may be requested from several threads at once
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class ProviderAccess:
     def announce(self) -> None:
         """Print :meth:`notice` once per process and host, before a keyed request."""
         text = self.notice()
-        if text and (self.provider, self.base_url) not in _announced:
-            _announced.add((self.provider, self.base_url))
-            print(f"note: {text}", file=sys.stderr)
+        with _announcing:
+            if text and (self.provider, self.base_url) not in _announced:
+                _announced.add((self.provider, self.base_url))
+                print(f"note: {text}", file=sys.stderr)
 
 
 def read_dotenv(path: str | Path = ".env") -> dict[str, str]:
