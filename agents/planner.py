@@ -7,6 +7,8 @@ back with the error when it fails, up to ``retries`` times, then ``LLMOutputErro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -14,6 +16,9 @@ from pakati.agents import prompts
 from pakati.agents.schemas import Plan, new_id
 from pakati.agents.structured import DEFAULT_RETRIES, invoke_structured
 from pakati_engine.world.sampling import spatial_phrase, spatial_word
+
+if TYPE_CHECKING:
+    from pakati_engine.providers.registry import Registry
 
 DEFAULT_CANVAS = (128, 128)
 
@@ -30,7 +35,7 @@ def make_plan(
     """Plan ``goal`` on a ``width`` x ``height`` canvas (the model may not change the size)."""
     messages = [
         SystemMessage(content=prompts.PLANNER_SYSTEM),
-        HumanMessage(content=prompts.planner_request(goal, width, height)),
+        HumanMessage(content=prompts.planner_request(goal, width, height, usable_models())),
     ]
 
     def same_canvas(plan: Plan) -> None:
@@ -54,7 +59,9 @@ def edit_plan(
     messages = [
         SystemMessage(content=prompts.EDIT_SYSTEM),
         HumanMessage(
-            content=prompts.edit_request(plan.model_dump_json(exclude={"id"}), instruction)
+            content=prompts.edit_request(
+                plan.model_dump_json(exclude={"id"}), instruction, usable_models()
+            )
         ),
     ]
     edited = invoke_structured(
@@ -63,12 +70,38 @@ def edit_plan(
     return edited.model_copy(update={"id": new_id("plan"), "goal": describe_plan(edited)})
 
 
+def usable_models(registry: Registry | None = None) -> str:
+    """The image models usable now, one line each, for the planner's prompt; with no key
+    (or offline) only local models are listed, and the list says why."""
+    from pakati_engine.errors import InvalidInputError
+    from pakati_engine.providers.registry import Registry
+
+    try:
+        registry = registry or Registry()
+        statuses = registry.list()
+    except InvalidInputError:  # a bad user card file: said when a region names a model
+        return ""
+    statuses = [a for a in statuses if a.card.kind == "image" and a.card.provider != "none"]
+    lines = []
+    for status in statuses:
+        if status.available:
+            card = status.card
+            where = "local" if card.provider == "local" else f"{card.provider}, remote"
+            measured = "" if card.quality is None else f", measured quality {card.quality:.2f}"
+            lines.append(f"- {card.id} ({where}: {', '.join(card.tasks)}{measured})")
+    if not any(a.available and a.card.provider != "local" for a in statuses):
+        why = "offline" if registry.offline else "no API key is set"
+        lines.append(f"(no remote image model is usable here: {why}; local models only)")
+    return "\n".join(lines)
+
+
 def check_region_models(plan: Plan) -> None:
-    """A region's ``model`` must name an image model of the registry (``pakati models``).
+    """A region's ``model`` must name an image model of the registry (``pakati models``),
+    or be ``"auto"`` (the registry chooses when the canvas is drawn).
 
     A name Pakati does not know, or a model that makes no images (Claude) or has no API
     (Midjourney), is sent back to the language model with the usable names; a known model
-    without a key here is fine: the canvas lets a local model stand in and says so.
+    without a key here is fine: the canvas lets another model stand in and says so.
     """
     named = [region for region in plan.regions if region.model]
     if not named:
@@ -79,6 +112,8 @@ def check_region_models(plan: Plan) -> None:
     usable = ", ".join(a.card.id for a in registry.list() if a.available)
     for region in named:
         assert region.model is not None
+        if region.model.strip().lower() == "auto":
+            continue
         card = registry.card(region.model)
         if card is None or card.kind != "image" or card.provider == "none":
             why = "no such model" if card is None else card.note

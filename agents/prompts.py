@@ -3,7 +3,9 @@
 The offline rule-based model (``agents.offline``) recognises which job it is asked to do by
 the structured-output tool it is bound to (``Plan``, ``RefinementActions``), not by parsing
 these texts, so they can be reworded freely. It does read the JSON blocks that the
-``*_request`` helpers put after the ``MARKER`` lines.
+``*_request`` helpers put after the ``MARKER`` lines; the list of image models
+(:data:`MARKER_MODELS`) comes first, before every marker it reads, so it never runs into
+them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ Rules:
 the top right quadrant, "in the centre" the middle; "small" objects get smaller boxes.
 - Region prompts name one object with its colour, e.g. "a red circle".
 - Leave tasks empty unless some region must be painted after another.
+- Leave a region's model empty (the canvas model draws it) unless the goal asks for a \
+particular model, or a listed model suits that region better; then use a name from the \
+IMAGE MODELS list, or "auto" to let Pakati choose. Models not listed cannot be used here.
 Answer only by calling the tool that returns the plan."""
 
 EDIT_SYSTEM = """\
@@ -41,6 +46,7 @@ RETRY_MESSAGE = """\
 Your previous answer could not be used: {error}
 Answer again by calling the {tool} tool with arguments that fix this."""
 
+MARKER_MODELS = "IMAGE MODELS:"
 MARKER_GOAL = "GOAL:"
 MARKER_CANVAS = "CANVAS:"
 MARKER_PLAN = "CURRENT PLAN JSON:"
@@ -49,12 +55,17 @@ MARKER_CRITIQUE = "CRITIQUE JSON:"
 MARKER_PASS = "PASS:"
 
 
-def planner_request(goal: str, width: int, height: int) -> str:
-    return f"{MARKER_GOAL} {goal}\n{MARKER_CANVAS} {width}x{height}"
+def planner_request(goal: str, width: int, height: int, models: str = "") -> str:
+    return f"{models_block(models)}{MARKER_GOAL} {goal}\n{MARKER_CANVAS} {width}x{height}"
 
 
-def edit_request(plan_json: str, instruction: str) -> str:
-    return f"{MARKER_PLAN}\n{plan_json}\n{MARKER_INSTRUCTION} {instruction}"
+def edit_request(plan_json: str, instruction: str, models: str = "") -> str:
+    return f"{models_block(models)}{MARKER_PLAN}\n{plan_json}\n{MARKER_INSTRUCTION} {instruction}"
+
+
+def models_block(models: str) -> str:
+    """The image models usable here (one per line), ahead of the request's own markers."""
+    return f"{MARKER_MODELS}\n{models.strip()}\n" if models.strip() else ""
 
 
 def refiner_request(goal: str, plan_json: str, critique_json: str, pass_number: int) -> str:

@@ -18,6 +18,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from pakati.agents import prompts
 from pakati.agents.executor import Redraw, diff_plans
+from pakati.agents.planner import check_region_models
 from pakati.agents.schemas import Critique, Plan, RefinementActions, new_id
 from pakati.agents.structured import DEFAULT_RETRIES, invoke_structured
 
@@ -48,13 +49,12 @@ def propose(
         pass_number,
     )
     messages = [SystemMessage(content=prompts.REFINER_SYSTEM), HumanMessage(content=request)]
+
+    def check(actions: RefinementActions) -> None:
+        check_region_models(apply_actions(plan, critique, actions).plan)
+
     return invoke_structured(
-        llm,
-        RefinementActions,
-        messages,
-        method=method,
-        retries=retries,
-        check=lambda actions: apply_actions(plan, critique, actions),
+        llm, RefinementActions, messages, method=method, retries=retries, check=check
     )
 
 

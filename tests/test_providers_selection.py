@@ -225,3 +225,59 @@ def test_planner_region_models_go_through_the_registry() -> None:
     sent_back = str(llm.seen[1][-1].content)
     assert "model 'imagen-9' cannot draw it (no such model)" in sent_back
     assert "pakati-shapes" in sent_back
+
+
+def test_planner_prompt_lists_the_usable_models_and_the_offline_planner_still_reads_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pakati.agents.offline import OfflinePlannerModel
+    from pakati.agents.planner import edit_plan, make_plan
+    from tests.agent_fakes import ScriptedChatModel, plan_args, tool_answer
+
+    for name in ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "HF_TOKEN", "PAKATI_API_KEY_OPENAI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PAKATI_OFFLINE", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    llm = ScriptedChatModel(responses=[tool_answer("Plan", plan_args(), "c1")])
+    llm.seen = []
+    make_plan(llm, "goal", 64, 64)
+    sent = str(llm.seen[0][-1].content)
+    assert sent.startswith("IMAGE MODELS:\n- pakati-shapes (local: ")
+    assert "no remote image model is usable here: no API key is set; local models only" in sent
+    assert "dall-e-3" not in sent and "midjourney" not in sent
+    monkeypatch.setenv("PAKATI_API_KEY_OPENAI", "sk-planner-SECRET")
+    llm = ScriptedChatModel(responses=[tool_answer("Plan", plan_args(), "c1")])
+    llm.seen = []
+    make_plan(llm, "goal", 64, 64)
+    sent = str(llm.seen[0][-1].content)
+    assert "- dall-e-3 (openai, remote: text-to-image)" in sent and "local models only" not in sent
+    assert "sk-planner-SECRET" not in sent
+    # The offline planner reads its sections past the list: the canvas size and the goal.
+    offline = OfflinePlannerModel()
+    plan = make_plan(offline, "a red circle on the left", 96, 64)
+    assert (plan.width, plan.height) == (96, 64)
+    assert [r.prompt for r in plan.regions] == ["a red circle"]
+    edited = edit_plan(offline, plan, "now make the circle green")
+    assert [r.prompt for r in edited.regions] == ["a green circle"]
+
+
+def test_refiner_plans_are_checked_against_the_registry() -> None:
+    from pakati.agents.refiner import propose
+    from pakati.agents.schemas import Critique, Plan, RegionVerdict
+    from pakati.agents.structured import LLMOutputError
+    from tests.agent_fakes import ScriptedChatModel, plan_args, reseed_args, tool_answer
+
+    args = plan_args()
+    args["regions"][1]["model"] = "midjourney"  # e.g. a plan restored from an old checkpoint
+    plan = Plan.model_validate(args)
+    verdict = RegionVerdict(
+        name="square", prompt="a blue square", score=0.1, clip_score=10, passed=False
+    )
+    critique = Critique(score=0.1, global_score=0.1, clip_score=10, regions=[verdict], passed=False)
+    llm = ScriptedChatModel(responses=[tool_answer("RefinementActions", reseed_args("square"))])
+    with pytest.raises(LLMOutputError, match="no public API"):
+        propose(llm, plan, critique, 1, retries=0)
+    args["regions"][1]["model"] = "auto"  # the registry chooses when it is drawn
+    llm = ScriptedChatModel(responses=[tool_answer("RefinementActions", reseed_args("square"))])
+    actions = propose(llm, Plan.model_validate(args), critique, 1, retries=0)
+    assert actions.actions[0].kind == "reseed"
