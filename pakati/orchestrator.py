@@ -82,8 +82,8 @@ class Context(BaseModel):
     )
     trust_env_file: bool = Field(
         default=False,
-        description="Use a base URL from .env with a key from the environment (see "
-        "pakati.agents.providers).",
+        description="Use a base URL from .env with a key from the environment, for the LLM "
+        "(see pakati.agents.providers) and for regions drawn by remote image models.",
     )
     workdir: str | None = Field(default=None, description="Where images go (None: a temp dir)")
     device: str | None = Field(default=None, description="auto (None), cpu, cuda, mps")
@@ -157,7 +157,12 @@ def make_services(
     chosen = model if model is not None else (context.model or default_model_name())
     workdir = context.workdir or tempfile.mkdtemp(prefix="pakati-agent-")
     session = CanvasSession(
-        workdir, model=chosen, scorer=scorer, device=context.device, dtype=context.dtype
+        workdir,
+        model=chosen,
+        scorer=scorer,
+        device=context.device,
+        dtype=context.dtype,
+        trust_env_file=context.trust_env_file,
     )
     settings = session.settings
     return Services(

@@ -283,3 +283,48 @@ def test_refining_a_huggingface_region_is_image_to_image_with_the_strength() -> 
     assert first.models[0]["task"] == refined.models[0]["task"] == "image-to-image"
     keep = outside_band(canvas, "square")
     assert (np.asarray(first.image)[keep] == np.asarray(refined.image)[keep]).all()
+
+
+def test_cli_trust_env_file_and_prefer_reach_the_canvas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base URL from ./.env gets the environment's key only with --trust-env-file; --prefer
+    ranks models for a region whose model is "auto"."""
+    from pakati.cli import main
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PAKATI_MODEL_CARDS", "PAKATI_STAND_IN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAKATI_API_KEY_OPENAI", SECRET)
+    monkeypatch.chdir(tmp_path)
+    layout = {
+        "width": 128,
+        "height": 128,
+        "model": "pakati-shapes",
+        "seed": 3,
+        "base_prompt": "a grey background",
+        "regions": [{"name": "square", "box": [68, 30, 124, 90], "prompt": "a blue square"}],
+    }
+
+    def run(model: str, out: str, *flags: str) -> dict[str, object]:
+        layout["regions"][0]["model"] = model  # type: ignore[index]
+        (tmp_path / "layout.json").write_text(json.dumps(layout))
+        code = main(["generate", "layout.json", "--out", out, "--no-progress", *flags])
+        assert code == 0
+        sidecar = json.loads((tmp_path / out).with_suffix(".json").read_text())
+        (record,) = sidecar["region_models"]
+        return record
+
+    with FakeImageServer() as fake:
+        (tmp_path / ".env").write_text(f"OPENAI_BASE_URL={fake.url}/v1\n")
+        with pytest.warns(UserWarning, match="--trust-env-file"):
+            refused = run("dall-e-2", "refused.png")
+        assert fake.posts() == [] and refused["fallback"] is True
+        trusted = run("dall-e-2", "trusted.png", "--trust-env-file")
+        assert len(fake.posts("/v1/images/edits")) == 1 and trusted["model"] == "dall-e-2"
+        preferred = run("auto", "auto.png", "--trust-env-file", "--prefer", "dall-e-2")
+        assert len(fake.posts("/v1/images/edits")) == 1  # the same job: from the cache
+    assert preferred["model"] == "dall-e-2" and "your preference #1" in str(preferred["reason"])
+    assert preferred["cached"] is True
+    output = capsys.readouterr()
+    assert SECRET not in output.out + output.err
+    assert f"go to {fake.url}/v1" in output.err  # the non-official host, named once

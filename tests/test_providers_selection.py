@@ -281,3 +281,18 @@ def test_refiner_plans_are_checked_against_the_registry() -> None:
     llm = ScriptedChatModel(responses=[tool_answer("RefinementActions", reseed_args("square"))])
     actions = propose(llm, Plan.model_validate(args), critique, 1, retries=0)
     assert actions.actions[0].kind == "reseed"
+
+
+def test_the_agents_trust_env_file_reaches_its_canvases(tmp_path: Path) -> None:
+    from pakati.agents.offline import OfflinePlannerModel
+    from pakati.foreign import canvas_registry
+    from pakati.orchestrator import Context, make_services
+    from pakati_engine.layout import Layout
+
+    for trust in (False, True):
+        context = Context(primary_goal="x", trust_env_file=trust, workdir=str(tmp_path))
+        services = make_services(context, llm=OfflinePlannerModel(), model="tiny-random")
+        canvas_id = services.session.create_canvas(Layout(width=64, height=64, model="tiny-random"))
+        canvas = services.session.canvas(canvas_id)
+        assert canvas.trust_env_file is trust
+        assert canvas_registry(canvas).trust_env_file is trust

@@ -60,9 +60,13 @@ class CanvasSession:
         scorer_factory: ScorerFactory = default_scorer,
         device: str | None = None,
         dtype: str | None = None,
+        *,
+        trust_env_file: bool = False,
     ) -> None:
         # Made by the first image saved in it, so a run refused at the start leaves nothing.
         self.workdir = Path(workdir)
+        #: Whether a provider base URL from .env may receive a key (regions on remote models).
+        self.trust_env_file = trust_env_file
         self.model = model
         self.device = device
         self.dtype = dtype
@@ -134,6 +138,7 @@ class CanvasSession:
 
     def _keep(self, canvas: PakatiCanvas, canvas_id: str | None) -> str:
         canvas_id = canvas_id or f"canvas-{len(self.canvases) + 1}"
+        canvas.trust_env_file = self.trust_env_file
         self.close(canvas_id)
         self.canvases[canvas_id] = canvas
         return canvas_id

@@ -81,6 +81,7 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         help="make N images, seeds SEED, SEED+1, ...: OUT-1.png ... OUT-N.png (default 1)",
     )
     add_memory_arguments(generate)
+    add_model_hub_arguments(generate)
     generate.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     generate.add_argument(
@@ -116,6 +117,7 @@ def add_edit_arguments(edit: argparse.ArgumentParser) -> None:
     edit.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     edit.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
     add_memory_arguments(edit)
+    add_model_hub_arguments(edit)
     edit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     edit.add_argument("--no-progress", action="store_true")
     edit.add_argument("--json", action="store_true", help="print a JSON summary last")
@@ -132,6 +134,28 @@ def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="weights in RAM, each model on the GPU only while it runs (needs CUDA)",
     )
+
+
+def add_model_hub_arguments(parser: argparse.ArgumentParser) -> None:
+    """Settings for regions drawn by other models (``pakati models`` lists them)."""
+    parser.add_argument(
+        "--trust-env-file",
+        action="store_true",
+        help="let a provider base URL from ./.env receive an API key from your environment",
+    )
+    parser.add_argument(
+        "--prefer",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="models to choose first, in order, for a region whose model is 'auto' or "
+        "cannot be used here (repeatable; default: the canvas model)",
+    )
+
+
+def apply_model_hub_settings(args: argparse.Namespace, canvas: PakatiCanvas) -> None:
+    canvas.trust_env_file = bool(getattr(args, "trust_env_file", False))
+    canvas.model_preference = tuple(getattr(args, "prefer", ()) or ())
 
 
 def apply_memory_switches(args: argparse.Namespace, canvas: PakatiCanvas) -> None:
@@ -198,6 +222,7 @@ def _generate(args: argparse.Namespace, layout: Layout, steps: list, outs: list[
     if updates:
         layout = parse_layout({**layout.model_dump(), **updates}, source="layout")
     canvas = PakatiCanvas.from_layout(layout, device=args.device, dtype=args.dtype)
+    apply_model_hub_settings(args, canvas)
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
     apply_memory_switches(args, canvas)
@@ -263,6 +288,7 @@ def _edit(args: argparse.Namespace) -> int:
 
 
 def _run_edit(args: argparse.Namespace, canvas: PakatiCanvas) -> int:
+    apply_model_hub_settings(args, canvas)
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)
     canvas.load()
     apply_memory_switches(args, canvas)
