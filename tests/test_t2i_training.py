@@ -98,6 +98,12 @@ def test_resume_from_can_change_the_data_and_warms_a_fresh_optimizer_up(tmp_path
     assert fresh.next_batch().visible.shape[1] == 6
     full = Trainer(load_checkpoint(tmp_path / "full"), tmp_path / "other")
     assert full.learning_rate() == config.learning_rate  # its moments came with it
+    # A fine-tune's own rate and batch are honoured on a resume (they were once ignored).
+    tuned = build_state(
+        parse_args([*args, "--resume-from", str(tmp_path / "full"), "--lr", "2e-4", "--batch", "4"])
+    )
+    assert (tuned.config.learning_rate, tuned.config.batch_size) == (2e-4, 4)
+    assert Trainer(tuned, tmp_path / "tuned").learning_rate() == pytest.approx(2e-4)
     bad = [*args, "--resume-from", str(tmp_path / "compact"), "--max-regions", "7"]
     with pytest.raises(SystemExit, match="max-regions"):
         build_state(parse_args(bad))

@@ -342,8 +342,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resume-from", type=Path, help="continue from this checkpoint folder (full or compact)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=None, help="batch size (default 64)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="batch size (default 64); on a resume, changes the run's",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=None, help="learning rate; on a resume, changes the run's"
+    )
     parser.add_argument(
         "--prediction-type",
         choices=("sample", "v_prediction", "epsilon"),
@@ -417,6 +424,11 @@ def build_state(args: argparse.Namespace) -> TrainState:
         if data:
             state.config = _checked(replace(state.config, **data))
             print(f"data: {data}", flush=True)
+        # A fine-tune usually wants its own learning rate or batch: honour them, and say so.
+        tuning = {k: v for k, v in _tuning_changes(args).items() if getattr(state.config, k) != v}
+        if tuning:
+            state.config = replace(state.config, **tuning)
+            print(f"changed {tuning}", flush=True)
         return state
     if has_checkpoint(checkpoint):
         raise SystemExit(f"{checkpoint} exists: pass --resume to continue it, or a new --out")
@@ -424,16 +436,22 @@ def build_state(args: argparse.Namespace) -> TrainState:
     if args.tiny:
         config = replace(config, model=TINY_MODEL, batch_size=8, eval_layouts=2, eval_steps=4)
     config = replace(config, model=replace(config.model, **_model_changes(args)))
-    overrides: dict[str, Any] = {}
-    if args.batch:
-        overrides["batch_size"] = args.batch
-    if args.lr:
-        overrides["learning_rate"] = args.lr
+    overrides = _tuning_changes(args)
     if args.eval_every is not None:
         overrides["eval_every_minutes"] = args.eval_every
     if args.eval_layouts is not None:
         overrides["eval_layouts"] = args.eval_layouts
     return new_state(_checked(replace(config, **overrides, **_data_changes(args))))
+
+
+def _tuning_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The optimisation fields the command line sets (batch size, learning rate)."""
+    changes: dict[str, Any] = {}
+    if args.batch:
+        changes["batch_size"] = args.batch
+    if args.lr:
+        changes["learning_rate"] = args.lr
+    return changes
 
 
 def _data_changes(args: argparse.Namespace) -> dict[str, Any]:
