@@ -91,6 +91,8 @@ class FakeImageServer:
         #: Per create, in arrival order (cycled): answers can come back out of order.
         self.latencies = latencies
         self.hang_s = hang_s
+        #: Replicate models' published schemas, by "owner/name" (GET /v1/models/owner/name).
+        self.schemas: dict[str, dict[str, Any]] = {}
         #: Creates being answered now, and the most at once (requests sent together).
         self.in_flight = 0
         self.most_in_flight = 0
@@ -209,6 +211,14 @@ class FakeImageServer:
                 self._read()
                 if self.path.startswith("/files/"):
                     self._send(200, fake.files[self.path], content_type="image/png")
+                elif self.path.startswith("/v1/models/") and "/predictions" not in self.path:
+                    owner_name = self.path.removeprefix("/v1/models/").strip("/")
+                    if owner_name in fake.schemas:
+                        self._send(200, fake._replicate_model(owner_name))
+                    else:
+                        self._send(
+                            404, {"title": "Not found", "detail": "Not found.", "status": 404}
+                        )
                 elif self.path.startswith("/v1/predictions/"):
                     prediction = fake.predictions[self.path.rsplit("/", 1)[1]]
                     fake._advance(prediction)
@@ -299,6 +309,28 @@ class FakeImageServer:
         }
         self.predictions[pid] = prediction
         return {k: v for k, v in prediction.items() if not k.startswith("_")}
+
+    def _replicate_model(self, owner_name: str) -> dict[str, Any]:
+        owner, name = owner_name.split("/")
+        return {
+            "url": f"https://replicate.com/{owner_name}",
+            "owner": owner,
+            "name": name,
+            "description": "a fake model",
+            "visibility": "public",
+            "github_url": None,
+            "paper_url": None,
+            "license_url": None,
+            "run_count": 1,
+            "cover_image_url": None,
+            "default_example": None,
+            "latest_version": {
+                "id": "0123456789abcdef0123456789abcdef",
+                "created_at": "2026-01-01T00:00:00Z",
+                "cog_version": "0.9.0",
+                "openapi_schema": self.schemas[owner_name],
+            },
+        }
 
     def _advance(self, prediction: dict[str, Any]) -> None:
         """starting -> processing -> succeeded (or failed), one step per poll."""

@@ -65,7 +65,7 @@ class ModelCard(BaseModel):
         description="Provider input names (Replicate: prompt, image, mask, seed, width, ...).",
     )
     note: str = ""
-    source: Literal["builtin", "folder", "user"] = "builtin"
+    source: Literal["builtin", "folder", "user", "schema"] = "builtin"
 
     def names(self) -> list[str]:
         return [self.id, *self.aliases]

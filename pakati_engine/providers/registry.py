@@ -74,15 +74,19 @@ class Registry:
         flag = self.env.get("PAKATI_OFFLINE", "").strip().lower() in ("1", "true", "yes")
         self.offline = flag if offline is None else offline
         self._measured: dict[str, float | None] = {}
+        self._derived: dict[str, ModelCard] = {}
 
     # Cards ------------------------------------------------------------------------------
 
     def card(self, name: str) -> ModelCard | None:
-        """The card of ``name`` (an id or alias, any case), else of a local model folder."""
+        """The card of ``name`` (an id or alias, any case); ``replicate:owner/name`` derived
+        from the model's published schema; else of a local model folder."""
         lowered = name.strip().lower()
         for card in self.cards:
             if lowered in (n.lower() for n in card.names()):
                 return card
+        if lowered.startswith("replicate:"):
+            return self._replicate_card(name.strip())
         try:
             from pakati_engine.models.catalog import resolve_model
 
@@ -102,6 +106,29 @@ class Registry:
             note=f"single-file checkpoint {location}",
             source="folder",
         )
+
+    def _replicate_card(self, name: str) -> ModelCard:
+        """The card derived from the model's ``openapi_schema`` (one GET, remembered); with
+        no token or offline, a card saying so (its availability names the reason)."""
+        from pakati_engine.providers.replicate_cards import PREFIX, fetch_card
+
+        remote_id = name[len(PREFIX) :]
+        if name not in self._derived:
+            try:
+                access = None if self.offline else self.access("replicate")
+            except InvalidInputError:  # a .env base URL not trusted: availability says so
+                access = None
+            if access is None or access.key is None:
+                return ModelCard(
+                    id=f"{PREFIX}{remote_id}",
+                    provider="replicate",
+                    remote_id=remote_id,
+                    key_env=list(KEY_NAMES["replicate"]),
+                    note="its inputs are read from Replicate when a token is set",
+                    source="schema",
+                )
+            self._derived[name] = fetch_card(access, remote_id)
+        return self._derived[name]
 
     def require(self, name: str) -> ModelCard:
         card = self.card(name)
