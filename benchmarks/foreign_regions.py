@@ -6,12 +6,17 @@ and with every region's ``model="dall-e-2"`` served by the tests' fake OpenAI se
 fixed latency (the real ``openai`` client, multipart edits of each region's crop). The result
 cache is off (a fresh ``PAKATI_HOME`` per run), so every region costs one call.
 
+The regions sit in the four quadrants, so their crops are independent: the foreign step
+sends them together (up to 4 at once, the default) and is also timed one by one
+(``canvas.provider_concurrency = 1``); both must give the same pixels.
+
 Run: ``python benchmarks/foreign_regions.py [--latency 0.5] [--sizes 1,2,4] [--repeats 2]``
 (local and foreign runs alternate; the fastest of each is kept, with its CPU seconds, since
 the wall time of a shared machine is noisy). Prints one JSON object: per N, API calls,
 bytes sent, wall seconds of both runs and of the foreign step alone (crops, calls,
-compositing; the base pass is the local run again), and how many pixels outside the foreign
-regions' feathered masks differ from the local run (must be 0).
+compositing; the base pass is the local run again), concurrent and one by one, the most
+requests the server saw at once, and how many pixels outside the foreign regions'
+feathered masks differ from the local run (must be 0).
 """
 
 from __future__ import annotations
@@ -64,14 +69,17 @@ def timed(canvas: PakatiCanvas, seed: int) -> tuple[GenerationResult, float, flo
 def run(n: int, latency: float, seed: int, repeats: int) -> dict[str, object]:
     """Local and foreign runs alternate ``repeats`` times; the fastest of each is kept (the
     machine is shared), each foreign run with an empty result cache."""
-    local_s, mixed_s, local_cpu, mixed_cpu, foreign_s = [], [], [], [], []
+    local_s, mixed_s, local_cpu, mixed_cpu, foreign_s, serial_s = [], [], [], [], [], []
     with FakeImageServer(latency_s=latency) as fake:
         env = {"PAKATI_API_KEY_OPENAI": "sk-bench", "OPENAI_BASE_URL": f"{fake.url}/v1"}
         registry = Registry(env=env, dotenv=None, user_cards=False)
         local = build(n, None, registry)
         mixed = build(n, "dall-e-2", registry)
+        serial = build(n, "dall-e-2", registry)
+        serial.provider_concurrency = 1
         local.load()
         mixed.load()
+        serial.load()
         for _ in range(repeats):
             one, wall, cpu = timed(local, seed)
             local_s.append(wall)
@@ -81,9 +89,18 @@ def run(n: int, latency: float, seed: int, repeats: int) -> dict[str, object]:
                 many, wall, cpu = timed(mixed, seed)
             mixed_s.append(wall)
             mixed_cpu.append(cpu)
-            foreign_s.append(sum(float(m["seconds"]) for m in many.models))
-        sent = sum(len(s.raw) for s in fake.posts()) // repeats
-        calls = len(fake.posts()) // repeats
+            foreign_s.append(many.timings["foreign_s"])
+            together = fake.most_in_flight
+            fake.most_in_flight = 0
+            with tempfile.TemporaryDirectory() as home:
+                os.environ["PAKATI_HOME"] = home
+                alone, _wall, _cpu = timed(serial, seed)
+            serial_s.append(alone.timings["foreign_s"])
+            assert fake.most_in_flight == 1
+            fake.most_in_flight = 0
+        sent = sum(len(s.raw) for s in fake.posts()) // (2 * repeats)
+        calls = len(fake.posts()) // (2 * repeats)
+    same = bool(np.array_equal(np.asarray(many.image), np.asarray(alone.image)))
     outside = np.ones((SIZE, SIZE), dtype=bool)
     for region in mixed.regions:
         outside &= KeepSpec(Image.new("RGB", (SIZE, SIZE)), region.rasterize(), 8).protected()
@@ -99,6 +116,9 @@ def run(n: int, latency: float, seed: int, repeats: int) -> dict[str, object]:
         "local_attention_cpu_s": round(min(local_cpu), 3),
         "with_foreign_cpu_s": round(min(mixed_cpu), 3),
         "foreign_step_s": round(min(foreign_s), 3),
+        "foreign_step_one_by_one_s": round(min(serial_s), 3),
+        "requests_at_once": together,
+        "concurrent_equals_one_by_one": same,
         "repeats": repeats,
         "provider_latency_s": latency,
         "pixels_changed_outside_feathered_masks": differing,

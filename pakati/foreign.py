@@ -20,6 +20,7 @@ an unusable model instead. Models with no API at all (Midjourney) or that make n
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -276,7 +277,9 @@ def draw_foreign(
         from pakati_engine.providers.parallel import DEFAULT_CONCURRENCY
 
         concurrency = DEFAULT_CONCURRENCY
+    started = time.perf_counter()
     image, drawn = draw_regions(output.image, jobs, concurrency=concurrency)
+    seconds = time.perf_counter() - started
     calls = 0
     for done in drawn:
         calls += done.draw.calls
@@ -284,7 +287,7 @@ def draw_foreign(
     plan.records = list(records.values())
     with torch.no_grad():  # the canvas keeps latents of its image for the next edit
         latents = pipe.encode_image(image)
-    timings = {**output.timings, "foreign_calls": float(calls)}
+    timings = {**output.timings, "foreign_calls": float(calls), "foreign_s": seconds}
     return replace(output, image=image, latents=latents, timings=timings)
 
 
