@@ -188,14 +188,18 @@ class _Chooser:
             self.layout.model,
         ]
         candidates = [c for c in registry.cards if unusable is None or c.id != unusable.id]
-        if self.canvas_card is not None and all(c.id != self.canvas_card.id for c in candidates):
-            candidates.append(self.canvas_card)  # a folder or checkpoint: no built-in card
+        for name in preference:  # a preferred folder, checkpoint or replicate:owner/name
+            extra = self.canvas_card if name == self.layout.model else registry.card(name)
+            if extra is None or any(c.id == extra.id for c in candidates):
+                continue
+            if unusable is None or extra.id != unusable.id:
+                candidates.append(extra)
         try:
             choice = registry.select(Need(preference=tuple(preference)), candidates)
         except InvalidInputError as error:  # nothing fits: the canvas model draws it
             name = self.canvas_card.id if self.canvas_card else self.layout.model
             reason = f"{why + '; ' if why else ''}no other model fits ({error}); {name} draws it"
-            return RegionModel(label, requested, None, reason, fallback=True)
+            return RegionModel(label, requested, None, reason, fallback=unusable is not None)
         card: ModelCard | None = choice.card
         if self.canvas_card is not None and choice.card.id == self.canvas_card.id:
             card = None  # the canvas model: drawn in the base pass

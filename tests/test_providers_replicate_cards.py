@@ -179,3 +179,19 @@ def test_pakati_models_add_replicate_saves_the_card(
     row = rows["replicate:fake/painter"]
     assert row["source"] == "user" and row["tasks"] == ["text-to-image", "edit", "image-to-image"]
     assert "offline" in row["reason"]
+
+
+def test_a_preferred_replicate_model_stands_in_for_an_unusable_one() -> None:
+    with FakeImageServer() as fake:
+        fake.schemas["fake/painter"] = PAINTER
+        env = {"REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": fake.url}
+        canvas = PakatiCanvas(64, 64, "pakati-shapes")
+        canvas.create_region(box=(8, 8, 40, 40), name="a")
+        canvas.apply_to_region("a", "a red circle", model="dall-e-3")  # no OpenAI key
+        canvas.model_registry = Registry(env=env, dotenv=None, user_cards=False)
+        canvas.model_preference = ("replicate:fake/painter",)
+        with pytest.warns(UserWarning, match="replicate:fake/painter stands in"):
+            result = canvas.generate(seed=1)
+        assert len(fake.posts("/v1/models/fake/painter/predictions")) == 1
+    (record,) = result.models
+    assert record["model"] == "replicate:fake/painter" and "preference #1" in record["reason"]
