@@ -6,6 +6,10 @@ deleting anything. Each entry stores the canvas state (its layout and locked reg
 the step did, and the SHA-256 of the image it produced, so any entry can be reproduced and
 checked.
 
+A long history need not keep every image in memory: :meth:`History.spill` moves the pixels
+(image and latents) of all but the most recently used entries to a folder and
+:attr:`History.current` brings them back, exactly, when an entry becomes current again.
+
 A project is saved as ``NAME.json`` plus a folder ``NAME.images/`` of content-addressed PNGs.
 Images are written first and never overwritten; the JSON index is then written to a
 temporary file, flushed and renamed over the old one, so a crash mid-save leaves the
@@ -59,6 +63,8 @@ class HistoryEntry:
     image: Image.Image | None = field(default=None, repr=False, compare=False)
     #: The latents the image was decoded from (in memory only; spares re-encoding it).
     latents: Any = field(default=None, repr=False, compare=False)
+    #: Where :meth:`History.spill` put ``image`` and ``latents`` (None: in memory).
+    spilled: Spilled | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +84,14 @@ class HistoryEntry:
         return {k: v for k, v in self.to_dict().items() if k not in ("id", "parent", "created")}
 
 
+@dataclass(frozen=True)
+class Spilled:
+    """An entry's pixels on disk: its image (PNG, named by its hash) and its latents."""
+
+    image: Path
+    latents: Path | None
+
+
 class History:
     """The tree of entries and the current head."""
 
@@ -86,10 +100,13 @@ class History:
         self.head: str | None = None
         #: Project data beside the steps (e.g. the canvas's references), saved with them.
         self.extras: dict[str, Any] = {}
+        #: Entry ids, least recently current first (which pixels :meth:`spill` keeps).
+        self._used: dict[str, None] = {}
 
     def add(self, entry: HistoryEntry) -> HistoryEntry:
         self.entries[entry.id] = entry
         self.head = entry.id
+        self._touch(entry.id)
         return entry
 
     def new_id(self) -> str:
@@ -97,13 +114,19 @@ class History:
 
     @property
     def current(self) -> HistoryEntry | None:
-        return self.entries[self.head] if self.head else None
+        """The head entry, its pixels in memory (brought back if they were spilled)."""
+        if not self.head:
+            return None
+        entry = self.entries[self.head]
+        self._touch(entry.id)
+        return self.unspill(entry)
 
     def undo(self) -> HistoryEntry | None:
         """Move to the parent; None (and no move) at the root."""
         current = self.current
         if current is None or current.parent is None:
             return None
+        self.unspill(self.entries[current.parent])  # first: a failed read moves nothing
         self.head = current.parent
         return self.current
 
@@ -112,6 +135,7 @@ class History:
         children = [e for e in self.entries.values() if e.parent == self.head]
         if not children:
             return None
+        self.unspill(children[-1])
         self.head = children[-1].id
         return self.current
 
@@ -127,6 +151,52 @@ class History:
             cursor = entry.parent
         return chain[::-1]
 
+    # Pixels in memory ----------------------------------------------------------------
+
+    def spill(self, folder: str | Path, keep: int) -> int:
+        """Write the pixels of all but the ``keep`` most recently current entries (the head
+        always stays) to ``folder`` and drop them from memory; the number still in memory.
+
+        Images go to ``HASH.png`` (checked against the hash when read back), latents to a
+        file named by their own hash, so the folder can be shared and nothing is written
+        twice; an entry that becomes current again gets exactly the pixels it had.
+        """
+        folder = Path(folder)
+        recent = set(list(self._used)[-keep:] if keep > 0 else [])
+        if self.head is not None:
+            recent.add(self.head)
+        in_memory = 0
+        for entry in self.entries.values():
+            if entry.image is None or not entry.image_sha256:
+                continue
+            if entry.id in recent:
+                in_memory += 1
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            image = folder / f"{entry.image_sha256}.png"
+            if not image.exists():
+                atomic_write_bytes(image, _png_bytes(entry.image))
+            entry.spilled = Spilled(image, _spill_latents(folder, entry.latents))
+            entry.image = None
+            entry.latents = None
+        return in_memory
+
+    def unspill(self, entry: HistoryEntry) -> HistoryEntry:
+        """``entry`` with its pixels back in memory (read from where :meth:`spill` put them)."""
+        spilled = entry.spilled
+        if spilled is not None and entry.image is None:
+            entry.image = _load_image(spilled.image, entry)
+            if spilled.latents is not None:
+                import torch
+
+                entry.latents = torch.load(spilled.latents, weights_only=True)
+            entry.spilled = None
+        return entry
+
+    def _touch(self, entry_id: str) -> None:
+        self._used.pop(entry_id, None)
+        self._used[entry_id] = None
+
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -140,10 +210,10 @@ class History:
         images = images_folder(path)
         images.mkdir(parents=True, exist_ok=True)
         for entry in self.entries.values():
-            if entry.image is not None and entry.image_sha256:
+            if entry.image_sha256 and (entry.image is not None or entry.spilled):
                 target = images / f"{entry.image_sha256}.png"
                 if not target.exists():
-                    atomic_write_bytes(target, _png_bytes(entry.image))
+                    atomic_write_bytes(target, _entry_png(entry))
         document = {
             "format": PROJECT_FORMAT,
             "version": PROJECT_VERSION,
@@ -225,6 +295,32 @@ def _load_image(path: Path, entry: HistoryEntry) -> Image.Image:
     if image_sha256(loaded) != entry.image_sha256:
         raise InvalidInputError(f"project image {str(path)!r} does not match its recorded hash")
     return loaded
+
+
+def _entry_png(entry: HistoryEntry) -> bytes:
+    """The entry's image as PNG, from memory or from where it was spilled."""
+    if entry.image is not None:
+        return _png_bytes(entry.image)
+    assert entry.spilled is not None
+    return entry.spilled.image.read_bytes()
+
+
+def _spill_latents(folder: Path, latents: Any) -> Path | None:
+    """``latents`` (a tensor, or None) saved in ``folder`` under the hash of their bytes."""
+    if latents is None:
+        return None
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(latents, buffer)
+    data = buffer.getvalue()
+    flat = latents.detach().cpu().contiguous().flatten().view(torch.uint8).numpy()
+    digest = hashlib.sha256(f"{latents.dtype}{tuple(latents.shape)}:".encode())
+    digest.update(flat.tobytes())
+    path = folder / f"{digest.hexdigest()}.latents.pt"
+    if not path.exists():
+        atomic_write_bytes(path, data)
+    return path
 
 
 def _png_bytes(image: Image.Image) -> bytes:

@@ -19,6 +19,7 @@ import errno
 import os
 import sqlite3
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -147,10 +148,14 @@ def write_log(error: BaseException) -> Path | None:
     """The traceback of an unexpected error, in ``PAKATI_HOME/logs``; None if unwritable."""
     folder = Path(os.environ.get("PAKATI_HOME", "~/.cache/pakati")).expanduser() / "logs"
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = folder / f"error-{stamp}-{os.getpid()}.log"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        # A server can meet several bugs in one second: each log gets a file of its own.
+        handle, name = tempfile.mkstemp(
+            prefix=f"error-{stamp}-{os.getpid()}-", suffix=".log", dir=folder
+        )
+        with os.fdopen(handle, "w", encoding="utf-8") as log:
+            log.write("".join(traceback.format_exception(error)))
     except OSError:
         return None
-    return path
+    return Path(name)

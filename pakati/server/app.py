@@ -11,7 +11,8 @@ lifespan). Security, on by default:
 - no CORS headers: other origins cannot read answers, and a state-changing request that
   carries another origin is refused (403);
 - no request names a file path: files are addressed by plain names or content hashes
-  inside the project folder; layouts may not point at mask files or model folders on disk.
+  inside the project folder; layouts may not point at mask files or model folders on disk;
+- every failure is a JSON problem with a status and no traceback (``pakati.server.errors``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pakati.server.chat import ChatThreads
-from pakati.server.jobs import EventLog, Worker, http_status
+from pakati.server.errors import http_status, problem
+from pakati.server.jobs import EventLog, Worker
 from pakati.server.uploads import MAX_UPLOAD_BYTES
 from pakati.version import __version__
 from pakati_engine.errors import PakatiError
@@ -184,7 +186,11 @@ def _add_guards(app: FastAPI, config: ServerConfig) -> None:
                         {"detail": f"requests from another site ({origin}) are refused"},
                         status_code=403,
                     )
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as error:  # not handled below: one JSON problem, never a traceback
+            status, detail = problem(error)
+            response = JSONResponse({"detail": detail}, status_code=status)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
@@ -204,9 +210,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         lines = []
-        for problem in error.errors():
-            where = ".".join(str(p) for p in problem.get("loc", ())) or "(request)"
-            lines.append(f"{where}: {problem.get('msg', 'invalid')}")
+        for item in error.errors():
+            where = ".".join(str(p) for p in item.get("loc", ())) or "(request)"
+            lines.append(f"{where}: {item.get('msg', 'invalid')}")
         return JSONResponse(
             {"detail": "invalid request: " + "; ".join(lines)[:4000]}, status_code=422
         )

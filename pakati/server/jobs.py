@@ -15,19 +15,14 @@ import asyncio
 import itertools
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pakati.cli.boundary import classify
-from pakati_engine.errors import (
-    ModelNotFoundError,
-    OutputExistsError,
-    PakatiError,
-    ResourceLimitError,
-)
+from pakati.server.errors import http_status, problem
+
+__all__ = ["Cancelled", "EventLog", "Job", "Worker", "http_status"]
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
@@ -71,6 +66,7 @@ class Job:
             "total": self.total,
             "result": self.result,
             "error": self.error,
+            "status": self.status if self.state == "failed" else None,
             "first_event": self.first_event,
         }
 
@@ -233,14 +229,9 @@ class Worker:
             job.state = "cancelled"
             return {"type": "cancelled"}
         except Exception as error:  # reported to the page, never raised into the server
-            failure = classify(error)
             job.state = "failed"
-            job.status = http_status(error)
-            job.error = failure.message
-            if failure.bug:
-                job.error += " (this is a bug in Pakati; the server log has the traceback)"
-                traceback.print_exception(error)
-            return {"type": "failed", "error": job.error}
+            job.status, job.error = problem(error)
+            return {"type": "failed", "error": job.error, "status": job.status}
         job.state = "done"
         return {"type": "done", "result": job.result}
 
@@ -252,16 +243,3 @@ class Worker:
         finished = [j for j in self.jobs.values() if j.state not in ("queued", "running")]
         for job in finished[: max(0, len(self.jobs) - self._keep)]:
             del self.jobs[job.id]
-
-
-def http_status(error: BaseException) -> int:
-    """The HTTP status of an error: 4xx for what the user can fix, 500 for a bug."""
-    if isinstance(error, OutputExistsError):
-        return 409
-    if isinstance(error, ModelNotFoundError):
-        return 404
-    if isinstance(error, ResourceLimitError):
-        return 413
-    if isinstance(error, PakatiError):
-        return 400
-    return 500

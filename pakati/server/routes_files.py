@@ -39,11 +39,13 @@ PNG_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": 
 def history_image(sha: str, request: Request) -> Response:
     if not SHA.fullmatch(sha):
         raise HTTPException(400, "an image is named by its 64-character SHA-256 (hex)")
-    image = server_of(request).workspace.snapshot.images.get(sha)
-    if image is None:
+    workspace = server_of(request).workspace
+    image = workspace.snapshot.images.get(sha)
+    data = png_bytes(image) if image is not None else workspace.history_png(sha)
+    if data is None:
         raise HTTPException(404, f"no image {sha} in this canvas's history")
     return Response(
-        png_bytes(image),
+        data,
         media_type="image/png",
         headers={"Cache-Control": "max-age=86400, immutable"},
     )

@@ -38,6 +38,10 @@ class JobInfo(BaseModel):
     position: int = Field(description="1: running or next; 0: no longer waiting")
     result: dict[str, Any] | None = None
     error: str | None = None
+    status: int | None = Field(
+        default=None,
+        description="A failed job's HTTP status (4xx: fix the request; 5xx: server or provider)",
+    )
     first_event: int = Field(description="Sequence number of the job's first event")
 
 

@@ -7,14 +7,18 @@ page asking for the state never waits for a generation. The page edits a *draft*
 first, and undo or redo set the draft back to the canvas's layout.
 
 All files live in the server's project folder: ``projects/NAME.json`` (+ ``NAME.images/``),
-``uploads/`` (content-addressed), ``chat/`` (agent threads). No request names a path, only
-plain names checked by :func:`plain_name`.
+``uploads/`` (content-addressed), ``chat/`` (agent threads), ``history/`` (the pixels of
+older history entries, content-addressed: only the last :data:`HISTORY_IN_MEMORY` entries
+keep theirs in memory, so memory stays bounded however long the session). No request names
+a path, only plain names checked by :func:`plain_name`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,10 @@ class Snapshot:
     images: dict[str, Image.Image] = field(default_factory=dict)
 
 
+#: History entries whose image and latents stay in memory (the rest are read back from
+#: ``history/`` when undo, redo or the compare view needs them).
+HISTORY_IN_MEMORY = 12
+
 _BUNDLES: dict[str, ModelBundle] = {}
 _BUNDLES_LOCK = threading.Lock()
 
@@ -57,10 +65,13 @@ _BUNDLES_LOCK = threading.Lock()
 class Workspace:
     """The canvas of one server, its project folder and the models it has loaded."""
 
-    def __init__(self, root: Path, model: str | None = None) -> None:
+    def __init__(
+        self, root: Path, model: str | None = None, keep_in_memory: int | None = None
+    ) -> None:
         self.root = root
         for sub in ("projects", "uploads", "chat"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self.keep_in_memory = HISTORY_IN_MEMORY if keep_in_memory is None else keep_in_memory
         self._draft_lock = threading.Lock()
         name = model or default_model_name()
         self.canvas = PakatiCanvas(128, 128, model=name)
@@ -119,24 +130,33 @@ class Workspace:
 
     # Actions (worker thread only) -------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _drafted(self) -> Iterator[PakatiCanvas]:
+        """The canvas following the draft, for one action; if the action fails, the canvas
+        it replaced (a new size or model makes a new one) comes back with its history."""
+        previous = self.canvas
+        try:
+            self.apply_draft()
+            yield self.canvas
+        except BaseException:
+            self.canvas = previous
+            raise
+
     def generate(self, seed: int | None, report: StepReporter) -> dict[str, Any]:
-        self.apply_draft()
-        with observe_latents(previewer(report)):
-            result = self.canvas.generate(seed=seed)
+        with self._drafted() as canvas, observe_latents(previewer(report)):
+            result = canvas.generate(seed=seed)
         return self._after(f"generated with seed {result.seed}", sync_draft=True)
 
     def regenerate(
         self, regions: list[str], seed: int | None, report: StepReporter
     ) -> dict[str, Any]:
-        self.apply_draft()
-        with observe_latents(previewer(report)):
-            self.canvas.regenerate(*regions, seed=seed)
+        with self._drafted() as canvas, observe_latents(previewer(report)):
+            canvas.regenerate(*regions, seed=seed)
         return self._after(f"regenerated {', '.join(regions)}", sync_draft=True)
 
     def refine(self, region: str, strength: float, report: StepReporter) -> dict[str, Any]:
-        self.apply_draft()
-        with observe_latents(previewer(report)):
-            self.canvas.refine(region, strength=strength)
+        with self._drafted() as canvas, observe_latents(previewer(report)):
+            canvas.refine(region, strength=strength)
         return self._after(f"refined {region} at strength {strength}", sync_draft=True)
 
     def set_lock(self, region: str, locked: bool) -> dict[str, Any]:
@@ -215,6 +235,11 @@ class Workspace:
         report = analyze_deltas(image, ReferenceImage(path), aspects=aspects, mask=mask)
         return {"message": f"compared {region or 'the image'} with {reference}", **report.to_dict()}
 
+    def history_png(self, sha: str) -> bytes | None:
+        """A spilled history image's PNG (None when there is none); ``sha`` is hex."""
+        path = self.root / "history" / f"{sha}.png"
+        return path.read_bytes() if path.is_file() else None
+
     def project_path(self, name: str) -> Path:
         return self.root / "projects" / f"{plain_name(name, 'project name')}.json"
 
@@ -227,6 +252,7 @@ class Workspace:
         if sync_draft:
             with self._draft_lock:
                 self._draft = self.canvas.to_layout()
+        self.canvas.history.spill(self.root / "history", self.keep_in_memory)
         self._refresh()
         return {"message": message, "image_sha256": self.snapshot.image_sha256}
 
