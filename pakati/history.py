@@ -18,6 +18,7 @@ previous project file intact.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -208,20 +209,33 @@ class History:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         images = images_folder(path)
-        images.mkdir(parents=True, exist_ok=True)
-        for entry in self.entries.values():
-            if entry.image_sha256 and (entry.image is not None or entry.spilled):
-                target = images / f"{entry.image_sha256}.png"
-                if not target.exists():
-                    atomic_write_bytes(target, _entry_png(entry))
-        document = {
-            "format": PROJECT_FORMAT,
-            "version": PROJECT_VERSION,
-            "head": self.head,
-            "entries": [e.to_dict() for e in self.entries.values()],
-            "extras": self.extras,
-        }
-        atomic_write_bytes(path, json.dumps(document, indent=2).encode("utf-8"))
+        made_folder = not images.exists()
+        written: list[Path] = []
+        try:
+            images.mkdir(parents=True, exist_ok=True)
+            for entry in self.entries.values():
+                if entry.image_sha256 and (entry.image is not None or entry.spilled):
+                    target = images / f"{entry.image_sha256}.png"
+                    if not target.exists():
+                        atomic_write_bytes(target, _entry_png(entry))
+                        written.append(target)
+            document = {
+                "format": PROJECT_FORMAT,
+                "version": PROJECT_VERSION,
+                "head": self.head,
+                "entries": [e.to_dict() for e in self.entries.values()],
+                "extras": self.extras,
+            }
+            atomic_write_bytes(path, json.dumps(document, indent=2).encode("utf-8"))
+        except BaseException:
+            # A full disk part-way: take back what this save added (the old project, if
+            # any, is untouched: its file is replaced last, atomically).
+            for target in written:
+                target.unlink(missing_ok=True)
+            if made_folder:
+                with contextlib.suppress(OSError):
+                    images.rmdir()
+            raise
         return path
 
     @classmethod

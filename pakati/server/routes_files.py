@@ -5,13 +5,14 @@ plain name inside the project folder."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from pakati.server.encoding import png_bytes
-from pakati.server.routes_canvas import run_now, server_of, wait_for
+from pakati.server.routes_canvas import checked_layout, run_now, server_of, wait_for
 from pakati.server.schemas import (
     ActionResult,
     AnalysisResult,
@@ -89,6 +90,9 @@ async def import_png(request: Request) -> ActionResult:
         raise HTTPException(415, f"the upload is {kind}; only a PNG can carry Pakati metadata")
     path = store(server.config.root / "uploads", data, ".png")
     from starlette.concurrency import run_in_threadpool
+
+    # The metadata is the upload's: it may name no mask file or model folder on the server.
+    await run_in_threadpool(_checked_metadata, path)
 
     return await run_in_threadpool(
         run_now, server, "open png", lambda: server.workspace.open_png(path)
@@ -187,6 +191,14 @@ def analyze(body: AnalyzeRequest, request: Request) -> AnalysisResult:
         overall=result.get("overall_similarity"),
         aspects=aspects,
     )
+
+
+def _checked_metadata(path: Path) -> None:
+    from pakati_engine.layout import parse_layout
+    from pakati_engine.metadata import read_png_metadata
+
+    layout = parse_layout(read_png_metadata(path).get("layout"), source="the PNG's metadata")
+    checked_layout(layout)
 
 
 def _suggestion(adjustment: dict[str, Any]) -> str:
