@@ -181,6 +181,13 @@ def _start(page: Any, selector: str, kind: str, timeout_ms: int = 120_000) -> st
     return _wait_done(page, kind, timeout_ms)
 
 
+def _saved_layout(page: Any, server: str) -> dict[str, Any]:
+    """The server's draft once the page has sent it every edit (it sends a moment after
+    the last one and says so in ``body[data-draft]``)."""
+    page.wait_for_selector("body[data-draft='saved']", state="attached", timeout=60_000)
+    return _api(server, "GET", "/api/layout")
+
+
 def _image(server: str, sha: str) -> np.ndarray:
     response = httpx.get(f"{server}/api/images/{sha}.png", timeout=30)
     assert response.status_code == 200
@@ -221,12 +228,7 @@ def test_draw_boxes_and_a_polygon_in_canvas_pixels_at_zoom_1_and_2(
         page.mouse.click(box["x"] + x * 2, box["y"] + y * 2)
     page.keyboard.press("Enter")
     page.screenshot(path=str(shots / "01-drawn-at-zoom-2.png"))
-    deadline = time.monotonic() + 10
-    while True:  # the page saves the draft a moment after the last edit
-        layout = _api(server, "GET", "/api/layout")
-        if len(layout["regions"]) == 3 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    layout = _saved_layout(page, server)
     first, second, third = layout["regions"]
     assert np.allclose(first["box"], [10, 20, 60, 100], atol=1), first
     assert first["prompt"] == "a red circle"
@@ -293,6 +295,24 @@ def test_lock_a_regenerate_b_keeps_a_and_undo_restores(page: Any, server: str, s
     first = _api(server, "GET", "/api/state")["history"][0]["image_sha256"]
     assert first in (page.get_attribute("#compare-b", "src") or "")
     assert after in (page.get_attribute("#compare-a", "src") or "")
+    # The difference overlay: magenta exactly where the two images differ (none in the
+    # locked region), the current image in grey elsewhere.
+    page.wait_for_selector("#compare-diff[data-changed]", state="attached")
+    overlay = np.array(
+        page.evaluate(
+            """() => {
+              const c = document.querySelector('#compare-diff');
+              return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+            }"""
+        ),
+        np.uint8,
+    ).reshape(128, 128, 4)
+    differs = (_image(server, first) != new).any(axis=2)
+    magenta = (overlay[..., 1] == 0) & (overlay[..., 0] >= 128)
+    assert differs.any() and not differs[:, :64].any()
+    assert np.array_equal(magenta, differs)
+    assert int(page.get_attribute("#compare-diff", "data-changed") or -1) == differs.sum()
+    assert f"{differs.sum()} pixels" in page.inner_text("#compare-diff-label")
     page.screenshot(path=str(shots / "05-compare.png"))
 
 
@@ -382,12 +402,8 @@ def test_paint_a_mask_region_with_the_brush(page: Any, server: str, shots: Path)
     page.fill("#region input[name=prompt]", "a green triangle")
     page.press("#region input[name=prompt]", "Tab")
     page.screenshot(path=str(shots / "10-brush-mask.png"))
-    deadline = time.monotonic() + 10
-    while True:
-        regions = _api(server, "GET", "/api/layout")["regions"]
-        if (regions and regions[0]["prompt"]) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    regions = _saved_layout(page, server)["regions"]
+    assert regions[0]["prompt"] == "a green triangle"
     import base64
 
     mask = Image.open(io.BytesIO(base64.b64decode(regions[0]["mask_png"])))
@@ -409,12 +425,7 @@ def test_a_control_map_is_placed_at_its_region(page: Any, server: str, shots: Pa
     page.click("#regions li[data-region='top-right']")
     page.set_input_files("#control-map", str(control))
     page.wait_for_function("document.querySelector('#control-name').textContent !== 'no control'")
-    deadline = time.monotonic() + 10
-    while True:
-        regions = {r["name"]: r for r in _api(server, "GET", "/api/layout")["regions"]}
-        if regions["top-right"].get("control") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    regions = {r["name"]: r for r in _saved_layout(page, server)["regions"]}
     spec = regions["top-right"]["control"]
     assert spec["controlnet"] == "pakati-shapes-outline" and spec["scale"] == 1
     drawn = np.asarray(Image.open(io.BytesIO(base64.b64decode(spec["image_png"]))).convert("L"))

@@ -3,6 +3,7 @@
 import { api, follow, url } from "./api.js";
 import { CanvasView, ZOOMS } from "./canvas.js";
 import { ChatPanel } from "./chat.js";
+import { difference } from "./compare.js";
 import { Panel } from "./panel.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -55,6 +56,7 @@ function renderHistory() {
   }
 }
 
+let compareTicket = 0; // a later click wins over a difference still being drawn
 function compare(entry) {
   const state = page.state;
   if (!state.image_sha256 || !entry.image_sha256) return;
@@ -63,6 +65,23 @@ function compare(entry) {
   $("#compare-a-label").textContent = `current (${state.head})`;
   $("#compare-b").src = url(`/api/images/${entry.image_sha256}.png`);
   $("#compare-b-label").textContent = `${entry.id} ${entry.action}`;
+  const diff = $("#compare-diff");
+  delete diff.dataset.changed;
+  $("#compare-diff-label").textContent = "difference: …";
+  const ticket = ++compareTicket;
+  difference($("#compare-a"), $("#compare-b"))
+    .then(({ image, changed }) => {
+      if (ticket !== compareTicket) return;
+      diff.width = image.width;
+      diff.height = image.height;
+      diff.getContext("2d").putImageData(image, 0, 0);
+      diff.dataset.changed = String(changed);
+      const share = (100 * changed) / (image.width * image.height);
+      $("#compare-diff-label").textContent = changed
+        ? `difference: ${changed} pixels (${share.toFixed(1)}%)`
+        : "difference: none (identical)";
+    })
+    .catch((error) => ticket === compareTicket && say(`the difference could not be drawn: ${error.message}`, true));
 }
 
 function adopt(state, syncLayout = true) {
@@ -72,19 +91,41 @@ function adopt(state, syncLayout = true) {
   render();
 }
 
+// Answers that carry the canvas state may arrive out of order (a slow refresh after a
+// later edit): each request takes a ticket when sent, and an answer older than the state
+// already shown is not adopted.
+let stateTickets = 0;
+let adoptedTicket = 0;
+async function withState(send, pick = (answer) => answer, syncLayout = true) {
+  const ticket = ++stateTickets;
+  const answer = await send();
+  if (ticket > adoptedTicket) {
+    adoptedTicket = ticket;
+    adopt(pick(answer), syncLayout);
+  }
+  return answer;
+}
+
 // Editing the draft ----------------------------------------------------------------------
 
+// The draft is sent a moment after the last edit; body[data-draft] says whether the server
+// has every edit ("saved") or not yet ("unsaved").
 let saveTimer = null;
+let edits = 0;
 function changed() {
   render();
+  edits += 1;
+  document.body.dataset.draft = "unsaved";
   clearTimeout(saveTimer);
   saveTimer = setTimeout(pushLayout, 250);
 }
 
 async function pushLayout() {
   clearTimeout(saveTimer);
+  const sent = edits;
   try {
-    adopt(await api("PUT", "/api/layout", page.layout), false);
+    await withState(() => api("PUT", "/api/layout", page.layout), undefined, false);
+    if (sent === edits) document.body.dataset.draft = "saved";
   } catch (error) {
     say(error.message, true);
   }
@@ -124,7 +165,10 @@ function deleteRegion() {
 
 // Jobs and progress ------------------------------------------------------------------------
 
+const finished = new Set(); // jobs whose last event the page has seen
+
 function followJob(job) {
+  if (finished.has(job.id)) return; // the POST's answer came after the job's own events
   page.job = job;
   page.steps[job.id] = page.steps[job.id] || 0;
   $("#cancel").disabled = false;
@@ -158,6 +202,7 @@ function onEvent(event) {
       $("#preview").hidden = false;
     }
   } else {
+    finished.add(event.job);
     $("#cancel").disabled = true;
     $("#job-status").textContent = `${event.kind}: ${event.type}`;
     document.body.dataset.lastJob = `${event.job}:${event.kind}:${event.type}`;
@@ -169,7 +214,7 @@ function onEvent(event) {
 
 async function refresh() {
   try {
-    adopt(await api("GET", "/api/state"));
+    await withState(() => api("GET", "/api/state"));
   } catch (error) {
     say(error.message, true);
   }
@@ -187,9 +232,8 @@ async function submit(path, body) {
 
 async function action(path, body) {
   try {
-    const answer = await api("POST", path, body);
+    const answer = await withState(() => api("POST", path, body), (a) => a.state);
     say(answer.message);
-    adopt(answer.state);
   } catch (error) {
     say(error.message, true);
   }
@@ -200,9 +244,9 @@ async function action(path, body) {
 async function importFile(file) {
   try {
     if (file.name.toLowerCase().endsWith(".png") || file.type === "image/png") {
-      const answer = await api("POST", "/api/import/png", await file.arrayBuffer(), "image/png");
+      const data = await file.arrayBuffer();
+      const answer = await withState(() => api("POST", "/api/import/png", data, "image/png"), (a) => a.state);
       say(answer.message);
-      adopt(answer.state);
     } else {
       let layout;
       try {
@@ -210,7 +254,7 @@ async function importFile(file) {
       } catch (error) {
         throw new Error(`${file.name} is not valid JSON (${error.message})`);
       }
-      adopt(await api("PUT", "/api/layout", layout));
+      await withState(() => api("PUT", "/api/layout", layout));
       say(`imported ${file.name}`);
     }
   } catch (error) {
