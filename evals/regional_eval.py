@@ -49,7 +49,9 @@ __all__ = [
 
 def main(args: argparse.Namespace) -> int:
     """Run the eval; the last printed line is the JSON summary."""
-    settings = {} if args.guidance is None else {"guidance_scale": args.guidance}
+    settings: dict[str, object] = {} if args.guidance is None else {"guidance_scale": args.guidance}
+    if getattr(args, "detail", False):
+        settings["detail"] = True
 
     def report(done: int, total: int) -> None:
         if not args.json and (done == total or done % 10 == 0):

@@ -33,6 +33,7 @@ from pakati_engine.control.inputs import (
     place_control_map,
 )
 from pakati_engine.control.loading import resolve_controlnet
+from pakati_engine.diffusion.detail import detail_pass
 from pakati_engine.diffusion.pipeline import RegionalDiffusionPipeline, StepCallback
 from pakati_engine.errors import InvalidInputError
 from pakati_engine.generation import (
@@ -400,10 +401,16 @@ class PakatiCanvas(EditingMixin, AdaptersMixin, MemoryMixin):
         steps: int | None = None,
         guidance_scale: float | None = None,
         base_ratio: float | None = None,
+        detail: bool | None = None,
         callback: StepCallback | None = None,
     ) -> GenerationResult:
-        """Generate the whole canvas in one pass; the same seed gives the same pixels."""
-        changes = {
+        """Generate the whole canvas in one pass; the same seed gives the same pixels.
+
+        ``detail=True`` (kept in the layout) adds the detail pass: each small region is then
+        redrawn zoomed in at the model's working size, which draws small objects' shapes
+        far better (:mod:`pakati_engine.diffusion.detail`); ``False`` turns it off again.
+        """
+        changes: dict[str, Any] = {
             key: value
             for key, value in (
                 ("steps", steps),
@@ -412,6 +419,8 @@ class PakatiCanvas(EditingMixin, AdaptersMixin, MemoryMixin):
             )
             if value is not None
         }
+        if detail is not None:
+            changes["detail"] = detail or None
         changes["seed"] = secrets.randbelow(2**32) if seed is None else seed
         previous = self._layout
         self._update_layout(**changes)
@@ -430,6 +439,8 @@ class PakatiCanvas(EditingMixin, AdaptersMixin, MemoryMixin):
             request = request_from_layout(base, bundle.recommended, self._regions)
             pipe = RegionalDiffusionPipeline(bundle)
             output = pipe(request, callback)
+            if layout.detail:
+                output = detail_pass(pipe, request, output, callback)
             if plan is not None and plan.foreign:
                 output = foreign.draw_foreign(
                     output,

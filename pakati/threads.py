@@ -2,8 +2,9 @@
 
 - A thread id is a name (letters, digits, ``.``, ``_``, ``-``), never a path: it also names
   the run's pass folder, which must stay inside the output folder.
-- A checkpoint file must be an SQLite database (or not exist yet); a folder, a text file or
-  a truncated database is refused with a message instead of an sqlite traceback.
+- A checkpoint file must be an SQLite database (or not exist yet) that can be written; a
+  folder, a text file, a truncated or a read-only database is refused with a message
+  instead of an sqlite traceback, before the run does any work.
 - A thread is bound to the goal and settings it started with (they are in its checkpointed
   state): continuing it toward another goal is refused.
 """
@@ -59,7 +60,31 @@ def check_checkpoint_file(path: str | Path) -> Path:
             raise InvalidInputError(
                 f"checkpoint {str(file)!r} is damaged or truncated ({problem}); {advice}"
             )
+    if _read_only(file):
+        raise InvalidInputError(
+            f"checkpoint {str(file)!r} is read-only: a run must write its progress there; "
+            "make it writable or give a new --checkpoint file"
+        )
     return file
+
+
+def _read_only(file: Path) -> bool:
+    """True when SQLite cannot write ``file`` (permissions, a read-only mount), found by
+    rewriting a header field with its own value in a transaction that is rolled back."""
+    try:
+        connection = sqlite3.connect(str(file), isolation_level=None)
+    except sqlite3.Error:
+        return False  # unreadable: the run's own open reports it
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        connection.execute(f"PRAGMA user_version = {version}")
+        connection.execute("ROLLBACK")
+    except sqlite3.OperationalError as error:
+        return "readonly" in str(error).replace("-", "").replace(" ", "").lower()
+    finally:
+        connection.close()
+    return False
 
 
 def _integrity_problem(file: Path) -> str | None:

@@ -23,6 +23,7 @@ from pakati_engine.control.inputs import (
     encode_control_png,
     place_control_map,
 )
+from pakati_engine.diffusion.detail import detail_pass
 from pakati_engine.diffusion.pipeline import (
     GenerationOutput,
     GenerationRequest,
@@ -143,9 +144,12 @@ def request_from_layout(
 def generate_layout(
     bundle: ModelBundle, layout: Layout, callback: StepCallback | None = None
 ) -> GenerationOutput:
-    """Generate ``layout`` with ``bundle`` (no canvas, no history): image and latents."""
+    """Generate ``layout`` with ``bundle`` (no canvas, no history): image and latents;
+    with ``layout.detail``, small regions are then redrawn zoomed in."""
     request = request_from_layout(layout, bundle.recommended)
-    return RegionalDiffusionPipeline(bundle)(request, callback)
+    pipe = RegionalDiffusionPipeline(bundle)
+    output = pipe(request, callback)
+    return detail_pass(pipe, request, output, callback) if layout.detail else output
 
 
 def _region_prompt(spec: RegionSpec, region: Region) -> RegionPrompt:

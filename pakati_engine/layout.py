@@ -244,6 +244,11 @@ class Layout(BaseModel):
         default=False,
         description="Clip regions that leave the canvas (with a warning) instead of failing.",
     )
+    detail: bool | None = Field(
+        default=None,
+        description="Detail pass: after the main pass, redraw each small region zoomed in at "
+        "the model's working size (sharper small objects, slower); None or false: off.",
+    )
     regions: list[RegionSpec] = Field(default_factory=list)
     loras: list[LoraSpec] = Field(
         default_factory=list, description="LoRA adapters on the canvas model (every region)."

@@ -6,6 +6,9 @@
   goes to a temporary file first, so a full disk leaves the old files (or none) in place, and
   the renames that follow are undone if one fails.
 - :func:`output_lock`: one writer per output at a time; a second run gets a clear error.
+  :func:`write_files` takes the same lock (waiting a little for it), so two writers in
+  Python, even with ``overwrite=True``, never mix their pairs; a thread that already holds
+  an output's lock (a CLI run saving its result) takes it again freely.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -50,18 +55,26 @@ def _identity(path: Path) -> tuple[int, int] | str:
     return (info.st_dev, info.st_ino)
 
 
+#: Seconds a Python writer waits for another writer of the same output to finish.
+WRITE_LOCK_WAIT_S = 30.0
+
+
 def write_files(payloads: Mapping[Path, bytes], *, overwrite: bool = False) -> None:
-    """Write every ``path: bytes`` or none of them (existing files are kept on failure)."""
-    check_targets(payloads, overwrite=overwrite)
-    staged: dict[Path, str] = {}
-    try:
-        for path, payload in payloads.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staged[path] = _stage(path, payload)
-        _commit(staged)
-    finally:
-        for temp in staged.values():
-            Path(temp).unlink(missing_ok=True)
+    """Write every ``path: bytes`` or none of them (existing files are kept on failure),
+    holding the first path's output lock: one writer of a pair at a time."""
+    if not payloads:
+        return
+    with output_lock(next(iter(payloads)), wait_s=WRITE_LOCK_WAIT_S):
+        check_targets(payloads, overwrite=overwrite)
+        staged: dict[Path, str] = {}
+        try:
+            for path, payload in payloads.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                staged[path] = _stage(path, payload)
+            _commit(staged)
+        finally:
+            for temp in staged.values():
+                Path(temp).unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -124,25 +137,62 @@ def _backup(path: Path) -> str | None:
     return str(backup)
 
 
+#: Output locks held in this process: lock file -> the thread holding it.
+_HELD: dict[str, int] = {}
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
-def output_lock(path: str | Path) -> Iterator[Path]:
-    """Hold ``.<name>.lock`` beside ``path`` for the duration of a run that writes ``path``;
-    another run holding it makes this one fail at once with a clear error."""
+def output_lock(path: str | Path, *, wait_s: float = 0.0) -> Iterator[Path]:
+    """Hold ``.<name>.lock`` beside ``path`` while writing ``path``. Another holder (a
+    process or a thread) makes this fail with a clear error, at once or after ``wait_s``
+    seconds; the thread that holds it may take it again."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.with_name(f".{target.name}.lock")
-    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    key = str(lock_path.parent.resolve() / lock_path.name)
+    me = threading.get_ident()
+    with _HELD_GUARD:
+        reentrant = _HELD.get(key) == me
+    if reentrant:
+        yield lock_path
+        return
+    descriptor = _acquire(lock_path, target, time.monotonic() + wait_s)
+    with _HELD_GUARD:
+        _HELD[key] = me
     try:
+        yield lock_path
+    finally:
+        with _HELD_GUARD:
+            _HELD.pop(key, None)
+        lock_path.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def _acquire(lock_path: Path, target: Path, deadline: float) -> int:
+    """An open, locked descriptor of ``lock_path`` (the file the path names now)."""
+    while True:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputExistsError(
-                f"another Pakati run is writing {target} right now (it holds {lock_path}); wait "
-                "for it to finish or choose another output"
-            ) from None
+            os.close(descriptor)
+            if time.monotonic() >= deadline:
+                raise OutputExistsError(
+                    f"another Pakati run is writing {target} right now (it holds {lock_path}); "
+                    "wait for it to finish or choose another output"
+                ) from None
+            time.sleep(0.02)
+            continue
+        except BaseException:
+            os.close(descriptor)
+            raise
+        # The holder before us removes the file when done: a lock on a file no longer
+        # at lock_path locks nothing, so try again on the one there now.
         try:
-            yield lock_path
-        finally:
-            lock_path.unlink(missing_ok=True)
-    finally:
+            same = os.path.samestat(os.fstat(descriptor), os.stat(lock_path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return descriptor
         os.close(descriptor)

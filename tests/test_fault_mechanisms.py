@@ -154,11 +154,32 @@ def test_read_only_output_folder_fails_before_any_work(
 # One writer per output ------------------------------------------------------------------
 
 
+@contextmanager
+def held_elsewhere(path: Path) -> Iterator[None]:
+    """``path``'s output lock held by another holder (a thread standing in for another run;
+    the thread that holds a lock may take it again, as a run saving its own result does)."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with output_lock(path):
+            taken.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert taken.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)
+
+
 def test_a_second_writer_of_the_same_output_gets_a_lock_error(tmp_path, capsys) -> None:
     layout = tmp_path / "layout.json"
     layout.write_text(json.dumps({"width": 64, "height": 64, "model": "/no/such/model"}))
     out = tmp_path / "o.png"
-    with output_lock(out):  # another run is writing o.png
+    with held_elsewhere(out):  # another run is writing o.png
         assert main(["generate", str(layout), "--out", str(out)]) == 2
     assert "another Pakati run is writing" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layout.json"]  # lock file gone
@@ -167,7 +188,7 @@ def test_a_second_writer_of_the_same_output_gets_a_lock_error(tmp_path, capsys) 
 @pytest.mark.parametrize("suite", ["regional", "agent"])
 def test_two_evals_saving_to_one_folder_cannot_mix(suite, tmp_path, capsys) -> None:
     folder = tmp_path / "eval-run"
-    with output_lock(folder):  # another eval is saving there
+    with held_elsewhere(folder):  # another eval is saving there
         assert main(["eval", suite, "--n", "1", "--save", str(folder)]) == 2
     assert "another Pakati run is writing" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -693,3 +714,259 @@ def test_debug_shows_the_traceback_of_known_errors_too(tmp_path, capsys) -> None
     assert main(["--debug", *argv]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "does not exist" in err
+
+
+# Full disks, command by command: a real small file system ----------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A real 1 MiB file system (tmpfs) filled to the last byte by ``filler``; delete the
+    filler to free it. Skipped where no file system can be mounted (not root); the fsync
+    tests above inject the same ENOSPC everywhere."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {done.stderr.strip()}")
+    try:
+        filler = mount / "filler"
+        with filler.open("wb", buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+        yield mount, filler
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _half_pairs(folder: Path) -> list[str]:
+    """PNGs without their sidecar (or the reverse), and temporary files left behind."""
+    names = {p.name for p in folder.rglob("*") if p.is_file()}
+    lone = [n for n in names if n.endswith(".png") and n[:-4] + ".json" not in names]
+    temps = [n for n in names if n.endswith((".tmp", ".bak", ".lock", ".part"))]
+    return sorted(lone + temps)
+
+
+def test_chat_on_a_full_disk_says_so_and_keeps_the_session(full_disk, sd_bundle, capsys) -> None:
+    import argparse
+
+    from pakati.cli.agent import add_chat_arguments, run_chat
+
+    mount, filler = full_disk
+    out_dir = mount / "chat"
+    parser = argparse.ArgumentParser()
+    add_chat_arguments(parser)
+    args = parser.parse_args(["--size", "64x64", "--steps", "2", "--out-dir", str(out_dir)])
+    args.provider = "offline"
+
+    def lines() -> Iterator[str]:
+        yield "a red circle on the left"  # the disk is full: this turn fails
+        assert _half_pairs(out_dir) == []
+        filler.unlink()  # the user frees some space
+        yield "a red circle on the left"
+
+    scorer = ScriptedScorer({}, default=0.3)
+    status = run_chat(args, stdin=lines(), model=sd_bundle, scorer=scorer, critic_fn=cosine_critic)
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and out.count("> ") == 2
+    assert out.count("disk is full") == 1 and "previous image is kept" in out
+    assert status == 1  # one turn failed
+    assert _half_pairs(out_dir) == []
+    assert any(p.suffix == ".png" for p in out_dir.rglob("*"))  # the second turn drew
+
+
+def test_eval_save_on_a_full_disk_is_a_clear_error_with_no_half_pairs(full_disk, capsys) -> None:
+    mount, _filler = full_disk
+    folder = mount / "eval-run"
+    argv = ["eval", "regional", "--n", "1", "--steps", "2", "--save", str(folder)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "disk is full" in err and "Traceback" not in err and "bug" not in err.lower()
+    assert _half_pairs(folder) == []
+    assert not any(folder.rglob("*.png"))
+
+
+def test_save_project_on_a_full_disk_leaves_the_old_project_whole(full_disk, sd_bundle) -> None:
+    from pakati.canvas import PakatiCanvas
+    from pakati.history import History
+
+    mount, filler = full_disk
+    filler.unlink()
+    canvas = PakatiCanvas(64, 64, sd_bundle, steps=2)
+    canvas.generate(seed=1)
+    project = canvas.save_project(mount / "work.json")
+    before = snapshot(mount)
+    canvas.generate(seed=2)  # a new image the next save must write
+    # The disk fills up again.
+    with (mount / "filler").open("wb", buffering=0) as handle, pytest.raises(OSError):
+        while True:
+            handle.write(b"\0" * 4096)
+    after_fill = snapshot(mount)
+    with pytest.raises(OSError) as caught:
+        canvas.save_project(project)
+    assert caught.value.errno == errno.ENOSPC
+    assert snapshot(mount) == after_fill  # no new image, no temporary file, old JSON kept
+    assert {k: v for k, v in snapshot(mount).items() if k != "filler"} == before
+    assert len(History.load(project).entries) == 1  # the old project still opens
+    with pytest.raises(OSError):
+        canvas.save_project(mount / "new.json")
+    assert not (mount / "new.json").exists() and not (mount / "new.images").exists()
+
+
+# A read-only checkpoint (root ignores permissions: SQLite's read-only mode stands in) ---------
+
+
+@pytest.fixture
+def read_only_sqlite(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """``make(path)``: from now on SQLite opens ``path`` read-only, as it would a file the
+    user may not write or one on a read-only mount."""
+    import sqlite3
+
+    real = sqlite3.connect
+    frozen: set[str] = set()
+
+    def connect(database: Any, *args: Any, **kwargs: Any) -> Any:
+        name = str(database)
+        if name.startswith("file:"):
+            name = name[5:].split("?")[0]
+        if name in frozen:
+            kwargs.pop("uri", None)
+            return real(f"file:{name}?mode=ro", *args, uri=True, **kwargs)
+        return real(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    return lambda path: frozen.add(str(path.resolve()))
+
+
+def test_a_read_only_checkpoint_is_refused_before_any_work(
+    tmp_path, sd_folder, read_only_sqlite, capsys
+) -> None:
+    import sqlite3
+
+    checkpoint = tmp_path / "ck.sqlite"
+    connection = sqlite3.connect(checkpoint)
+    connection.execute("create table kept (x)")
+    connection.commit()
+    connection.close()
+    read_only_sqlite(checkpoint)
+    before = snapshot(tmp_path)
+    argv = [*_agent_argv(tmp_path, sd_folder), "--thread", "t1", "--checkpoint", str(checkpoint)]
+    assert main([*argv, "--provider", "offline"]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and "--checkpoint" in err and "Traceback" not in err
+    assert "loading model" not in err  # refused before any work
+    assert snapshot(tmp_path) == before
+
+
+def test_orchestrator_refuses_a_read_only_checkpoint(tmp_path, sd_bundle, read_only_sqlite) -> None:
+    import sqlite3
+
+    from pakati.orchestrator import Context, PakatiOrchestrator
+
+    checkpoint = tmp_path / "c.sqlite"
+    sqlite3.connect(checkpoint).close()
+    checkpoint.write_bytes(b"")  # an empty file is a database SQLite may start
+    read_only_sqlite(checkpoint)
+    context = Context(primary_goal=GOAL, width=64, height=64, max_passes=1, workdir=str(tmp_path))
+    orchestrator = PakatiOrchestrator(
+        context, model=sd_bundle, scorer=ScriptedScorer({GOAL: [0.5]}), steps=2,
+        critic_fn=cosine_critic,
+    )  # fmt: skip
+    with pytest.raises(InvalidInputError, match="read-only"):
+        orchestrator.run(GOAL, thread_id="t", checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == b""
+
+
+# Two Python writers of one output ----------------------------------------------------------
+
+
+def test_two_python_writers_with_overwrite_never_mix_their_pairs(tmp_path, monkeypatch) -> None:
+    """Each writer renames its PNG, then (after a slow disk's pause) its sidecar: without a
+    lock the second writer's PNG lands between the first's two renames."""
+    out = tmp_path / "out.png"
+    real_replace = os.replace
+    both_writing = threading.Barrier(2, timeout=5)
+
+    def slow_replace(source: Any, target: Any) -> None:
+        real_replace(source, target)
+        if str(target).endswith(".png") and not str(source).endswith(".bak"):
+            time.sleep(0.3)
+
+    monkeypatch.setattr(outputs.os, "replace", slow_replace)
+    errors: list[BaseException] = []
+
+    def write(seed: int) -> None:
+        try:
+            both_writing.wait()
+            metadata = {"layout": {"writer": seed}}
+            save_png_with_metadata(_picture(seed), out, metadata, overwrite=True)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    png = json.loads(Image.open(out).info["pakati"])["layout"]["writer"]
+    sidecar = json.loads(out.with_suffix(".json").read_text())["layout"]["writer"]
+    assert png == sidecar  # one writer's pair, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.png"]
+
+
+def test_a_writer_waits_for_another_then_refuses_without_overwrite(tmp_path) -> None:
+    out = tmp_path / "out.png"
+    with output_lock(out):
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                save_png_with_metadata(_picture(1), out, {"layout": {}})
+            except BaseException as error:
+                failure.append(error)
+            done.set()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        assert not done.wait(0.5)  # waiting for the lock, not racing
+        save_png_with_metadata(_picture(0), out, {"layout": {"first": True}})  # reentrant
+    thread.join(10)
+    assert failure and isinstance(failure[0], OutputExistsError)  # it exists now
+    assert json.loads(out.with_suffix(".json").read_text())["layout"] == {"first": True}
+
+
+# The memory estimate against measured peaks -------------------------------------------------
+
+
+def test_the_memory_estimate_is_near_the_measured_peak() -> None:
+    """benchmarks/memory_estimate.py measures the peak a 256x256 generation of the embedded
+    model adds (Linux's VmHWM, reset before it) in a fresh process; the estimate the size
+    check uses must be within a factor of it: not far under (it would let a canvas through
+    that cannot fit) nor far over (it would refuse one that fits)."""
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("needs Linux's /proc/self/clear_refs to measure a peak")
+    script = Path(__file__).parents[1] / "benchmarks" / "memory_estimate.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--sizes", "256", "--steps", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    row = json.loads(done.stdout)["rows"][0]
+    assert 0.8 <= row["estimate_over_measured"] <= 1.6, row

@@ -292,6 +292,7 @@ def _finish(args: Any, final: Any, out: Path, wall: float, say: Any) -> int:
 def run_chat(args: argparse.Namespace, stdin: Any = None, **inject: Any) -> int:
     """Multi-turn editing from stdin lines through ``PakatiOrchestrator``: the first line is
     planned, later ones edit the plan, and regions an edit leaves alone are kept exactly."""
+    from pakati.cli.boundary import classify
     from pakati.orchestrator import PakatiOrchestrator
 
     lines = stdin if stdin is not None else sys.stdin
@@ -312,9 +313,11 @@ def run_chat(args: argparse.Namespace, stdin: Any = None, **inject: Any) -> int:
         print(f"> {text}")
         try:
             plan, turn = _chat_turn(orchestrator, plan, text, len(turns) + 1)
-        except PakatiError as error:
-            # One bad instruction does not end the session: the last image and plan stay.
-            print(f"error: {error} (the previous image is kept; try another instruction)")
+        except (PakatiError, OSError) as error:
+            # One bad instruction, or a full or read-only disk, does not end the session:
+            # the last image and plan stay (an image is written with its sidecar or not at
+            # all).
+            print(f"error: {classify(error).message} (the previous image is kept; try again)")
             failed += 1
             continue
         turns.append(turn)

@@ -91,6 +91,11 @@ def add_regional_arguments(parser: argparse.ArgumentParser) -> None:
         help="small objects (10-20 px on 128, each in a small box): every object with "
         "--small alone, else this share of them (default none)",
     )
+    parser.add_argument(
+        "--detail",
+        action="store_true",
+        help="detail pass: redraw small regions zoomed in after the main pass (slower)",
+    )
 
 
 def run_regional(args: argparse.Namespace) -> int:

@@ -72,6 +72,11 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
         "--guidance", type=float_between(0.0, 50.0), help="override the guidance scale"
     )
     generate.add_argument("--model", help="override the layout's model")
+    generate.add_argument(
+        "--detail",
+        action="store_true",
+        help="detail pass: redraw small regions zoomed in after the main pass (slower)",
+    )
     generate.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     generate.add_argument("--dtype", default=None, help="auto (default), fp32, fp16, bf16")
     generate.add_argument(
@@ -216,6 +221,7 @@ def _generate(args: argparse.Namespace, layout: Layout, steps: list, outs: list[
             ("steps", args.steps),
             ("guidance_scale", args.guidance),
             ("model", args.model),
+            ("detail", True if args.detail else None),
         )
         if value is not None
     }
@@ -232,6 +238,8 @@ def _generate(args: argparse.Namespace, layout: Layout, steps: list, outs: list[
                 progress.bar.total = None
                 result = canvas.replay(steps)
             else:
+                if layout.detail:  # the detail pass's redraws add steps of their own
+                    progress.bar.total = None
                 result = canvas.generate(seed=layout.seed, callback=progress)
         result.save(outs[0], overwrite=args.overwrite)
         report(result, outs[0], as_json=args.json)
@@ -241,6 +249,8 @@ def _generate(args: argparse.Namespace, layout: Layout, steps: list, outs: list[
     summaries = []
     for index, out in enumerate(outs):
         with StepProgress(canvas.steps, args.no_progress) as progress:
+            if layout.detail:
+                progress.bar.total = None
             result = canvas.generate(seed=(first + index) % 2**63, callback=progress)
         result.save(out, overwrite=args.overwrite)
         summaries.append(written(result, out))

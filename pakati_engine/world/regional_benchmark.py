@@ -16,6 +16,7 @@ judge their own samples without importing anything above the engine.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from pakati_engine.layout import Layout, RegionSpec
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.catalog import EMBEDDED_MODEL
 from pakati_engine.models.loading import load_model
+from pakati_engine.outputs import atomic_write_bytes, write_files
 from pakati_engine.world.colors import article
 from pakati_engine.world.judge import ExpectedRegion, Judgement, judge
 from pakati_engine.world.sampling import MAX_OBJECTS, sample_scene_spec
@@ -253,10 +255,12 @@ def run_regional_eval(
         judgement = judge_layout(layout, image)
         judgements.append(judgement)
         seconds.append(took)
-        if folder is not None:
-            image.save(folder / f"{index:03d}.png")
-            record = verdict_record(layout, judgement)
-            (folder / f"{index:03d}.json").write_text(json.dumps(record, indent=1))
+        if folder is not None:  # the image and its verdicts, both or neither (full disk)
+            record = json.dumps(verdict_record(layout, judgement), indent=1).encode()
+            encoded = io.BytesIO()
+            image.save(encoded, format="PNG")
+            pair = {folder / f"{index:03d}.png": encoded.getvalue()}
+            write_files({**pair, folder / f"{index:03d}.json": record})
         if progress is not None:
             progress(index + 1, len(layouts))
     summary = summarize(judgements, seconds)
@@ -274,5 +278,5 @@ def run_regional_eval(
         }
     )
     if folder is not None:
-        (folder / "summary.json").write_text(json.dumps(summary, indent=1))
+        atomic_write_bytes(folder / "summary.json", json.dumps(summary, indent=1).encode())
     return summary
