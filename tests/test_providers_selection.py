@@ -234,9 +234,11 @@ def test_planner_prompt_lists_the_usable_models_and_the_offline_planner_still_re
     from pakati.agents.planner import edit_plan, make_plan
     from tests.agent_fakes import ScriptedChatModel, plan_args, tool_answer
 
-    for name in ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "HF_TOKEN", "PAKATI_API_KEY_OPENAI"):
+    for provider in ("OPENAI", "REPLICATE", "HUGGINGFACE"):
+        monkeypatch.delenv(f"PAKATI_API_KEY_{provider}", raising=False)
+    for name in ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "HF_TOKEN", "PAKATI_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("PAKATI_OFFLINE", raising=False)
+    monkeypatch.delenv("PAKATI_MODEL_CARDS", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
     llm = ScriptedChatModel(responses=[tool_answer("Plan", plan_args(), "c1")])
     llm.seen = []
