@@ -1,12 +1,13 @@
 """Which chat model plans and refines: OpenAI, Anthropic, an OpenAI-compatible server, or offline.
 
-Settings come from the environment, then from a ``.env`` file (environment wins):
-``PAKATI_API_KEY_OPENAI``, ``PAKATI_API_KEY_ANTHROPIC``, ``PAKATI_OPENAI_BASE_URL`` (Ollama,
-vLLM, llama.cpp server) and ``PAKATI_LLM_MODEL``. With no key and no base URL the offline
-rule-based model is used. Keys are held as ``SecretStr`` and never logged, printed or
-written to outputs; ``ProviderConfig.describe()`` is the safe way to show the choice.
-Client libraries are imported only when a model is made, so that reading the choice (the
-CLI's argument parser does) stays cheap.
+Settings come from the environment, then from a ``.env`` file read with python-dotenv
+(environment wins): ``PAKATI_API_KEY_OPENAI`` (else ``OPENAI_API_KEY``),
+``PAKATI_API_KEY_ANTHROPIC`` (else ``ANTHROPIC_API_KEY``), ``PAKATI_OPENAI_BASE_URL`` (Ollama,
+vLLM, llama.cpp server) and ``PAKATI_LLM_MODEL`` (else :data:`DEFAULT_MODELS`). With no key
+and no base URL the offline rule-based model is used. Keys are held as ``SecretStr`` and
+never logged, printed or written to outputs; ``ProviderConfig.describe()`` is the safe way
+to show the choice. Client libraries are imported only when a model is made, so that
+reading the choice (the CLI's argument parser does) stays cheap.
 
 Keys go only where the user meant them to: a base URL read from a ``.env`` file is not
 combined with a key from the real environment unless ``trust_env_file`` (CLI:
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from pakati_engine.env_file import read_env_file
 from pakati_engine.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -31,7 +33,14 @@ if TYPE_CHECKING:
 
 ProviderName = Literal["offline", "openai", "anthropic", "openai-compatible"]
 PROVIDERS: tuple[str, ...] = ("offline", "openai", "anthropic", "openai-compatible")
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
+#: The one place the default chat models are chosen (``PAKATI_LLM_MODEL`` or ``--model``
+#: override them); both are current models of the pinned clients' model lists.
+DEFAULT_MODELS = {"openai": "gpt-5.4-mini", "anthropic": "claude-sonnet-5-5"}
+#: Where each key is read: Pakati's own name first, then the provider's usual one.
+KEY_NAMES = {
+    "openai": ("PAKATI_API_KEY_OPENAI", "OPENAI_API_KEY"),
+    "anthropic": ("PAKATI_API_KEY_ANTHROPIC", "ANTHROPIC_API_KEY"),
+}
 #: Where each provider's own client sends requests when no base URL is given.
 OFFICIAL_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 #: Seconds an LLM request may take, and how often a failed one is retried.
@@ -39,7 +48,9 @@ DEFAULT_TIMEOUT_S = 60.0
 MAX_RETRIES = 1
 ENV_KEYS = (
     "PAKATI_API_KEY_OPENAI",
+    "OPENAI_API_KEY",
     "PAKATI_API_KEY_ANTHROPIC",
+    "ANTHROPIC_API_KEY",
     "PAKATI_OPENAI_BASE_URL",
     "PAKATI_LLM_MODEL",
 )
@@ -73,21 +84,6 @@ class ProviderConfig(BaseModel):
         return f"LLM requests ({carries}) go to {self.base_url}, not the provider's official API"
 
 
-def read_dotenv(path: str | Path = ".env") -> dict[str, str]:
-    """``KEY=value`` lines of a .env file (comments, blanks and ``export`` allowed)."""
-    file = Path(path)
-    if not file.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for line in file.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.removeprefix("export ").split("=", 1)
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
-
-
 def resolve_provider(
     provider: str | None = None,
     model: str | None = None,
@@ -101,16 +97,15 @@ def resolve_provider(
 
     A base URL from ``dotenv`` with a key from ``env`` is refused unless ``trust_env_file``.
     """
-    from_file = dict(read_dotenv(dotenv)) if dotenv else {}
+    from_file = read_env_file(dotenv)
     from_env = {k: v for k, v in (os.environ if env is None else env).items() if v}
     settings = {**from_file, **from_env}
     config = _resolve(provider, model, settings, timeout_s)
     url_key = (
         "PAKATI_ANTHROPIC_BASE_URL" if config.provider == "anthropic" else "PAKATI_OPENAI_BASE_URL"
     )
-    key_name = {"openai": "PAKATI_API_KEY_OPENAI", "anthropic": "PAKATI_API_KEY_ANTHROPIC"}.get(
-        config.provider, "PAKATI_API_KEY_OPENAI"
-    )
+    names = KEY_NAMES["anthropic" if config.provider == "anthropic" else "openai"]
+    key_name = next((name for name in names if settings.get(name)), names[0])
     url_from_file = config.base_url is not None and url_key not in from_env
     key_from_env = config.real_key and key_name in from_env
     if url_from_file and key_from_env and not trust_env_file:
@@ -127,8 +122,8 @@ def resolve_provider(
 def _resolve(
     provider: str | None, model: str | None, settings: Mapping[str, str], timeout_s: float
 ) -> ProviderConfig:
-    openai_key = settings.get("PAKATI_API_KEY_OPENAI")
-    anthropic_key = settings.get("PAKATI_API_KEY_ANTHROPIC")
+    openai_key = _key(settings, "openai")
+    anthropic_key = _key(settings, "anthropic")
     base_url = settings.get("PAKATI_OPENAI_BASE_URL")
     model = model or settings.get("PAKATI_LLM_MODEL")
     if provider is None:
@@ -160,8 +155,8 @@ def _resolve(
         )
     api_key = openai_key if provider == "openai" else anthropic_key
     if not api_key:
-        name = "PAKATI_API_KEY_OPENAI" if provider == "openai" else "PAKATI_API_KEY_ANTHROPIC"
-        raise InvalidInputError(f"provider {provider} needs {name} (environment or .env)")
+        names = " or ".join(KEY_NAMES[provider])
+        raise InvalidInputError(f"provider {provider} needs {names} (environment or .env)")
     return ProviderConfig(
         provider=provider,  # type: ignore[arg-type]
         model=model or DEFAULT_MODELS[provider],
@@ -170,6 +165,10 @@ def _resolve(
         timeout_s=timeout_s,
         real_key=True,
     )
+
+
+def _key(settings: Mapping[str, str], provider: str) -> str | None:
+    return next((settings[n] for n in KEY_NAMES[provider] if settings.get(n)), None)
 
 
 def make_chat_model(config: ProviderConfig) -> BaseChatModel:

@@ -54,7 +54,7 @@ def test_missing_model_names_every_place_it_looked(tmp_path, monkeypatch) -> Non
     message = str(caught.value)
     assert "stabilityai/stable-diffusion-xl-base-1.0" in message
     assert str(tmp_path / "empty-cache") in message
-    assert "never downloads" in message and "huggingface-cli download" in message
+    assert "never downloads" in message and "hf download stabilityai/" in message
     with pytest.raises(ModelNotFoundError, match="local folder or file"):
         load_model(str(tmp_path / "nothing-here"))
 

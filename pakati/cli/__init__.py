@@ -27,6 +27,7 @@ from typing import NoReturn
 import pakati.version
 from pakati.cli.boundary import EXIT_USAGE
 from pakati.cli.common import add_debug_option, emit_json, run_guarded
+from pakati_engine.env_file import apply_plain_settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as stop:  # argparse: --help or --version (0)
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    # .env's plain settings (HF_HUB_CACHE, PAKATI_HOME, ...; never keys or base URLs) apply
+    # before any library reads them; the environment wins.
+    apply_plain_settings(".env")
     warnings.simplefilter("default")
     # diffusers' schedulers turn torch tensors into numpy arrays the way numpy 2 deprecates;
     # nothing a user can act on, so it is not shown.

@@ -101,4 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pakati.server", description="The Pakati web canvas and chat."
     )
     add_serve_arguments(parser)
-    return serve(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    from pakati_engine.env_file import apply_plain_settings
+
+    apply_plain_settings(".env")  # as `pakati serve` does: plain settings only, env wins
+    return serve(args)

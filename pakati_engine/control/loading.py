@@ -84,8 +84,8 @@ def resolve_controlnet(name: str) -> Path:
     raise ModelNotFoundError(
         f"unknown ControlNet {name!r}: not a shipped one ({', '.join(SHIPPED_CONTROLNETS)}), "
         f"not a local ControlNet folder, and not a hub id in the local Hugging Face cache "
-        f"({str(hub_cache_dir())!r}). Pakati never downloads: pass a local folder, or copy "
-        "the cache from a connected machine."
+        f"({str(hub_cache_dir())!r}). Pakati never downloads: pass a local folder, or run "
+        f"`hf download {name}` on a connected machine and copy the cache."
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +104,7 @@ def resolve_model(name: str) -> Path:
             return snapshot
         looked.append(f"hub id {repo_id!r} in the Hugging Face cache {str(cache)!r}")
     hint = (
-        f"download it on a connected machine (huggingface-cli download {repo_ids[0]}) and "
+        f"download it on a connected machine (hf download {repo_ids[0]}) and "
         "copy the cache, or pass the path of a local diffusers folder or checkpoint file"
         if repo_ids
         else "pass the path of a local diffusers folder or checkpoint file, or a hub id that "
@@ -191,19 +192,37 @@ def _looks_like_repo_id(name: str) -> bool:
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
 
 
-def cached_snapshots(repo_id: str, cache: Path) -> list[Path]:
-    """The snapshot folders of ``repo_id`` in the hub cache: refs/main's first, then all."""
-    repo_folder = cache / f"models--{repo_id.replace('/', '--')}"
-    ref = repo_folder / "refs" / "main"
-    snapshots = repo_folder / "snapshots"
-    found = [snapshots / ref.read_text().strip()] if ref.is_file() else []
-    if snapshots.is_dir():
-        found += sorted(snapshots.iterdir())
-    return found
+def cached_snapshots(repo_id: str, cache: Path) -> Iterator[Path]:
+    """The snapshot folders of ``repo_id`` in the hub cache, found with huggingface_hub's
+    own cache API (never a download): the ``main`` revision's first, then the others."""
+    from huggingface_hub import scan_cache_dir, snapshot_download
+    from huggingface_hub.errors import (
+        CacheNotFound,
+        CorruptedCacheException,
+        LocalEntryNotFoundError,
+    )
+
+    main: Path | None
+    try:
+        main = Path(snapshot_download(repo_id, cache_dir=cache, local_files_only=True))
+    except (LocalEntryNotFoundError, ValueError, OSError):  # not cached under "main"
+        main = None
+    if main is not None:
+        yield main
+    try:
+        scanned = scan_cache_dir(cache)
+    except (CacheNotFound, CorruptedCacheException, OSError):
+        return
+    for repo in scanned.repos:
+        if repo.repo_id != repo_id or repo.repo_type != "model":
+            continue
+        for revision in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
+            if revision.snapshot_path != main:
+                yield revision.snapshot_path
 
 
 def _cached_snapshot(repo_id: str, cache: Path) -> Path | None:
-    """The snapshot folder of ``repo_id`` in the hub cache, following refs/main."""
+    """The snapshot folder of ``repo_id`` in the hub cache holding a diffusers pipeline."""
     for candidate in cached_snapshots(repo_id, cache):
         if (candidate / "model_index.json").is_file():
             return candidate

@@ -1,12 +1,13 @@
 """API keys and base URLs of the image providers, from the environment or ``.env``.
 
 Each provider's key is read from ``PAKATI_API_KEY_<PROVIDER>``, else the ecosystem's own
-name (``OPENAI_API_KEY``, ``REPLICATE_API_TOKEN``, ``HF_TOKEN``); the environment wins over
-``.env``. Base URLs use each client's own variable (``OPENAI_BASE_URL``,
-``REPLICATE_BASE_URL``, ``HF_INFERENCE_ENDPOINT``). A key goes only to the official host
-unless the user set another base URL in their own environment: a base URL read from a
-``.env`` file is not combined with a key unless ``trust_env_file``. Keys are ``SecretStr``;
-:meth:`ProviderAccess.notice` names a non-official host before the first keyed request.
+name (``OPENAI_API_KEY``, ``REPLICATE_API_TOKEN``, ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN``);
+the environment wins over ``.env`` (read with python-dotenv). Base URLs use each client's own
+variable (``OPENAI_BASE_URL``, ``REPLICATE_BASE_URL``, ``HF_INFERENCE_ENDPOINT``). A key goes
+only to the official host unless the user set another base URL in their own environment:
+a base URL read from a ``.env`` file is not combined with a key unless ``trust_env_file``.
+Keys are ``SecretStr``; :meth:`ProviderAccess.notice` names a non-official host before the
+first keyed request.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from pakati_engine.env_file import read_env_file
 from pakati_engine.errors import InvalidInputError
 
 KEY_NAMES: dict[str, tuple[str, ...]] = {
     "openai": ("PAKATI_API_KEY_OPENAI", "OPENAI_API_KEY"),
     "replicate": ("PAKATI_API_KEY_REPLICATE", "REPLICATE_API_TOKEN"),
-    "huggingface": ("PAKATI_API_KEY_HUGGINGFACE", "HF_TOKEN"),
+    "huggingface": ("PAKATI_API_KEY_HUGGINGFACE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
 }
 URL_NAMES = {
     "openai": "OPENAI_BASE_URL",
@@ -70,21 +72,6 @@ class ProviderAccess:
                 print(f"note: {text}", file=sys.stderr)
 
 
-def read_dotenv(path: str | Path = ".env") -> dict[str, str]:
-    """``KEY=value`` lines of a .env file (comments, blanks and ``export`` allowed)."""
-    file = Path(path)
-    if not file.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for line in file.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.removeprefix("export ").split("=", 1)
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
-
-
 def provider_access(
     provider: str,
     env: Mapping[str, str] | None = None,
@@ -95,7 +82,7 @@ def provider_access(
     """The key and base URL for ``provider``; refuses a ``.env`` URL that would take a key."""
     if provider not in KEY_NAMES:
         raise InvalidInputError(f"unknown image provider {provider!r}")
-    from_file = read_dotenv(dotenv) if dotenv else {}
+    from_file = read_env_file(dotenv)
     from_env = {k: v for k, v in (os.environ if env is None else env).items() if v}
     settings = {**from_file, **from_env}
     key_name = next((name for name in KEY_NAMES[provider] if settings.get(name)), None)
