@@ -238,7 +238,8 @@ class Plan(BaseModel):
         lines = [f"plan {self.id}: {self.width}x{self.height}, base {self.base_prompt!r}"]
         for r in self.regions:
             where = r.box if r.box is not None else f"polygon {r.polygon}"
-            lines.append(f"  - {r.name}: {r.prompt!r} at {where}")
+            model = f" by {r.model}" if r.model else ""
+            lines.append(f"  - {r.name}: {r.prompt!r} at {where}{model}")
         return "\n".join(lines)
 
 

@@ -222,6 +222,7 @@ def test_planner_region_models_go_through_the_registry() -> None:
     llm.seen = []
     plan = make_plan(llm, "goal", 64, 64)
     assert plan.region("square").model == "dall-e-2"
+    assert "'a blue square' at (34.0, 16.0, 62.0, 44.0) by dall-e-2" in plan.summary()
     sent_back = str(llm.seen[1][-1].content)
     assert "model 'imagen-9' cannot draw it (no such model)" in sent_back
     assert "pakati-shapes" in sent_back
