@@ -10,12 +10,16 @@ PNG text chunk named ``parameters`` laid out as::
 The last line is ``key: value`` pairs separated by ", ". A value holding ",", ":" or a line
 break is written as a JSON string (double quotes, backslash escapes), which is how the web
 UI quotes values; every other value is written as it is. Pakati's full parameters stay in
-its own ``pakati`` JSON chunk: this line is for other tools, and for people.
+its own ``pakati`` JSON chunk: this line is for other tools, and for people. LoRAs are
+written as the web UI writes them: ``<lora:name:weight>`` after the prompt and
+``Lora hashes: "name: <12 hex of the file's SHA-256>, ..."``; embeddings as ``TI hashes``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
 
@@ -52,7 +56,10 @@ def format_infotext(metadata: dict[str, Any]) -> str:
     """The ``parameters`` text of Pakati metadata (``{"layout": ..., "model": ...}``)."""
     layout = metadata.get("layout", {})
     model = metadata.get("model") or {}
-    lines = [str(layout.get("base_prompt", ""))]
+    loras = [(_lora_name(entry), entry) for entry in layout.get("loras") or []]
+    # The web UI writes the LoRAs it applied into the prompt as <lora:name:weight>.
+    tags = " ".join(f"<lora:{name}:{entry.get('weight', 1.0):g}>" for name, entry in loras)
+    lines = [" ".join(part for part in (str(layout.get("base_prompt", "")), tags) if part)]
     negative = str(layout.get("negative_prompt", ""))
     if negative:
         lines.append(f"Negative prompt: {negative}")
@@ -69,6 +76,11 @@ def format_infotext(metadata: dict[str, Any]) -> str:
         ("Regional mode", layout.get("mode") if layout.get("regions") else None),
         ("Base ratio", layout.get("base_ratio") if layout.get("regions") else None),
         ("Regions", regions_value(layout.get("regions") or [])),
+        ("Lora hashes", _hashes((name, entry.get("path")) for name, entry in loras)),
+        (
+            "TI hashes",
+            _hashes((e.get("token"), e.get("path")) for e in layout.get("embeddings") or []),
+        ),
         (
             "Version",
             f"Pakati {metadata['pakati_version']}" if "pakati_version" in metadata else None,
@@ -78,6 +90,21 @@ def format_infotext(metadata: dict[str, Any]) -> str:
         ", ".join(f"{key}: {quote(value)}" for key, value in fields if value not in (None, ""))
     )
     return "\n".join(lines)
+
+
+def _lora_name(entry: dict[str, Any]) -> str:
+    """A LoRA's name as Pakati names the adapter (``models.adapters.adapter_name``)."""
+    if entry.get("name"):
+        return str(entry["name"])
+    return re.sub(r"[^0-9A-Za-z_]", "_", PurePath(str(entry.get("path", ""))).stem or "lora")
+
+
+def _hashes(named: Iterable[tuple[object, object]]) -> str | None:
+    """``name: hash, ...`` for the files that exist here (the web UI's hashes value)."""
+    from pakati_engine.models.hashing import file_short_hash
+
+    found = [(n, file_short_hash(str(p))) for n, p in named if p]
+    return ", ".join(f"{n}: {h}" for n, h in found if h) or None
 
 
 def model_name(source: str) -> str:

@@ -250,11 +250,17 @@ class Layout(BaseModel):
         "the model's working size (sharper small objects, slower); None or false: off.",
     )
     regions: list[RegionSpec] = Field(default_factory=list)
+    # Left out of dumps when empty, so files and PNGs without adapters stay readable by
+    # Pakati versions older than these fields (their layouts forbid unknown keys).
     loras: list[LoraSpec] = Field(
-        default_factory=list, description="LoRA adapters on the canvas model (every region)."
+        default_factory=list,
+        description="LoRA adapters on the canvas model (every region).",
+        exclude_if=lambda value: not value,
     )
     embeddings: list[EmbeddingSpec] = Field(
-        default_factory=list, description="Textual-inversion tokens the prompts may use."
+        default_factory=list,
+        description="Textual-inversion tokens the prompts may use.",
+        exclude_if=lambda value: not value,
     )
 
     @field_validator("version")

@@ -155,3 +155,27 @@ def test_the_web_api_refuses_layouts_that_name_adapter_files() -> None:
                   {"embeddings": [{"path": "/etc/passwd", "token": "<x>"}]}):  # fmt: skip
         with pytest.raises(InvalidInputError, match="does not load files"):
             checked_layout(parse_layout({**base, **extra}))
+
+
+def test_infotext_names_loras_and_embeddings_as_the_web_ui_does(
+    bundle, lora_file, tmp_path
+) -> None:
+    import hashlib
+
+    from pakati_engine.infotext import parse_infotext
+
+    width = bundle.text_encoder.get_input_embeddings().weight.shape[1]
+    embedding = tmp_path / "style.safetensors"
+    save_file({"emb_params": torch.randn(1, width)}, str(embedding))
+    canvas = _canvas(bundle)
+    name = canvas.load_lora(lora_file, 0.75)
+    canvas.load_textual_inversion(embedding, "<ti-style>")
+    saved = canvas.generate(seed=4).save(tmp_path / "out.png")
+    with Image.open(saved) as image:
+        parsed = parse_infotext(image.text["parameters"])
+    assert parsed["Prompt"] == f"a red circle <lora:{name}:0.75>"
+    lora_sha = hashlib.sha256(lora_file.read_bytes()).hexdigest()[:12]
+    ti_sha = hashlib.sha256(embedding.read_bytes()).hexdigest()[:12]
+    assert parsed["Lora hashes"] == f"{name}: {lora_sha}"
+    assert parsed["TI hashes"] == f"<ti-style>: {ti_sha}"
+    assert parsed["Seed"] == "4"  # the pairs after the quoted hashes still parse

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
+import pytest
 from PIL import Image
 
 from pakati import PakatiCanvas
@@ -134,3 +136,33 @@ def test_single_file_hash_is_the_web_ui_hash(tmp_path) -> None:
     checkpoint.write_bytes(b"not really weights, but hashed the same way")
     assert model_hash(str(checkpoint)) == hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:10]
     assert model_hash(str(tmp_path / "missing.safetensors")) is None
+
+
+def test_images_without_adapters_stay_readable_by_older_versions(sd_folder, tmp_path) -> None:
+    """Pakati before LoRA support forbade unknown layout keys: empty lists are left out."""
+    from pydantic import ConfigDict, create_model
+
+    from pakati_engine.layout import Layout
+
+    older_fields: dict[str, Any] = {
+        name: (field.annotation, field)
+        for name, field in Layout.model_fields.items()
+        if name not in ("loras", "embeddings")
+    }
+    older = create_model("OlderLayout", __config__=ConfigDict(extra="forbid"), **older_fields)
+    canvas = PakatiCanvas(64, 64, model=str(sd_folder), steps=1)
+    canvas.apply_to_region(canvas.create_region(box=(0, 0, 32, 64)), "sky")
+    saved = canvas.generate(seed=1).save(tmp_path / "out.png")
+    for layout in (
+        read_png_metadata(saved)["layout"],
+        json.loads(saved.with_suffix(".json").read_text(encoding="utf-8"))["layout"],
+    ):
+        assert "loras" not in layout and "embeddings" not in layout
+        older.model_validate(layout)
+    with pytest.raises(ValueError, match="loras"):
+        older.model_validate({**read_png_metadata(saved)["layout"], "loras": [{"path": "x"}]})
+    # With adapters the fields are written (and this version reads them back).
+    full = Layout.model_validate({"width": 64, "height": 64, "loras": [{"path": "s.safetensors"}]})
+    assert full.model_dump(mode="json", exclude_none=True)["loras"] == [
+        {"path": "s.safetensors", "weight": 1.0}
+    ]

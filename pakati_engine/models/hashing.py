@@ -31,6 +31,17 @@ def model_hash(source: str) -> str | None:
     return _digest(files)[:10]
 
 
+def file_short_hash(path: str | Path) -> str | None:
+    """12 hex digits of a LoRA's or embedding's SHA-256 (the web UI's ``Lora hashes`` /
+    ``TI hashes``); a folder's ``pytorch_lora_weights.safetensors``; None when absent."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / "pytorch_lora_weights.safetensors"
+    if not file.is_file():
+        return None
+    return _digest([file])[:12]
+
+
 def _unet_files(folder: Path) -> list[Path]:
     unet = folder / "unet"
     if not unet.is_dir():
