@@ -28,6 +28,9 @@ JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 #: Events kept in memory; older ones are dropped (a page that missed them gets a snapshot).
 EVENT_LOG_SIZE = 2000
+#: Step events that keep their preview image (a data URL, up to a few hundred kB each);
+#: older ones keep their step count only, so the log's memory is bounded in bytes too.
+PREVIEWS_KEPT = 16
 
 
 class Cancelled(Exception):
@@ -76,6 +79,7 @@ class EventLog:
 
     def __init__(self, size: int = EVENT_LOG_SIZE) -> None:
         self._events: deque[dict[str, Any]] = deque(maxlen=size)
+        self._previews: deque[int] = deque()  # sequence numbers of events with a preview
         self._lock = threading.Lock()
         self._next = 1
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,9 +101,21 @@ class EventLog:
             seq = self._next
             self._next += 1
             self._events.append({"seq": seq, "type": event_type, "time": time.time(), **data})
+            if data.get("preview") is not None:
+                self._previews.append(seq)
+                if len(self._previews) > PREVIEWS_KEPT:
+                    self._drop_preview(self._previews.popleft())
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake)
         return seq
+
+    def _drop_preview(self, seq: int) -> None:
+        """Replace event ``seq`` by a copy without its preview (readers may hold the old
+        one, so it is not changed in place). Events are numbered without gaps."""
+        index = seq - self._events[0]["seq"]
+        if 0 <= index < len(self._events):
+            event = self._events[index]
+            self._events[index] = {k: v for k, v in event.items() if k != "preview"}
 
     def since(self, seq: int) -> list[dict[str, Any]]:
         """Events numbered ``seq`` or later that are still kept."""
