@@ -81,8 +81,9 @@ def one_by_one(fake: FakeImageServer, boxes: list[tuple[int, int, int, int]]) ->
 
 def test_independent_regions_are_requested_together_and_pasted_in_z_order() -> None:
     # Answers come back out of order (the first is the slowest); the fake scrambles pixels
-    # outside its mask too, so any crop taken from the wrong image would show.
-    with FakeImageServer("scramble", latencies=(0.6, 0.0, 0.3, 0.1)) as fake:
+    # outside its mask too, so any crop taken from the wrong image would show. Every answer
+    # takes at least 1 s, so all four are in flight at once even on a busy machine.
+    with FakeImageServer("scramble", latencies=(1.6, 1.0, 1.3, 1.1)) as fake:
         together, drawn = draw_regions(canvas_image(), jobs(fake, QUADRANTS), concurrency=4)
         assert fake.most_in_flight == 4
     with FakeImageServer("scramble") as fake:
@@ -95,7 +96,7 @@ def test_independent_regions_are_requested_together_and_pasted_in_z_order() -> N
 
 
 def test_concurrency_is_bounded() -> None:
-    with FakeImageServer(latency_s=0.2) as fake:
+    with FakeImageServer(latency_s=0.8) as fake:
         _image, drawn = draw_regions(canvas_image(), jobs(fake, QUADRANTS), concurrency=2)
         assert fake.most_in_flight == 2 and len(fake.posts("/v1/images/edits")) == 4
     assert [d.together for d in drawn] == [2, 2, 2, 2]
@@ -144,7 +145,7 @@ def test_two_remote_regions_of_a_canvas_go_together() -> None:
         made.provider_concurrency = concurrency
         return made
 
-    with FakeImageServer("scramble", latency_s=0.2) as fake:
+    with FakeImageServer("scramble", latency_s=1.0) as fake:
         env = {"PAKATI_API_KEY_OPENAI": SECRET, "OPENAI_BASE_URL": f"{fake.url}/v1"}
         registry = Registry(env=env, dotenv=None, user_cards=False)
         both = canvas(4, registry).generate(seed=3)
