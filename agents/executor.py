@@ -126,18 +126,22 @@ def run_pass(
 
 
 def draw_plan(session: CanvasSession, plan: Plan, out: str | Path) -> Path:
-    """Draw ``plan`` from scratch, its tasks in dependency order; returns the PNG path."""
+    """Draw ``plan`` from scratch, its tasks in dependency order, independent inpainting
+    tasks on separate pixels together (``Plan.execution_batches``); returns the PNG path."""
     session.create_canvas(plan.to_layout(session.model_name), PASS_CANVAS)
     path: Path | None = None
-    for task in plan.execution_order():
-        if task.task_type == "generation":
+    for batch in plan.execution_batches():
+        kind = batch[0].task_type
+        if kind == "generation":
             path = session.generate(PASS_CANVAS, plan.seed, out)
-        elif task.task_type == "inpainting":
-            path = session.regenerate(PASS_CANVAS, task.regions, out)
+        elif kind == "inpainting":
+            regions = list(dict.fromkeys(r for task in batch for r in task.regions))
+            path = session.regenerate(PASS_CANVAS, regions, out)
         else:
-            strength = float(task.parameters.get("strength", 0.5))
-            for region in task.regions:
-                path = session.refine(PASS_CANVAS, region, strength, out)
+            for task in batch:
+                strength = float(task.parameters.get("strength", 0.5))
+                for region in task.regions:
+                    path = session.refine(PASS_CANVAS, region, strength, out)
     if path is None:  # only edits were planned: start from a generation
         path = session.generate(PASS_CANVAS, plan.seed, out)
     return path

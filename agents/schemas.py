@@ -99,7 +99,13 @@ class RegionPlan(BaseModel):
 
 
 class Task(BaseModel):
-    """A unit of work on the canvas; tasks form a DAG through ``depends_on``."""
+    """A unit of work on the canvas; tasks form a DAG through ``depends_on``.
+
+    The product description's form is accepted too: ``Task(id=..., task_type=...,
+    region=[(x, y), ...], prompt=..., model_name=..., parameters={"guidance_scale": 7.5,
+    "steps": 50})``. A :class:`Plan` turns such a task into a region named after the task
+    (see :func:`tasks_to_regions`), so the rest of Pakati sees one schema.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -110,6 +116,77 @@ class Task(BaseModel):
     parameters: dict[str, float] = Field(
         default_factory=dict, description="e.g. {'strength': 0.5} for a refinement."
     )
+    region: list[tuple[float, float]] | None = Field(
+        default=None, description="Polygon vertices of a region of the task's own (optional)."
+    )
+    prompt: str | None = Field(default=None, description="Prompt of that region.")
+    model_name: str | None = Field(default=None, description="Model of that region.")
+
+
+#: Parameters of a description-form task and where they go: the region's own fields, the
+#: plan's (one pass draws every region, so tasks must agree), or the task (refinement).
+REGION_PARAMETERS = ("seed", "weight")
+PASS_PARAMETERS = ("steps", "guidance_scale")
+TASK_PARAMETERS = ("strength",)
+
+
+def tasks_to_regions(data: dict[str, Any]) -> dict[str, Any]:
+    """A plan's raw data with description-form tasks mapped onto regions (see :class:`Task`)."""
+    tasks = data.get("tasks") or []
+    regions = list(data.get("regions") or [])
+    mapped: list[Any] = []
+    pass_settings: dict[str, tuple[str, float]] = {}
+    for raw in tasks:
+        task = raw.model_dump() if isinstance(raw, Task) else raw
+        if not isinstance(task, dict) or all(
+            task.get(k) is None for k in ("region", "prompt", "model_name")
+        ):
+            mapped.append(raw)
+            continue
+        task = dict(task)
+        ident = task.get("id")
+        polygon, prompt = task.pop("region", None), task.pop("prompt", None)
+        model = task.pop("model_name", None)
+        if polygon is None or not prompt:
+            raise ValueError(
+                f"task {ident!r}: a task of its own region needs both region=[(x, y), ...] and "
+                "prompt=...; or name existing regions with regions=[...]"
+            )
+        parameters = dict(task.get("parameters") or {})
+        unknown = sorted(set(parameters) - {*REGION_PARAMETERS, *PASS_PARAMETERS, *TASK_PARAMETERS})
+        if unknown:
+            raise ValueError(
+                f"task {ident!r}: unknown parameters {unknown}; use "
+                f"{', '.join((*PASS_PARAMETERS, *REGION_PARAMETERS, *TASK_PARAMETERS))}"
+            )
+        region: dict[str, Any] = {"name": ident, "polygon": polygon, "prompt": prompt}
+        if model is not None:
+            region["model"] = model
+        for key in REGION_PARAMETERS:
+            if key in parameters:
+                value = parameters.pop(key)
+                region[key] = int(value) if key == "seed" else value
+        for key in PASS_PARAMETERS:
+            if key not in parameters:
+                continue
+            value = parameters.pop(key)
+            earlier = pass_settings.setdefault(key, (str(ident), value))
+            if earlier[1] != value:
+                raise ValueError(
+                    f"tasks {earlier[0]!r} and {ident!r} ask for {key} {earlier[1]:g} and "
+                    f"{value:g}: Pakati draws every region in one pass, so tasks must agree "
+                    f"(or set the plan's {key})"
+                )
+        regions.append(region)
+        mapped.append(
+            {**task, "regions": [ident, *task.get("regions", [])], "parameters": parameters}
+        )
+    out = {**data, "regions": regions, "tasks": mapped}
+    for key, (ident, value) in pass_settings.items():
+        if key in data and data[key] != value:
+            raise ValueError(f"task {ident!r} asks for {key} {value:g}, the plan {data[key]}")
+        out[key] = int(value) if key == "steps" else value
+    return out
 
 
 class PlanReference(BaseModel):
@@ -153,6 +230,11 @@ class Plan(BaseModel):
     relations: list[PlanRelation] = Field(
         default_factory=list, description="Relations between regions that the critic checks."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _description_form_tasks(cls, data: Any) -> Any:
+        return tasks_to_regions(data) if isinstance(data, dict) else data
 
     @field_validator("tasks")
     @classmethod
@@ -213,6 +295,33 @@ class Plan(BaseModel):
         by_id = {t.id: t for t in self.tasks}
         order = nx.lexicographical_topological_sort(self.task_graph(), key=position.__getitem__)
         return [by_id[i] for i in order]
+
+    def execution_batches(self) -> list[list[Task]]:
+        """:meth:`execution_order` with independent work merged into one step: consecutive
+        generation tasks draw the canvas once, and consecutive inpainting tasks that do not
+        depend on each other and whose regions do not overlap are redrawn together (one
+        pass; remote models in it are asked concurrently). Refinements run one by one."""
+        graph = self.task_graph()
+        batches: list[list[Task]] = []
+        for task in self.execution_order():
+            last = batches[-1] if batches else None
+            if last is not None and self._joins(last, task, graph):
+                last.append(task)
+            else:
+                batches.append([task])
+        return batches
+
+    def _joins(self, batch: list[Task], task: Task, graph: nx.DiGraph) -> bool:
+        if task.task_type != batch[0].task_type or task.task_type == "refinement":
+            return False
+        if task.task_type == "generation":
+            return True
+        if any(graph.has_node(t.id) and nx.has_path(graph, t.id, task.id) for t in batch):
+            return False
+        taken = [self.region(name).bounds for t in batch for name in t.regions]
+        return not any(
+            _overlap(self.region(name).bounds, box) for name in task.regions for box in taken
+        )
 
     def region(self, name: str) -> RegionPlan:
         for region in self.regions:
@@ -375,3 +484,8 @@ class RefinementActions(BaseModel):
 
     actions: list[RefinementAction] = Field(default_factory=list)
     note: str = Field(default="", description="One line on the strategy.")
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two boxes (x0, y0, x1, y1; x1/y1 exclusive) share a pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
