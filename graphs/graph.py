@@ -131,9 +131,14 @@ def _failed_checks(critique: dict[str, Any]) -> int:
 
 
 def has_unfinished_run(graph: CompiledStateGraph, config: RunnableConfig) -> bool:
-    """True when the thread has a checkpoint with nodes still to run (a resumable run)."""
+    """True when the thread has a checkpoint with nodes still to run (a resumable run).
+
+    A run killed after a step's writes were saved but before the checkpoint that follows
+    them counts: ``get_state`` applies such writes and leaves their step out of ``next``
+    (then empty), though ``stream(None)`` goes on from there; ``tasks`` still lists it.
+    """
     snapshot = graph.get_state(config)
-    return bool(snapshot.values) and bool(snapshot.next)
+    return bool(snapshot.values) and bool(snapshot.next or snapshot.tasks)
 
 
 @contextmanager

@@ -310,8 +310,8 @@ class PakatiOrchestrator:
                     "thread continues only its own goal: use another thread id (--thread) for "
                     "this one"
                 )
-            if values.get("stop_reason"):
-                return "finished"
+            # Before the stop reason: a kill after the last critic's writes were saved leaves
+            # them to be committed (and shown) by the resumed run.
             return "unfinished" if has_unfinished_run(graph, config) else "finished"
 
     def _requested(self, goal: str | None) -> dict[str, Any]:

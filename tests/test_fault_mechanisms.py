@@ -970,3 +970,94 @@ def test_the_memory_estimate_is_near_the_measured_peak() -> None:
     )
     row = json.loads(done.stdout)["rows"][0]
     assert 0.8 <= row["estimate_over_measured"] <= 1.6, row
+
+
+# A run killed anywhere resumes, and says so ----------------------------------------------------
+
+
+class Killed(BaseException):
+    """The process died here (nothing in Pakati or LangGraph catches a BaseException)."""
+
+
+def _orchestrator(tmp_path: Path, sd_bundle: Any) -> Any:
+    from pakati.orchestrator import Context, PakatiOrchestrator
+
+    context = Context(
+        primary_goal=GOAL, width=64, height=64, max_passes=3, target=0.99, workdir=str(tmp_path)
+    )
+    return PakatiOrchestrator(
+        context, model=sd_bundle, scorer=PixelScorer(), steps=2, critic_fn=cosine_critic
+    )
+
+
+class PixelScorer:
+    """Cosines that depend on the image only (its mean pixel), as a real scorer's do, so a
+    resumed run scores exactly as an uninterrupted one (a scripted scorer counts calls)."""
+
+    def similarity(self, images: Any, texts: Any) -> np.ndarray:
+        out = np.full((len(images), len(texts)), -0.5, dtype=np.float32)
+        for row, image in enumerate(images):
+            out[row, 0] = 0.2 + float(np.asarray(image, dtype=np.float32).mean()) / 2550
+        return out
+
+
+def _dying_checkpointer(step: int) -> Callable[..., Any]:
+    """``open_checkpointer`` whose saver dies when asked to write the checkpoint of
+    ``step``: the tasks of the step before have saved their writes, the checkpoint that
+    follows them never comes (a kill between the two)."""
+    from pakati.graphs import graph as graph_module
+
+    @contextmanager
+    def open_dying(path: Any) -> Iterator[Any]:
+        with graph_module.open_checkpointer(path) as saver:
+            real_put = saver.put
+
+            def put(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
+                if metadata.get("source") == "loop" and metadata.get("step") == step:
+                    raise Killed(f"killed before the checkpoint of step {step}")
+                return real_put(config, checkpoint, metadata, versions)
+
+            saver.put = put
+            yield saver
+
+    return open_dying
+
+
+def test_a_run_killed_between_a_steps_writes_and_its_checkpoint_resumes(
+    tmp_path, sd_bundle, monkeypatch
+) -> None:
+    """Issue 20: "after some kills the resume path says 'already finished' while it is
+    actually resuming". It was a kill after a node's writes were saved and before the next
+    checkpoint: get_state applied the writes and reported no next node."""
+    from pakati import orchestrator as orchestrator_module
+
+    reference = _orchestrator(tmp_path / "ref", sd_bundle).run(
+        GOAL, thread_id="t", checkpoint=tmp_path / "ref.sqlite"
+    )
+    steps = len(reference["critiques"]) * 3 + 1  # planner, then executor/critic/refiner
+    assert reference["stop_reason"] and steps >= 4
+    ran: list[str] = []
+
+    def note(node: str, update: Any) -> None:
+        ran.append(node)
+
+    for step in range(1, steps):
+        checkpoint = tmp_path / f"killed-{step}.sqlite"
+        with monkeypatch.context() as patch:
+            patch.setattr(orchestrator_module, "open_checkpointer", _dying_checkpointer(step))
+            with pytest.raises(Killed):
+                _orchestrator(tmp_path / f"run-{step}", sd_bundle).run(
+                    GOAL, thread_id="t", checkpoint=checkpoint
+                )
+        resumed = _orchestrator(tmp_path / f"run-{step}", sd_bundle)
+        status = resumed.thread_status("t", checkpoint, GOAL)
+        assert status == "unfinished", step
+        ran.clear()
+        final = resumed.run(GOAL, thread_id="t", checkpoint=checkpoint, on_update=note)
+        assert ran, step  # it did resume: the rest of the run (or its last writes) came
+        # The same passes and verdicts. Not bit-identical pixels: a process that died between
+        # passes re-encodes the last image from its PNG instead of keeping its latents.
+        assert final["scores"] == pytest.approx(reference["scores"], abs=1e-3), step
+        assert len(final["images"]) == len(reference["images"])
+        assert final["stop_reason"] == reference["stop_reason"]
+        assert resumed.thread_status("t", checkpoint, GOAL) == "finished"
