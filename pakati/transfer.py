@@ -5,8 +5,10 @@ Each requested aspect maps to one mechanism (what this slice can transfer):
 - ``composition``: the understood pathway's object boxes and prompts become regions;
 - ``color_harmony``: the understood background colour becomes the base prompt ("a white
   background") and each transferred region keeps its understood colour;
-- ``lighting`` and ``style``: no mechanism yet (they need a learned token, i.e. textual
-  inversion, which is not built); they are listed in ``guidance.not_transferred``.
+- ``lighting`` and ``style`` (and ``color_harmony``, beside the palette words): the learned
+  token (textual inversion, ``<ref-ID>``) goes into the base prompt at ``token_weight``, and
+  its embedding file is loaded into the canvas model. A reference understood without a
+  token (``inversion=None``, or an SDXL model) lists them in ``guidance.not_transferred``.
 
 ``target_prompt`` is what the new picture should show besides the reference: with
 composition it becomes one more region over the largest box of background the pathway
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pakati_engine.errors import InvalidInputError
+from pakati_engine.layout import Layout
 from pakati_engine.understanding.transfer_cells import free_cell
 from pakati_engine.world.scene import object_caption
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 
 TRANSFER_ASPECTS: tuple[str, ...] = ("composition", "color_harmony", "lighting", "style")
 NOT_BUILT = {"lighting", "style"}
+"""Aspects that only the learned token carries."""
+TOKEN_ASPECTS = {"lighting", "style", "color_harmony"}
 _ALIASES = {"colour_harmony": "color_harmony", "color": "color_harmony", "colour": "color_harmony"}
 
 
@@ -43,6 +48,8 @@ class UnderstoodGuidance:
     regions: list[dict[str, Any]]
     transferred: list[str]
     not_transferred: dict[str, str] = field(default_factory=dict)
+    embeddings: list[dict[str, str]] = field(default_factory=list)
+    """``[{"path", "token"}]``: learned tokens the prompts use (a layout's ``embeddings``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +60,7 @@ class UnderstoodGuidance:
             "regions": self.regions,
             "transferred": self.transferred,
             "not_transferred": self.not_transferred,
+            "embeddings": self.embeddings,
         }
 
 
@@ -74,8 +82,10 @@ def make_guidance(
     target_prompt: str,
     aspects: list[str] | tuple[str, ...],
     size: tuple[int, int],
+    token_weight: float = 1.0,
 ) -> UnderstoodGuidance:
     wanted = check_aspects(aspects)
+    has_token = bool(understanding.token and understanding.embedding_path)
     description = understanding.description
     width, height = size
     regions: list[dict[str, Any]] = []
@@ -102,23 +112,39 @@ def make_guidance(
             )
     elif "color_harmony" in wanted and target_prompt.strip():
         base = f"{target_prompt}, {description.base_prompt}"
+    embeddings = []
+    if has_token and wanted_token(wanted):
+        token = str(understanding.token)
+        written = token if token_weight == 1.0 else f"({token}:{token_weight:g})"
+        base = f"{base} {written}".strip()
+        embeddings.append({"path": str(understanding.embedding_path), "token": token})
+    missing = set() if has_token else NOT_BUILT
     return UnderstoodGuidance(
         reference_id=understanding.reference_id,
         understanding_level=understanding.understanding_level,
         target_prompt=target_prompt,
         base_prompt=base,
         regions=regions,
-        transferred=[a for a in wanted if a not in NOT_BUILT],
+        transferred=[a for a in wanted if a not in missing],
         not_transferred={
-            a: "needs a learned token (textual inversion), not built yet"
+            a: "needs a learned token; this reference was understood without one "
+            "(learn it with an SD1.x-shaped model and inversion on)"
             for a in wanted
-            if a in NOT_BUILT
+            if a in missing
         },
+        embeddings=embeddings,
     )
+
+
+def wanted_token(aspects: list[str]) -> bool:
+    """Whether the learned token serves any of ``aspects``."""
+    return any(a in TOKEN_ASPECTS for a in aspects)
 
 
 def apply_guidance(canvas: EnhancedPakatiCanvas, guidance: UnderstoodGuidance) -> None:
     """Set ``canvas``'s base prompt and add ``guidance``'s regions (names must be new)."""
+    for embedding in guidance.embeddings:
+        canvas.load_textual_inversion(embedding["path"], embedding["token"])
     canvas.base_prompt = guidance.base_prompt
     names = {r.name for r in canvas.regions}
     for region in guidance.regions:
@@ -172,11 +198,7 @@ class IterativeRefinementEngine:
             raise InvalidInputError("give at least one understood reference id")
         found = []
         for reference_id in understood_references:
-            if reference_id not in self.engine.understood:
-                raise InvalidInputError(
-                    f"no understood reference {reference_id!r}; call learn_reference first"
-                )
-            found.append(self.engine.understood[reference_id])
+            found.append(self.engine.understanding(reference_id))
         found.sort(key=lambda u: -u.understanding_level)
         kept = [u for u in found if u.understanding_level >= MIN_LEVEL]
         self.skipped = [u.reference_id for u in found if u.understanding_level < MIN_LEVEL]
@@ -195,3 +217,27 @@ class IterativeRefinementEngine:
         return self.canvas.generate_with_refinement(
             max_passes=max_iterations, target_quality=target_quality, strategy=strategy, seed=seed
         )
+
+
+def layout_with_guidance(layout: Layout, guidance: UnderstoodGuidance) -> Layout:
+    """``layout`` guided by an understood reference (what ``pakati generate --understood``
+    draws): the guidance's regions go first (the layout's own regions are drawn over them),
+    the base prompt is the layout's followed by the guidance's, and the learned token's
+    embedding joins the layout's ``embeddings``."""
+    from pakati_engine.layout import parse_layout
+
+    data = layout.model_dump()
+    names = {r.name for r in layout.regions}
+    regions = []
+    for region in guidance.regions:
+        name = region["name"]
+        while name in names:
+            name = f"{name}-ref"
+        regions.append({"name": name, "box": region["box"], "prompt": region["prompt"]})
+    data["regions"] = regions + data["regions"]
+    data["base_prompt"] = ", ".join(p for p in (layout.base_prompt, guidance.base_prompt) if p)
+    known = {e.token for e in layout.embeddings}
+    data["embeddings"] = data.get("embeddings", []) + [
+        dict(e) for e in guidance.embeddings if e["token"] not in known
+    ]
+    return parse_layout(data, source=f"layout guided by {guidance.reference_id}")

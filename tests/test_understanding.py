@@ -141,11 +141,18 @@ def test_reconstruction_keeps_visible_pixels_and_never_reads_hidden_ones(scene, 
 @needs_model
 def test_learn_reference_reports_levels_and_errors(tmp_path, scene, shapes):
     from pakati.understanding import ReferenceImage, ReferenceUnderstandingEngine
+    from pakati_engine.understanding.inversion import InversionSettings
 
     path = tmp_path / "ref.png"
     Image.fromarray(scene.image).resize((96, 96)).save(path)
     lines: list[str] = []
-    engine = ReferenceUnderstandingEngine(model=shapes, steps=2, progress=lines.append)
+    engine = ReferenceUnderstandingEngine(
+        model=shapes,
+        steps=2,
+        progress=lines.append,
+        inversion=InversionSettings(steps=2, batch=2),
+        reproduction_seeds=(0,),
+    )
     reference = ReferenceImage(path, metadata={"scene": describe_scene(scene).to_dict()})
     with pytest.raises(InvalidInputError, match="semantic_regions"):
         engine.learn_reference(reference, masking_strategies=["nope"])

@@ -92,6 +92,8 @@ def test_cli_understand_json(tmp_path, capsys):
             "1",
             "--steps",
             "2",
+            "--token-steps",
+            "2",
             "--out",
             str(tmp_path / "out"),
             "--json",

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pakati.cli import understood
 from pakati.cli.common import (
     StepProgress,
     claimed_output,
@@ -87,6 +88,7 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
     )
     add_memory_arguments(generate)
     add_model_hub_arguments(generate)
+    understood.add_arguments(generate)
     generate.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     generate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     generate.add_argument(
@@ -227,6 +229,16 @@ def _generate(args: argparse.Namespace, layout: Layout, steps: list, outs: list[
     }
     if updates:
         layout = parse_layout({**layout.model_dump(), **updates}, source="layout")
+    layout, understanding = understood.guided_layout(args, layout)
+    if getattr(args, "refine", None) is not None:
+        if len(outs) > 1 or len(steps) > 1:
+            raise UsageError("--refine makes one image from a layout: drop --count / --from")
+        result, passes = understood.refine(args, layout, understanding)
+        result.save(outs[0], overwrite=args.overwrite)
+        summary = written(result, outs[0])
+        if args.json:
+            emit_json({**summary, "refinement": passes})
+        return 0
     canvas = PakatiCanvas.from_layout(layout, device=args.device, dtype=args.dtype)
     apply_model_hub_settings(args, canvas)
     print(f"loading model {canvas.model!r} ...", file=sys.stderr)

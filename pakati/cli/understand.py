@@ -29,7 +29,19 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--model", default="pakati-shapes")
     parser.add_argument("--size", type=int_at_least(8), default=128, help="working size (px)")
     parser.add_argument("--seed", type=int_at_least(0), default=0)
-    parser.add_argument("--out", type=Path, help="folder for understanding.json")
+    parser.add_argument("--out", type=Path, help="also write understanding.json to this folder")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="store of understood references (default: $PAKATI_HOME/understood)",
+    )
+    parser.add_argument(
+        "--token-steps",
+        type=int_at_least(0),
+        default=40,
+        help="textual-inversion steps per attempt (0: learn no token)",
+    )
+    parser.add_argument("--token-vectors", type=int_at_least(1), default=2)
     parser.add_argument("--json", action="store_true", help="print JSON as the last line")
     parser.set_defaults(run=understand)
 
@@ -38,6 +50,7 @@ def understand(args: argparse.Namespace) -> int:
     from pakati.understanding import ReferenceImage, ReferenceUnderstandingEngine
     from pakati_engine.models.loading import load_model
     from pakati_engine.understanding import MASKING_STRATEGIES, check_strategies
+    from pakati_engine.understanding.inversion import InversionSettings
 
     strategies = (
         check_strategies([s.strip() for s in args.strategies.split(",") if s.strip()])
@@ -45,8 +58,17 @@ def understand(args: argparse.Namespace) -> int:
         else list(MASKING_STRATEGIES)
     )
     reference = ReferenceImage(args.reference)
+    inversion = (
+        InversionSettings(vectors=args.token_vectors, steps=args.token_steps, seed=args.seed)
+        if args.token_steps
+        else None
+    )
     engine = ReferenceUnderstandingEngine(
-        model=load_model(args.model), size=args.size, steps=args.steps
+        model=load_model(args.model),
+        size=args.size,
+        steps=args.steps,
+        inversion=inversion,
+        store=args.store,
     )
     result = engine.learn_reference(reference, strategies, args.max_attempts, seed=args.seed)
     record = result.to_dict()
@@ -64,6 +86,15 @@ def understand(args: argparse.Namespace) -> int:
             else f"{score['level']:.3f}"
         )
         print(f"  {name:<20} {'held out' if score['held_out'] else 'trained':<9} {level}")
+    reproduction = result.pathway_reproduction
+    print(
+        "pathway reproduction (whole image): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in reproduction.items() if k != "seeds")
+    )
+    if result.token is not None:
+        words = result.token_report.get("nearest_world_words", [])
+        print(f"token {result.token} -> {result.embedding_path}; nearest words {words}")
+    print(f"saved to {engine.store.folder(result.reference_id)}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "understanding.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -76,6 +107,9 @@ def understand(args: argparse.Namespace) -> int:
                 "mastery_achieved": result.mastery_achieved,
                 "strategy_scores": {k: v["level"] for k, v in record["strategy_scores"].items()},
                 "attempts": len(result.attempts),
+                "token": result.token,
+                "embedding": result.embedding_path,
+                "pathway_reproduction": reproduction,
             }
         )
     return 0
