@@ -175,3 +175,19 @@ def test_hf_hub_cache_in_dotenv_finds_a_cached_model_from_the_cli(
     found = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert (tmp_path / "out.png").is_file()
+
+
+def test_env_example_lists_only_names_pakati_reads() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "env.example").read_text(encoding="utf-8")
+    assert read_env_file(root / "env.example") == {}  # copying it sets nothing by accident
+    names = set(re.findall(r"\b([A-Z][A-Z0-9_]{3,})\b", text)) - {"JSON", "LLM", "URL"}
+    source = "\n".join(
+        p.read_text(encoding="utf-8")
+        for folder in ("pakati", "pakati_engine", "agents")
+        for p in (root / folder).rglob("*.py")
+    )
+    unread = sorted(n for n in names if f'"{n}"' not in source)
+    assert unread == [], f"env.example names what no code reads: {unread}"
