@@ -4,8 +4,8 @@ Written into the run folder from ``summary.json`` and ``cases.jsonl``: ``report.
 ``report.html`` (plots and sheets inlined as base64, so the file stands alone),
 ``accuracy.png`` (accuracy per task per arm with Wilson 95% intervals), ``time.png``
 (seconds per image per arm), ``calibration.png`` (the agent critic's score against the
-judge's verdict, when the agent arm ran), ``agent_passes.png`` (the agent's accuracy by the
-passes it used) and ``failures-<arm>.png`` (contact sheets of
+judge's verdict, when the agent arm ran), ``agent_passes.png`` (the agent's accuracy against
+its pass budget, and by the passes it used) and ``failures-<arm>.png`` (contact sheets of
 failed cases with their verdicts written under each image).
 """
 
@@ -111,26 +111,8 @@ def _plots(folder: Path, summary: dict[str, Any], records: list[dict[str, Any]])
         written.append("time.png")
 
     passed = [r for r in records if r.get("passes") and r.get("ok") is not None]
-    if passed:  # agent arm: accuracy of the delivered image by the passes the agent used
-        counts = sorted({int(r["passes"]) for r in passed})
-        figure, axes = plt.subplots(figsize=(6, 3.5))
-        for passes in counts:
-            group = [bool(r["ok"]) for r in passed if int(r["passes"]) == passes]
-            low, high = wilson(sum(group), len(group))
-            share = sum(group) / len(group)
-            axes.errorbar(
-                [passes], [share], yerr=[[share - low], [high - share]], fmt="o", capsize=3
-            )
-            axes.annotate(
-                f"n={len(group)}", (passes, share), textcoords="offset points", xytext=(6, 0)
-            )
-        axes.set_xticks(counts)
-        axes.set_xlabel("passes the agent used")
-        axes.set_ylabel("accuracy (Wilson 95%)")
-        axes.set_ylim(0, 1.05)
-        figure.tight_layout()
-        figure.savefig(folder / "agent_passes.png", dpi=110)
-        plt.close(figure)
+    if passed:
+        _agent_passes_plot(plt, folder / "agent_passes.png", passed)
         written.append("agent_passes.png")
 
     scored = [r for r in records if r.get("critic_score") is not None and r.get("ok") is not None]
@@ -153,6 +135,40 @@ def _plots(folder: Path, summary: dict[str, Any], records: list[dict[str, Any]])
         plt.close(figure)
         written.append("calibration.png")
     return written
+
+
+def _agent_passes_plot(plt: Any, path: Path, records: list[dict[str, Any]]) -> None:
+    """Left: accuracy against the agent's pass budget j (the image the agent delivers after
+    at most j passes, judged; one that stopped earlier keeps its image). Right: accuracy of
+    the delivered image by the passes the agent used (it stops when its critic passes)."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    budgets = [r["budget_ok"] for r in records if r.get("budget_ok")]
+    if budgets:
+        top = max(len(b) for b in budgets)
+        for j in range(1, top + 1):
+            group = [bool(b[min(j, len(b)) - 1]) for b in budgets]
+            share = sum(group) / len(group)
+            low, high = wilson(sum(group), len(group))
+            left.errorbar([j], [share], yerr=[[share - low], [high - share]], fmt="o", capsize=3)
+        left.set_xticks(range(1, top + 1))
+    left.set_xlabel("pass budget (at most j passes)")
+    left.set_ylabel("accuracy (Wilson 95%)")
+    left.set_ylim(0, 1.05)
+    counts = sorted({int(r["passes"]) for r in records})
+    for passes in counts:
+        group = [bool(r["ok"]) for r in records if int(r["passes"]) == passes]
+        low, high = wilson(sum(group), len(group))
+        share = sum(group) / len(group)
+        right.errorbar([passes], [share], yerr=[[share - low], [high - share]], fmt="o", capsize=3)
+        right.annotate(
+            f"n={len(group)}", (passes, share), textcoords="offset points", xytext=(6, 0)
+        )
+    right.set_xticks(counts)
+    right.set_xlabel("passes the agent used")
+    right.set_ylim(0, 1.05)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _verdict_text(record: dict[str, Any]) -> str:

@@ -18,11 +18,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pakati.evals.comp_arms import ArmRunner, Settings, controlnet_missing
+from pakati.evals.comp_arms import ArmRunner, Settings, controlnet_missing, remote_missing
 from pakati.evals.comp_tasks import COMPOSITIONAL_TASKS, Case
 from pakati_engine.errors import InvalidInputError
 
-CONFIG_KEYS = ("seed", "n", "tasks", "arms", "steps", "agent_passes", "model", "size")
+CONFIG_KEYS = (
+    "seed", "n", "tasks", "arms", "steps", "agent_passes", "model", "size", "remote_model",
+)  # fmt: skip
 """What must agree between a run and its resume, and between merged shards."""
 
 Progress = Callable[[int, int, float], None]
@@ -168,16 +170,24 @@ def run_jobs(
 
 
 def plan_jobs(
-    cases: list[Case], arms: tuple[str, ...], done: set[tuple[str, str]]
+    cases: list[Case],
+    arms: tuple[str, ...],
+    done: set[tuple[str, str]],
+    remote_model: str | None = None,
 ) -> tuple[list[tuple[Case, str]], list[dict[str, Any]]]:
-    """Jobs left to run, and the records of arms skipped as a whole (ControlNet missing)."""
-    missing = controlnet_missing() if "controlnet" in arms else None
+    """Jobs left to run, and the records of arms skipped as a whole (ControlNet not
+    installed, the remote model not usable here)."""
+    why: dict[str, str | None] = {
+        "controlnet": controlnet_missing() if "controlnet" in arms else None,
+        "remote": remote_missing(remote_model or "dall-e-2") if "remote" in arms else None,
+    }
     jobs, skipped = [], []
     for case in cases:
         for arm in arms:
             if (case.id, arm) in done:
                 continue
-            if arm == "controlnet" and missing is not None:
+            missing = why.get(arm)
+            if missing is not None:
                 skipped.append(
                     {
                         "id": case.id,
@@ -220,7 +230,7 @@ def execute(
 ) -> dict[str, Any]:
     """Run (or resume) the cases in ``folder``; writes and returns ``summary.json``'s data."""
     done = prepare_folder(folder, config)
-    jobs, skipped = plan_jobs(cases, tuple(config["arms"]), done)
+    jobs, skipped = plan_jobs(cases, tuple(config["arms"]), done, config.get("remote_model"))
     started = time.perf_counter()
     path = folder / "cases.jsonl"
     torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from pakati.cli.common import emit_json
-from pakati.evals.comp_arms import ARMS, Settings
+from pakati.evals.comp_arms import ARMS, Settings, check_remote_model
 from pakati.evals.comp_runner import execute, merge, print_progress, read_records
 from pakati.evals.comp_tasks import TASKS, parse_shard, sample_cases, shard_cases
 from pakati_engine.errors import InvalidInputError
@@ -44,6 +44,8 @@ def main(args: argparse.Namespace) -> int:
     tasks = _names(args.tasks, TASKS, "tasks") if args.tasks else TASKS
     arms = _names(args.arms, ARMS, "arms")
     shard = parse_shard(args.shard) if args.shard else (0, 1)
+    if "remote" in arms:
+        check_remote_model(args.remote_model)
     if args.workers < 1 or args.threads < 1:
         raise InvalidInputError("--workers and --threads must be at least 1")
     config = {
@@ -56,9 +58,12 @@ def main(args: argparse.Namespace) -> int:
         "model": args.model,
         "size": 128,
         "shard": f"{shard[0]}/{shard[1]}",
+        "remote_model": args.remote_model if "remote" in arms else None,
     }
     cases = shard_cases(sample_cases(args.n, args.seed, tasks), *shard)
-    settings = Settings(steps=args.steps, agent_passes=args.agent_passes)
+    settings = Settings(
+        steps=args.steps, agent_passes=args.agent_passes, remote_model=args.remote_model
+    )
     keep = args.report is not None
     folder = Path(args.report) if keep else Path(tempfile.mkdtemp(prefix="pakati-eval-"))
     progress = None if args.quiet else print_progress

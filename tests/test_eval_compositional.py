@@ -232,6 +232,7 @@ def test_agent_arm_runs_the_agent_and_keeps_the_critic_score(tmp_path: Path) -> 
     summary = execute(tmp_path, cases, config, Settings(steps=2, agent_passes=1), progress=None)
     record = next(r for r in read_records(tmp_path) if r["task"] == "colors")
     assert record["passes"] == 1 and 0.0 < record["critic_score"] <= 1.0
+    assert record["budget_ok"] == [record["ok"]]  # one pass: delivered image = pass 1's
     assert "agent arm has none" in summary["arms"]["agent"]["skipped"]["locked_identity"]
     written = write_report(tmp_path, summary, read_records(tmp_path), "pakati eval compositional")
     assert {"calibration.png", "agent_passes.png"} <= set(written)

@@ -168,7 +168,7 @@ def run_agent(args: argparse.Namespace) -> int:
 
 
 #: Arms and tasks of ``eval compositional`` (a test checks they match ``pakati.evals``).
-COMPOSITIONAL_ARMS = ("plain", "attention", "latent", "agent", "controlnet")
+COMPOSITIONAL_ARMS = ("plain", "attention", "latent", "agent", "controlnet", "remote")
 COMPOSITIONAL_TASKS = (
     "single_object", "two_objects", "counting", "colors", "position", "color_attribution",
     "spatial_relation", "sizes", "negation", "leakage", "locked_identity", "edit_locality",
@@ -192,6 +192,12 @@ def add_compositional_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--agent-passes", type=int_at_least(1), default=2, help="agent arm: passes (default 2)"
+    )
+    parser.add_argument(
+        "--remote-model",
+        default="dall-e-2",
+        help="remote arm: the provider model every region is drawn with (default dall-e-2; "
+        "its key and base URL come from the environment or .env)",
     )
     parser.add_argument(
         "--steps", type=int_at_least(1), default=None, help="override the model's steps"
