@@ -56,6 +56,7 @@ from pakati_engine.models.tiny_models import (
     sd15_unet_config,
     sd_scheduler,
 )
+from pakati_engine.regions.masks import pool_masks, stack_masks
 
 REGION_COUNTS = (1, 2, 4, 8)
 CROP_SHARES = ("0.10", "0.25", "0.50")
@@ -95,6 +96,64 @@ def strip_masks(side: int, count: int) -> list[np.ndarray]:
     return masks
 
 
+def multidiffusion(
+    parts: dict[str, Any],
+    prompt: str,
+    masks: list[np.ndarray],
+    size: int,
+    steps: int,
+    guidance_scale: float,
+    seed: int,
+) -> np.ndarray:
+    """A baseline: MultiDiffusion's region-based generation (Bar-Tal et al. 2023), written
+    here from the paper, for the benchmark only.
+
+    Every prompt (the base prompt where some pixel is uncovered, then each region's) is a
+    path; each step runs all paths in one batched UNet call with guidance (rows
+    ``[negatives, positives]``, as the paper's code batches them) and blends them with the
+    masks (the visible shares, summing to 1) as weights. The paper averages the paths' next
+    latents; with one view over the whole canvas and every path starting from the same
+    latents, the scheduler's step is affine in the noise prediction, so averaging the
+    predictions and stepping once gives the same latents. The paper's optional
+    "bootstrapping" (random solid backgrounds behind each region in the first steps) only
+    adds noise to a few tensors and is left out. Returns the (H, W, 3) uint8 image.
+    """
+    tokenizer, text_encoder, unet, vae = (
+        parts["tokenizer"], parts["text_encoder"], parts["unet"], parts["vae"],
+    )  # fmt: skip
+    scheduler = type(parts["scheduler"]).from_config(parts["scheduler"].config)
+    stacked = stack_masks(masks)
+    latent_size = (size // 8, size // 8)
+    shares = pool_masks(
+        torch.from_numpy(np.concatenate([stacked.background[None], stacked.visible])),
+        latent_size,
+    )  # (N+1, h, w): uncovered share, then each region's visible share
+    texts = [prompt, *(f"object number {i}" for i in range(len(masks)))]
+    if not bool((shares[0] > 0).any()):  # no pixel needs the base prompt's path
+        shares, texts = shares[1:], texts[1:]
+    ids = tokenizer(
+        ["", *texts], padding="max_length", max_length=tokenizer.model_max_length,
+        truncation=True, return_tensors="pt",
+    ).input_ids  # fmt: skip
+    embeds = text_encoder(ids)[0]  # (1 + P, L, D): the negative prompt, then the paths'
+    paths = len(texts)
+    rows = torch.cat([embeds[:1].expand(paths, -1, -1), embeds[1:]])  # (2P, L, D)
+    weights = shares[:, None]  # (P, 1, h, w)
+    generator = torch.Generator().manual_seed(seed)
+    latents = torch.randn(1, 4, *latent_size, generator=generator) * scheduler.init_noise_sigma
+    scheduler.set_timesteps(steps)
+    for t in scheduler.timesteps:
+        model_input = scheduler.scale_model_input(torch.cat([latents] * 2 * paths), t)
+        noise = unet(model_input, t, encoder_hidden_states=rows).sample  # (2P, C, h, w)
+        uncond, cond = noise.chunk(2)
+        guided = uncond + guidance_scale * (cond - uncond)  # (P, C, h, w)
+        blended = (guided * weights).sum(dim=0, keepdim=True)  # (1, C, h, w)
+        latents = scheduler.step(blended, t, latents).prev_sample
+    pixels = vae.decode(latents / vae.config.scaling_factor).sample  # (1, 3, H, W)
+    image = ((pixels[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+    return image.permute(1, 2, 0).numpy()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latent", type=int, default=32, help="latent side (image = 8x)")
@@ -110,7 +169,11 @@ def main() -> int:
     )
     parser.add_argument("--widths", choices=("real", "narrow"), default="real")
     parser.add_argument("--sides", default="256,512", help="scaling: image sides")
-    parser.add_argument("--modes", default="attention,latent", help="scaling: modes")
+    parser.add_argument(
+        "--modes",
+        default="attention,latent",
+        help="scaling: modes (attention, latent, multidiffusion: the baseline written here)",
+    )
     parser.add_argument("--counts", default="1,2,4,8", help="scaling: region counts")
     parser.add_argument(
         "--threads",
@@ -144,6 +207,10 @@ def main() -> int:
 
     def run_regions(count: int, mode: str = "attention", size: int = side) -> Callable[[], object]:
         masks = strip_masks(size, count) if count else []
+        if mode == "multidiffusion":
+            return lambda: multidiffusion(
+                parts, "a lake at dawn", masks, size, args.steps, 7.5, seed=0
+            )
         regions = [RegionPrompt(m, f"object number {i}") for i, m in enumerate(masks)]
         request = GenerationRequest(
             size, size, "a lake at dawn", regions=regions, steps=args.steps,

@@ -143,6 +143,11 @@ def main() -> int:
         "text_encoder": [parts["text_encoder"]],
         "unet": [unet],
         "cross_attention": [layer for _, layer in cross_attention_layers(unet)],
+        "kv_projection": [
+            linear
+            for _, layer in cross_attention_layers(unet)
+            for linear in (layer.to_k, layer.to_v)
+        ],
         "vae_decode": [parts["vae"].decoder],
     }
 

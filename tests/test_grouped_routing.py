@@ -13,7 +13,7 @@ from pakati_engine.diffusion.attention import (
 )
 from pakati_engine.diffusion.routing import DenseRouting, GroupedRouting, SampleGroupedRouting
 from pakati_engine.models.bundle import ModelBundle
-from pakati_engine.regions.masks import stack_masks
+from pakati_engine.regions.masks import pool_masks, stack_masks
 from pakati_engine.regions.region import make_box_region, make_polygon_region
 
 SIZE = 64
@@ -129,3 +129,53 @@ def test_a_few_masks_per_sample_are_grouped_row_by_row(sd_bundle: ModelBundle) -
         with regional_attention(sd_bundle.unet, controller), torch.no_grad():
             outputs[grouped] = module(hidden, encoder_hidden_states=embeds)
     assert torch.allclose(outputs[True], outputs[False], atol=1e-5, rtol=1e-4)
+
+
+def _uniform_negative_embeds(features: int, rows: int = 2) -> torch.Tensor:
+    """(rows, 20, features): row 0 one span repeated 4 times (a shared negative prompt),
+    the other rows four different spans."""
+    negative = torch.randn(1, 5, features).repeat(1, 4, 1)  # (1, 20, D)
+    return torch.cat([negative, torch.randn(rows - 1, 20, features)])
+
+
+@pytest.mark.parametrize("cover_all", [False, True])
+def test_a_row_of_one_repeated_prompt_gets_plain_attention_once_projected(
+    bundle: ModelBundle, cover_all: bool
+) -> None:
+    """Under guidance the negative row usually repeats one prompt in every span: it is
+    attended as plain attention over one span (projected once), which equals the routed
+    result; the routed row still equals the dense bias, and regions stay exact."""
+    name = cross_attention_names(bundle.unet)[0]
+    module = bundle.unet.get_submodule(name.removesuffix(".processor"))
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 64, module.to_q.in_features)
+    embeds = _uniform_negative_embeds(module.to_k.in_features)
+    projected: list[int] = []
+    handle = module.to_k.register_forward_hook(
+        lambda mod, args, out: projected.append(args[0].shape[-2])
+    )
+    outputs = {}
+    try:
+        for grouped in (True, False):
+            controller = _controller(0.2, [1.0, 1.0, 1.0], grouped, cover_all)
+            with regional_attention(bundle.unet, controller), torch.no_grad():
+                outputs[grouped] = module(hidden, encoder_hidden_states=embeds)
+                again = module(hidden, encoder_hidden_states=embeds)  # cached projections
+                assert torch.equal(again, outputs[grouped])
+                if grouped:  # region c's prompt changed: its row changes inside c only
+                    changed = embeds.clone()
+                    changed[1, 5:10] += 1.0
+                    moved = module(hidden, encoder_hidden_states=changed)
+    finally:
+        handle.remove()
+    # grouped: row 1's 20 tokens and one span of row 0 in one call (for embeds, then for
+    # changed); dense: (2, 20)
+    assert projected == [20 + 5, 20 + 5, 20]
+    assert torch.allclose(outputs[True], outputs[False], atol=1e-5, rtol=1e-4)
+    with torch.no_grad():  # the layer's own processor (restored), over one span
+        stock = module(hidden[:1], encoder_hidden_states=embeds[:1, :5])
+    assert torch.allclose(outputs[True][:1], stock, atol=1e-5, rtol=1e-4)
+    c_visible = pool_masks(controller.visible[0, :1], (8, 8)).flatten()  # (64,)
+    assert torch.equal(moved[0], outputs[True][0])  # the negative row does not read c
+    assert torch.equal(moved[1, c_visible == 0], outputs[True][1, c_visible == 0])
+    assert (moved[1, c_visible > 0.5] != outputs[True][1, c_visible > 0.5]).any(dim=-1).all()

@@ -15,7 +15,9 @@ The routing per resolution (see ``routing``) is built once per generation. When 
 are shared by the batch (or, in latent mode's batched passes, by a few rows each), pixels
 are grouped by the one prompt that reaches them and attend to that prompt's span only, so
 the attention costs about the same for 1 or 8 regions; pixels on anti-aliased or
-overlapping edges attend to all tokens with the bias.
+overlapping edges attend to all tokens with the bias. A batch row whose spans all hold one
+prompt (under guidance, the negative row when no region has its own negative prompt) is
+attended as plain attention over one span, projected once: routing cannot change it.
 
 Because a pixel outside region k gives exactly zero weight to region k's tokens, changing
 region k's prompt cannot change that pixel's attention output: routing is exact, not
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -58,6 +61,50 @@ def _version_of(tensor: torch.Tensor) -> int:
     return -1 if tensor.is_inference() else tensor._version
 
 
+@dataclass(frozen=True)
+class _Projections:
+    """A processor's cached key/value projections of one prompt-embedding tensor.
+
+    ``key``/``value``: (R, T, inner) for the routed rows (all rows when ``plain_rows`` is
+    None). ``plain_rows``: rows whose spans all hold the same prompt, with their keys and
+    values over one span, (P, span, inner); ``routed_rows`` the others. Row selectors are
+    slices where the rows are contiguous.
+    """
+
+    source: torch.Tensor
+    version: int
+    split: bool
+    key: torch.Tensor
+    value: torch.Tensor
+    routed_rows: slice | torch.Tensor | None = None
+    plain_rows: slice | torch.Tensor | None = None
+    plain_key: torch.Tensor | None = None
+    plain_value: torch.Tensor | None = None
+
+
+def _uniform_rows(encoder_hidden_states: torch.Tensor, span: int) -> list[bool]:
+    """Per batch row: do all its ``span``-token spans hold the same embeddings?
+
+    Such a row (under guidance, the negative row when the base prompt and every region share
+    one negative prompt) gives every pixel, whatever its routing weights, plain attention
+    over one span: with identical keys and values in every span, the weighted softmax over
+    all spans is the softmax over one (the weights cancel), and the base-only share mixes
+    two equal values. So it is computed as such, at the cost of plain attention.
+    """
+    batch, tokens, dim = encoder_hidden_states.shape
+    spans = encoder_hidden_states.reshape(batch, tokens // span, span, dim)
+    return [
+        bool(torch.equal(spans[row], spans[row, :1].expand_as(spans[row]))) for row in range(batch)
+    ]
+
+
+def _rows(rows: list[int], batch: int) -> slice | torch.Tensor:
+    """A batch-row selector: a slice (a view) where the rows are contiguous."""
+    if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+        return slice(rows[0], rows[0] + len(rows))
+    return torch.tensor(rows, dtype=torch.long)
+
+
 class RegionalCrossAttnProcessor:
     """Cross-attention with regional routing (see the module docstring).
 
@@ -68,15 +115,19 @@ class RegionalCrossAttnProcessor:
     def __init__(self, controller: RegionalAttentionController, name: str) -> None:
         self.controller = controller
         self.name = name
-        self._cached: tuple[torch.Tensor, int, torch.Tensor, torch.Tensor] | None = None
+        self._cached: _Projections | None = None
 
     def _keys_values(
-        self, attn: Attention, encoder_hidden_states: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, attn: Attention, encoder_hidden_states: torch.Tensor, split: bool
+    ) -> _Projections:
         """Key and value projections of the prompt tokens, reused across denoising steps.
 
         The prompt embeddings are the same tensor at every step of a generation, so their
-        projections (N + 1 prompts' worth, the main extra cost of regions) are computed once.
+        projections (N + 1 prompts' worth, the main extra cost of regions) are computed once,
+        in one call of each projection. With ``split``, rows whose spans are all the same
+        (the negative prompts under guidance, when no region has its own) are projected
+        over one span only (see :class:`_Projections`).
+
         The cache holds the tensor itself (so its memory cannot be reused by another) and its
         version counter; it is bypassed when gradients are on (training). Tensors made under
         ``torch.inference_mode()`` have no version counter: for them the cache trusts the
@@ -85,13 +136,50 @@ class RegionalCrossAttnProcessor:
         """
         cached = self._cached
         version = _version_of(encoder_hidden_states)
-        if cached is not None and cached[0] is encoder_hidden_states and cached[1] == version:
-            return cached[2], cached[3]
-        key = attn.to_k(encoder_hidden_states)  # (B, T, inner)
-        value = attn.to_v(encoder_hidden_states)  # (B, T, inner)
+        if (
+            cached is not None
+            and cached.source is encoder_hidden_states
+            and cached.version == version
+            and cached.split == split
+        ):
+            return cached
+        batch, tokens, _ = encoder_hidden_states.shape
+        span = self.controller.tokens_per_prompt
+        uniform = _uniform_rows(encoder_hidden_states, span) if split else [False] * batch
+        if not any(uniform):
+            projections = _Projections(
+                encoder_hidden_states,
+                version,
+                split,
+                attn.to_k(encoder_hidden_states),  # (B, T, inner)
+                attn.to_v(encoder_hidden_states),
+            )
+        else:
+            routed = [row for row in range(batch) if not uniform[row]]
+            plain = [row for row in range(batch) if uniform[row]]
+            # one projection call over the routed rows' tokens and one span of each plain row
+            flat = torch.cat(
+                [
+                    encoder_hidden_states[routed].flatten(0, 1),
+                    encoder_hidden_states[plain, :span].flatten(0, 1),
+                ]
+            )[None]  # (1, R * T + P * span, D)
+            key, value = attn.to_k(flat)[0], attn.to_v(flat)[0]
+            cut = len(routed) * tokens
+            projections = _Projections(
+                encoder_hidden_states,
+                version,
+                split,
+                key[:cut].view(len(routed), tokens, -1),  # (R, T, inner)
+                value[:cut].view(len(routed), tokens, -1),
+                _rows(routed, batch),
+                _rows(plain, batch),
+                key[cut:].view(len(plain), span, -1),  # (P, span, inner)
+                value[cut:].view(len(plain), span, -1),
+            )
         if not torch.is_grad_enabled():
-            self._cached = (encoder_hidden_states, version, key, value)
-        return key, value
+            self._cached = projections
+        return projections
 
     def _attend(
         self,
@@ -99,11 +187,12 @@ class RegionalCrossAttnProcessor:
         query: torch.Tensor,
         key: torch.Tensor,
         value: torch.Tensor,
-        routing: DenseRouting | GroupedRouting,
+        routing: DenseRouting | GroupedRouting | None,
     ) -> torch.Tensor:
         """Routed multi-head attention: (b, HW, inner) queries (for a grouped routing, in its
         grouped order), (b, T, inner) keys and values -> (b, HW, heads, d) in the same order
-        (a transposed view: the caller's reordering, if any, makes it contiguous)."""
+        (a transposed view: the caller's reordering, if any, makes it contiguous). Without
+        a routing, plain attention over the keys given."""
         batch = query.shape[0]
         span = self.controller.tokens_per_prompt
         head_dim = key.shape[-1] // attn.heads
@@ -114,11 +203,39 @@ class RegionalCrossAttnProcessor:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        if isinstance(routing, GroupedRouting):
+        if routing is None:
+            out = F.scaled_dot_product_attention(query, key, value, scale=attn.scale)
+        elif isinstance(routing, GroupedRouting):
             out = _grouped_attention(query, key, value, routing, span, attn.scale)
         else:
             out = _dense_attention(query, key, value, routing, span, attn.scale)
         return out.transpose(1, 2)  # (b, HW, heads, d)
+
+    def _routed(
+        self,
+        attn: Attention,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        routing: DenseRouting | GroupedRouting | SampleGroupedRouting,
+    ) -> torch.Tensor:
+        """(B, HW, inner) queries in pixel order, (B, T, inner) keys and values -> the
+        routed attention (B, HW, inner) in pixel order."""
+        batch, positions, inner = query.shape
+        if isinstance(routing, SampleGroupedRouting):
+            out = query.new_empty(batch, positions, attn.heads, inner // attn.heads)
+            for rows, part in routing.parts:
+                # rows x pixels in grouped order, gathered and put back in one index each
+                where = (rows[:, None], part.order[None]) if part.order is not None else (rows,)
+                out[where] = self._attend(attn, query[where], key[rows], value[rows], part)
+            return out.view(batch, positions, inner)
+        if isinstance(routing, GroupedRouting) and routing.order is not None:
+            grouped = query[:, routing.order]  # (B, HW, inner), pixels grouped by prompt
+            out = self._attend(attn, grouped, key, value, routing)  # (B, HW, heads, d) grouped
+            assert routing.restore is not None
+            return out[:, routing.restore].reshape(batch, positions, inner)  # pixel order
+        out = self._attend(attn, query, key, value, routing)  # (B, HW, heads, d)
+        return out.reshape(batch, positions, inner)
 
     def __call__(
         self,
@@ -152,23 +269,25 @@ class RegionalCrossAttnProcessor:
 
         routing = controller.routing(positions, hidden_states.device, hidden_states.dtype)
         query = attn.to_q(hidden_states)  # (B, HW, inner)
-        key, value = self._keys_values(attn, encoder_hidden_states)  # (B, T, inner) each
-        inner = query.shape[-1]
-        if isinstance(routing, SampleGroupedRouting):
-            out = query.new_empty(batch, positions, attn.heads, inner // attn.heads)
-            for rows, part in routing.parts:
-                # rows x pixels in grouped order, gathered and put back in one index each
-                where = (rows[:, None], part.order[None]) if part.order is not None else (rows,)
-                out[where] = self._attend(attn, query[where], key[rows], value[rows], part)
-            out = out.view(batch, positions, inner)  # (B, HW, inner)
-        elif isinstance(routing, GroupedRouting) and routing.order is not None:
-            grouped = query[:, routing.order]  # (B, HW, inner), pixels grouped by prompt
-            out = self._attend(attn, grouped, key, value, routing)  # (B, HW, heads, d) grouped
-            assert routing.restore is not None
-            out = out[:, routing.restore].reshape(batch, positions, inner)  # pixel order
+        # Rows whose spans are all one prompt's (see _uniform_rows) need no routing: only
+        # with a mask shared by the batch, and not under gradients (training).
+        split = isinstance(routing, GroupedRouting) and not torch.is_grad_enabled()
+        projected = self._keys_values(attn, encoder_hidden_states, split)
+        if projected.plain_rows is None:
+            out = self._routed(attn, query, projected.key, projected.value, routing)
         else:
-            out = self._attend(attn, query, key, value, routing)  # (B, HW, heads, d)
-            out = out.reshape(batch, positions, inner)  # (B, HW, inner)
+            assert projected.plain_key is not None and projected.plain_value is not None
+            out = query.new_empty(query.shape)  # (B, HW, inner)
+            rows = projected.plain_rows
+            plain = self._attend(
+                attn, query[rows], projected.plain_key, projected.plain_value, None
+            )
+            out[rows] = plain.reshape(-1, positions, query.shape[-1])
+            routed = projected.routed_rows
+            if routed is not None and projected.key.shape[0]:
+                out[routed] = self._routed(
+                    attn, query[routed], projected.key, projected.value, routing
+                )
         out = attn.to_out[0](out)
         out = attn.to_out[1](out)
         if input_ndim == 4:

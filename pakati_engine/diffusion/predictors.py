@@ -64,16 +64,22 @@ def unet_guided_batch(
     guidance_scales: Sequence[float],
     conditioning: Conditioning,
     scheduler: Scheduler,
+    shared_negative: bool = False,
 ) -> list[torch.Tensor]:
     """One UNet call for M passes on the same latents, each with its own prompt embeddings
     (2 or 1, T, D) and guidance scale; returns M guided predictions (1, C, h, w).
 
     The batch is laid out ``[negative 1..M, positive 1..M]`` (without guidance, positives
-    only); a routing installed for the call must list its masks in that order.
+    only); a routing installed for the call must list its masks in that order. With
+    ``shared_negative`` (every pass's negative row is the same prompt, see
+    :func:`shares_negative`), it is ``[negative, positive 1..M]``: the negative prediction
+    is computed once.
     """
     passes = len(embeds)
     do_cfg = embeds[0].shape[0] == 2
-    rows = [e[:1] for e in embeds] + ([e[1:] for e in embeds] if do_cfg else [])
+    shared_negative = shared_negative and do_cfg
+    negatives = [embeds[0][:1]] if shared_negative else [e[:1] for e in embeds]
+    rows = negatives + ([e[1:] for e in embeds] if do_cfg else [])
     batch = len(rows)
     model_input = torch.cat([latents] * batch)  # (B, C, h, w)
     model_input = scheduler.scale_model_input(model_input, t)
@@ -87,7 +93,12 @@ def unet_guided_batch(
         inpaint = conditioning.inpaint.expand(batch, -1, -1, -1)
         model_input = torch.cat([model_input, inpaint], dim=1)  # (B, C + 5, h, w)
     added = conditioning.added
-    if added is not None and passes > 1:  # (2 or 1, ...) -> one row per pass, same order
+    if added is not None and shared_negative:  # (2, ...) -> [negative, positive x M]
+        added = {
+            name: torch.cat([value[:1], value[1:].repeat_interleave(passes, dim=0)])
+            for name, value in added.items()
+        }
+    elif added is not None and passes > 1:  # (2 or 1, ...) -> one row per pass, same order
         added = {name: value.repeat_interleave(passes, dim=0) for name, value in added.items()}
     prediction = bundle.unet(
         model_input,
@@ -99,11 +110,28 @@ def unet_guided_batch(
     )[0]  # (B, C, h, w)
     if not do_cfg:
         return list(prediction.split(1))
-    uncond, cond = prediction.chunk(2)  # (M, C, h, w) each
+    if shared_negative:
+        uncond, cond = prediction[:1].expand(passes, -1, -1, -1), prediction[1:]
+    else:
+        uncond, cond = prediction.chunk(2)  # (M, C, h, w) each
     return [
         uncond[m : m + 1] + scale * (cond[m : m + 1] - uncond[m : m + 1])
         for m, scale in enumerate(guidance_scales)
     ]
+
+
+def shares_negative(embeds: Sequence[torch.Tensor], span: int) -> bool:
+    """Do the passes' negative rows (row 0 of each (2, T, D)) all hold one prompt, in every
+    span? Then each gives plain attention over that prompt whatever its routing (the
+    weights over identical spans cancel), on the same latents: one UNet row serves all.
+    """
+    if embeds[0].shape[0] != 2:
+        return False
+    first = embeds[0][0]  # (T, D)
+    spans = first.reshape(-1, span, first.shape[-1])  # (T / span, span, D)
+    return bool(torch.equal(spans, spans[:1].expand_as(spans))) and all(
+        torch.equal(e[0], first) for e in embeds[1:]
+    )
 
 
 @dataclass
@@ -143,7 +171,9 @@ class LatentModePredictor:
     where it is needed: some pixel is uncovered, or a region is outside its step window.
     Batched, the base pass is routed over ``[base | a region's span]`` with an empty mask,
     which gives the region's tokens exactly zero weight: the same attention as the base
-    prompt alone, up to float rounding.
+    prompt alone, up to float rounding. Under guidance, when every pass's negative row holds
+    one prompt (no region has a negative prompt of its own), that row is run once for all
+    passes: 1 + M rows per call instead of 2M, the same prediction up to float rounding.
     """
 
     def __init__(
@@ -170,7 +200,8 @@ class LatentModePredictor:
         self.routing = routing
         self.max_passes_per_call = max(1, max_passes_per_call)
         self._uncovered = bool((background > 0).any())
-        self._routings: dict[tuple[int, ...], RegionalRouting] = {}
+        #: per chunk of passes: its routing, and whether its negative row is shared
+        self._routings: dict[tuple[int, ...], tuple[RegionalRouting, bool]] = {}
 
     def __call__(self, latents: torch.Tensor, t: torch.Tensor, index: int) -> torch.Tensor:
         progress = index / self.num_steps
@@ -198,10 +229,12 @@ class LatentModePredictor:
         scales = [self.passes[k].guidance_scale if k >= 0 else self.guidance_scale for k in chunk]
         key = tuple(chunk)
         if key not in self._routings:
-            self._routings[key] = self._batch_routing(chunk, embeds[0].shape[0])
-        with self._routings[key]:
+            shared = shares_negative(embeds, self.routing.tokens_per_prompt)
+            self._routings[key] = (self._batch_routing(chunk, embeds[0].shape[0], shared), shared)
+        routing, shared = self._routings[key]
+        with routing:
             return unet_guided_batch(
-                self.bundle, latents, t, embeds, scales, self.conditioning, self.scheduler
+                self.bundle, latents, t, embeds, scales, self.conditioning, self.scheduler, shared
             )
 
     def _guided(
@@ -219,14 +252,21 @@ class LatentModePredictor:
         """The base span followed by a span the empty mask never lets through: (2 or 1, 2L, D)."""
         return torch.cat([self.base_embeds, self.base_embeds], dim=1)
 
-    def _batch_routing(self, chunk: list[int], rows_per_pass: int) -> RegionalRouting:
-        """Row m of the batch: pass chunk[m]'s mask (the base pass: none), per CFG half."""
+    def _batch_routing(
+        self, chunk: list[int], rows_per_pass: int, shared_negative: bool = False
+    ) -> RegionalRouting:
+        """Row m of the batch: pass chunk[m]'s mask (the base pass: none), per CFG half; a
+        shared negative row (see ``unet_guided_batch``) gets none (its base span alone)."""
         first = self.passes[0].visible
         empty = torch.zeros_like(first)
         visible = torch.cat([self.passes[k].visible if k >= 0 else empty for k in chunk])
         weights = torch.tensor(
             [[self.passes[k].region_weight if k >= 0 else 1.0] for k in chunk]
         )  # (M, 1)
+        if shared_negative and rows_per_pass == 2:  # (1 + M, H, W): [negative, positives]
+            visible = torch.cat([empty, visible])
+            weights = torch.cat([torch.ones(1, 1), weights])
+            rows_per_pass = 1
         visible = visible.repeat(rows_per_pass, 1, 1)  # (B, H, W): [negatives, positives]
         controller = RegionalAttentionController(
             visible=visible[:, None],  # (B, 1, H, W)
