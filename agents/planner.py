@@ -15,6 +15,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pakati.agents import prompts
 from pakati.agents.schemas import Plan, new_id
 from pakati.agents.structured import DEFAULT_RETRIES, invoke_structured
+from pakati_engine.errors import InvalidInputError
 from pakati_engine.world.sampling import spatial_phrase, spatial_word
 
 if TYPE_CHECKING:
@@ -32,7 +33,12 @@ def make_plan(
     method: str | None = None,
     retries: int = DEFAULT_RETRIES,
 ) -> Plan:
-    """Plan ``goal`` on a ``width`` x ``height`` canvas (the model may not change the size)."""
+    """Plan ``goal`` on a ``width`` x ``height`` canvas (the model may not change the size).
+
+    An empty goal is refused: a planner given only the prompt's own text would plan that
+    (regions named after the prompt's words)."""
+    if not goal.strip():
+        raise InvalidInputError("the goal is empty: say what the image should show")
     messages = [
         SystemMessage(content=prompts.PLANNER_SYSTEM),
         HumanMessage(content=prompts.planner_request(goal, width, height, usable_models())),
@@ -56,6 +62,8 @@ def edit_plan(
     retries: int = DEFAULT_RETRIES,
 ) -> Plan:
     """The plan changed as ``instruction`` asks ("now make the circle green")."""
+    if not instruction.strip():
+        raise InvalidInputError("the instruction is empty: say what to change")
     messages = [
         SystemMessage(content=prompts.EDIT_SYSTEM),
         HumanMessage(

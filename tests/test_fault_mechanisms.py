@@ -1061,3 +1061,94 @@ def test_a_run_killed_between_a_steps_writes_and_its_checkpoint_resumes(
         assert len(final["images"]) == len(reference["images"])
         assert final["stop_reason"] == reference["stop_reason"]
         assert resumed.thread_status("t", checkpoint, GOAL) == "finished"
+
+
+def test_an_empty_goal_or_instruction_is_refused_not_planned() -> None:
+    """Issue 20: an empty goal was planned from the prompt's own words ("a goal: canvas:
+    128x128"; later "a model", "a pakati shape" from the list of image models)."""
+    from pakati.orchestrator import Context, PakatiOrchestrator
+
+    orchestrator = PakatiOrchestrator(Context(primary_goal="", provider="offline"))
+    for goal in ("", "   ", "\n\t"):
+        with pytest.raises(InvalidInputError, match="goal is empty"):
+            orchestrator.create_plan(goal)
+        with pytest.raises(InvalidInputError, match="goal is empty"):
+            orchestrator.run(goal)
+    assert orchestrator.plans == {}
+    plan = orchestrator.create_plan("a red circle on the left")
+    with pytest.raises(InvalidInputError, match="instruction is empty"):
+        orchestrator.edit_plan(plan.id, "  ")
+    assert list(orchestrator.plans) == [plan.id]
+
+
+# Read-only output folders: a real read-only file system ----------------------------------------
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real read-only file system (a tmpfs remounted ``ro``) holding the user's ``chat/``
+    folder and ``old.json`` project. Skipped where nothing can be mounted (not root)."""
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a file system here: {done.stderr.strip()}")
+    try:
+        (mount / "chat").mkdir()
+        (mount / "old.json").write_text('{"the user": "project"}')
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_chat_into_a_read_only_folder_says_so_and_keeps_the_session(
+    read_only_disk, sd_bundle, capsys
+) -> None:
+    import argparse
+    import io
+
+    from pakati.cli.agent import add_chat_arguments, run_chat
+
+    before = snapshot(read_only_disk)
+    parser = argparse.ArgumentParser()
+    add_chat_arguments(parser)
+    out_dir = read_only_disk / "chat"
+    args = parser.parse_args(["--size", "64x64", "--steps", "2", "--out-dir", str(out_dir)])
+    args.provider = "offline"
+    lines = io.StringIO("a red circle on the left\nmake the circle blue\n")
+    scorer = ScriptedScorer({}, default=0.3)
+    status = run_chat(args, stdin=lines, model=sd_bundle, scorer=scorer, critic_fn=cosine_critic)
+    out = capsys.readouterr().out
+    assert status == 1 and out.count("> ") == 2 and "Traceback" not in out
+    assert out.count("read-only") == 2
+    assert snapshot(read_only_disk) == before
+
+
+def test_eval_save_into_a_read_only_folder_fails_before_any_work(read_only_disk, capsys) -> None:
+    start = time.perf_counter()
+    assert main(["eval", "regional", "--n", "3", "--save", str(read_only_disk / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and "Traceback" not in err
+    assert time.perf_counter() - start < 20  # no image was drawn first
+    assert not (read_only_disk / "run").exists()
+
+
+def test_save_project_into_a_read_only_folder_changes_nothing(read_only_disk, sd_bundle) -> None:
+    from pakati.canvas import PakatiCanvas
+
+    canvas = PakatiCanvas(64, 64, sd_bundle, steps=2)
+    canvas.generate(seed=1)
+    before = snapshot(read_only_disk)
+    for name in ("old.json", "new.json"):
+        with pytest.raises(OSError) as caught:
+            canvas.save_project(read_only_disk / name)
+        assert caught.value.errno == errno.EROFS
+    assert snapshot(read_only_disk) == before

@@ -167,6 +167,8 @@ ROWS = [
     Row("agent-thread-path", A + " --thread ../../x", 2, "--thread"),
     Row("agent-thread-slash", A + " --thread a/b", 2, "--thread"),
     Row("agent-thread-empty", A + " --thread ''", 2, "--thread"),
+    Row("agent-goal-empty", "agent '' --out {w}/out.png", 2, "goal is empty"),
+    Row("agent-goal-spaces", "agent '   ' --out {w}/out.png", 2, "goal is empty"),
     Row("agent-thread-dotdot", A + " --thread a..b", 2, "--thread"),
     Row("agent-out-jpg", "agent 'a red circle' --out {w}/out.jpg", 2, ".png"),
     Row("agent-out-exists", "agent 'a red circle' --out {w}/made.png", 2, "--overwrite"),

@@ -84,7 +84,9 @@ def add_commands(commands: Any) -> None:
 
 
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("goal", help="what the image should show, in plain language")
+    parser.add_argument(
+        "goal", type=goal_text, help="what the image should show, in plain language"
+    )
     _common(parser)
     parser.add_argument(
         "--max-passes", type=int_at_least(1), default=5, help="most generation passes"
@@ -101,6 +103,13 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
         "--thread", type=thread_name, help="checkpoint thread id, a plain name (resumable run)"
     )
     parser.add_argument("--checkpoint", type=Path, help="SQLite checkpoint file")
+
+
+def goal_text(text: str) -> str:
+    """The type of the goal: some words (an empty goal is refused before any model loads)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the goal is empty: say what the image should show")
+    return text
 
 
 def thread_name(text: str) -> str:
