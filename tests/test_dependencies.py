@@ -50,3 +50,27 @@ def test_version_comes_from_the_package_metadata() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert pakati.__version__ == version("pakati") == project["version"]
+
+
+def test_data_folders_are_declared_so_setuptools_ships_them_without_warnings() -> None:
+    """setuptools warns "Package would be ignored" for a data folder inside a package that
+    is not itself listed in ``packages``; each such folder is declared."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = set(config["tool"]["setuptools"]["packages"])
+    data = set(config["tool"]["setuptools"]["package-data"])
+    for top in ("pakati", "pakati_engine"):
+        for folder in (ROOT / top).rglob("*"):
+            if not folder.is_dir() or (folder / "__init__.py").exists():
+                continue
+            if not (folder.parent / "__init__.py").exists() or folder.name.startswith((".", "_")):
+                continue
+            if folder.relative_to(ROOT).parts[:3] == ("pakati_engine", "training", "checkpoints"):
+                continue  # a training run's resume state, not shipped
+            shipped = [
+                f
+                for f in folder.rglob("*")
+                if f.suffix in (".json", ".safetensors", ".html", ".js", ".css")
+            ]
+            if shipped:
+                name = ".".join(folder.relative_to(ROOT).parts)
+                assert name in packages and name in data, f"{name} is not declared"
