@@ -91,8 +91,11 @@ def test_scores_use_hidden_pixels_only(scene):
     again = score_hidden(changed, scene.image, obs.hidden, truth)
     assert again.components["pixel"] == pytest.approx(base.components["pixel"])
     assert again.components["color"] == pytest.approx(base.components["color"])
+    assert again.components["feature"] == pytest.approx(base.components["feature"], abs=1e-6)
     perfect = score_hidden(scene.image, scene.image, obs.hidden, truth)
     assert perfect.components["pixel"] == 1.0 and perfect.components["context"] == 1.0
+    assert perfect.components["feature"] == pytest.approx(1.0, abs=1e-5)
+    assert base.components["feature"] < perfect.components["feature"] - 0.01  # CLIP cosine
     assert perfect.score > base.score
 
 
