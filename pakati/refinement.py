@@ -23,13 +23,21 @@ reference similarity alone. A region fails when its similarity is below the targ
 Strategies (what a pass changes in a failing region):
 
 - ``CONSERVATIVE``: only the single worst failing region per pass, refined (SDEdit) at
-  strength 0.35 with the worst aspect's prompt terms; its seed and the guidance never change.
+  strength 0.35 with the worst aspect's prompt terms; its seed, the guidance and its box
+  never change.
 - ``ADAPTIVE``: every failing region; a region is first refined at strength 0.6 with prompt
   terms; afterwards it keeps the action (refine or regenerate with a new seed) that raised
   its similarity in its last pass and switches to the other when it did not (chosen per
   region from its measured gains); "change_parameters" suggestions move the guidance scale.
 - ``AGGRESSIVE``: every failing region regenerated from scratch with a new seed each pass,
   plus prompt terms and guidance changes.
+
+Box moves (ADAPTIVE and AGGRESSIVE): when a composition reference's delta suggests
+``move_region`` (the region's content sits off the reference's position by dx, dy of the
+region's size), the region's box is shifted by that much, the layout solver
+(``pakati_engine.solver.solve_layout``) keeps it inside the canvas and off the other regions
+(which stay fixed), and the region is regenerated at its new box together with the area it
+left (drawn from the base prompt), so nothing of the old object stays behind.
 """
 
 from __future__ import annotations
@@ -220,6 +228,11 @@ class _Refiner:
             )
             canvas.guidance_scale = min(high, max(low, before + guidance))
             change["guidance_scale"] = [before, canvas.guidance_scale]
+        moved = self.move(name, deltas, seed)
+        if moved is not None:
+            change.update(moved)
+            self.last_action[name] = "regenerate"
+            return change
         action = self.choose(name)
         if action == "refine":
             strength = (
@@ -234,6 +247,65 @@ class _Refiner:
             change.update(action="regenerate", seed=seed)
         self.last_action[name] = action
         return change
+
+    def move(self, name: str, deltas: list[AspectDelta], seed: int) -> dict[str, Any] | None:
+        """Shift ``name``'s box as a composition delta asks (see the module docstring) and
+        regenerate it with the area it left; what was done, or None when nothing moved."""
+        if self.strategy is RefinementStrategy.CONSERVATIVE:
+            return None
+        shifts = [
+            a.changes
+            for d in deltas
+            if d.aspect == "composition"
+            for a in d.adjustments
+            if a.kind == "move_region"
+        ]
+        canvas = self.canvas
+        spec = canvas.region_spec(name)
+        if not shifts or spec.box is None:
+            return None
+        from pakati_engine.solver import PlacementSpec, solve_layout
+
+        x0, y0, x1, y1 = (float(v) for v in spec.box)
+        dx = float(shifts[0].get("dx", 0.0)) * (x1 - x0)
+        dy = float(shifts[0].get("dy", 0.0)) * (y1 - y0)
+        others = []
+        for region in canvas.regions:
+            other = canvas.region_spec(region)
+            if region.name != name and other.box is not None:
+                box = tuple(float(v) for v in other.box)
+                others.append(PlacementSpec(other.name, box, fixed=True))  # type: ignore[arg-type]
+        pairs = [(a.name, b.name) for i, a in enumerate(others) for b in others[i + 1 :]]
+        solved = solve_layout(
+            [PlacementSpec(name, (x0 + dx, y0 + dy, x1 + dx, y1 + dy)), *others],
+            (canvas.width, canvas.height),
+            allow_overlap=pairs,
+        )
+        if not solved.success:
+            return {"box_move": f"refused by the layout solver: {solved.message}"}
+        new = [round(v) for v in solved.solution[name]]
+        old = [int(v) for v in spec.box]
+        if new == old:
+            return None
+        layout = canvas.to_layout()
+        vacated = f"{name}-vacated"
+        regions = []
+        for entry in layout.regions:
+            if entry.name == name:
+                regions.append(
+                    entry.model_copy(
+                        update={"box": tuple(old), "prompt": canvas.base_prompt or "background"}
+                    ).model_copy(update={"name": vacated, "seed": None})
+                )
+                regions.append(entry.model_copy(update={"box": tuple(new)}))
+            else:
+                regions.append(entry)
+        canvas.set_layout(layout.model_copy(update={"regions": regions}))
+        canvas.regenerate(name, vacated, seed=seed)
+        canvas.set_layout(layout.model_copy(update={
+            "regions": [r for r in regions if r.name != vacated]
+        }))  # fmt: skip
+        return {"action": "regenerate", "seed": seed, "box": [old, new]}
 
     def palette_colour(self, name: str) -> str | None:
         """The object colour of the region's colour/general references (the first one)."""

@@ -117,3 +117,33 @@ def test_refinement_needs_references(shapes):
     canvas = EnhancedPakatiCanvas(128, 128, model=shapes)
     with pytest.raises(InvalidInputError, match="add_reference_image"):
         canvas.generate_with_refinement()
+
+
+@needs_model
+def test_composition_delta_moves_the_box_through_the_layout_solver(shapes, tmp_path):
+    reference = Image.new("RGB", (64, 64), (255, 255, 255))
+    ImageDraw.Draw(reference).ellipse((40, 22, 60, 42), fill=(220, 30, 30))  # far right
+    reference.save(tmp_path / "right.png")
+    canvas = EnhancedPakatiCanvas(128, 128, model=shapes)
+    canvas.steps = 4
+    canvas.base_prompt = "a white background"
+    canvas.create_region(box=(32, 32, 96, 96), name="subject")
+    canvas.create_region(box=(100, 0, 128, 30), name="corner")
+    canvas.apply_to_region("corner", "a blue square")
+    canvas.apply_to_region_with_references("subject", "a red circle", [])
+    canvas.add_reference_image(tmp_path / "right.png", "right", "composition", region="subject")
+    result = canvas.generate_with_refinement(
+        max_passes=1, target_quality=0.999, strategy="adaptive", seed=3
+    )
+    moves = [c for p in result.passes for c in p.changes if "box" in c]
+    assert moves, [p.changes for p in result.passes]
+    old, new = moves[0]["box"]
+    assert old == [32, 32, 96, 96] and new != old
+    assert new[2] - new[0] == 64 and new[3] - new[1] == 64  # moved, not resized
+    assert min(new) >= 0 and max(new) <= 128
+    assert new[2] <= 100 or new[1] >= 30  # kept off the fixed corner region
+    assert [r.name for r in canvas.regions] == ["subject", "corner"]  # no helper region left
+    conservative = canvas.generate_with_refinement(
+        max_passes=1, target_quality=0.999, strategy="conservative", seed=3
+    )
+    assert not [c for p in conservative.passes for c in p.changes if "box" in c]
