@@ -1152,3 +1152,23 @@ def test_save_project_into_a_read_only_folder_changes_nothing(read_only_disk, sd
             canvas.save_project(read_only_disk / name)
         assert caught.value.errno == errno.EROFS
     assert snapshot(read_only_disk) == before
+
+
+def test_agent_and_generate_on_a_full_disk_are_clear_errors(
+    full_disk, sd_folder, monkeypatch, capsys
+) -> None:
+    mount, _filler = full_disk
+    layout = {"width": 64, "height": 64, "model": str(sd_folder), "steps": 2, "seed": 1}
+    layout_file = mount.parent / "layout.json"  # the input lives elsewhere
+    layout_file.write_text(json.dumps(layout))
+    monkeypatch.chdir(mount.parent)
+    commands = [
+        ["generate", str(layout_file), "--out", str(mount / "g.png"), "--no-progress"],
+        [*_agent_argv(mount, sd_folder), "--provider", "offline", "--steps", "2"],
+    ]
+    for argv in commands:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert "disk is full" in err and "Traceback" not in err and "bug" not in err.lower()
+        assert _half_pairs(mount) == []
+        assert sorted(p.name for p in mount.iterdir() if not p.name.startswith(".")) == ["filler"]
