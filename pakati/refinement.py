@@ -15,7 +15,8 @@ Quality (``target_quality`` is compared with it)::
     quality = (1 - goal_weight) * reference_similarity + goal_weight * goal_alignment
 
 ``reference_similarity`` is the mean over regions with references of each region's mean
-similarity (canvas-wide references count as one more "region": the whole image);
+similarity (weighted by each reference's ``metadata["weight"]``, default 1; canvas-wide
+references count as one more "region": the whole image);
 ``goal_alignment`` is ``goal_scorer(image)`` in [0, 1] when a scorer is given (e.g. the
 analytic judge's fraction of correct regions on the shapes world), else the quality is the
 reference similarity alone. A region fails when its similarity is below the target.
@@ -135,6 +136,15 @@ def _similarity(delta: AspectDelta) -> float:
     return float(delta.similarity)
 
 
+def _weight(reference: Any) -> float:
+    """A reference's weight in the similarity: ``metadata["weight"]`` (default 1; e.g. an
+    understood reference's understanding level), never below a small positive floor."""
+    try:
+        return max(1e-6, float(reference.metadata.get("weight", 1.0)))
+    except (TypeError, ValueError):
+        return 1.0
+
+
 class _Refiner:
     def __init__(
         self,
@@ -164,10 +174,14 @@ class _Refiner:
         if canvas.references_for(None):
             keys.append(None)
         for key in keys:
-            found = [d.delta for d in canvas.analyze_deltas(region=key)]
+            measured = canvas.analyze_deltas(region=key)
+            found = [d.delta for d in measured]
             name = WHOLE if key is None else key
             deltas[name] = sorted(found, key=_similarity)
-            scores[name] = sum(_similarity(d) for d in found) / len(found)
+            weights = [_weight(d.reference) for d in measured]
+            scores[name] = sum(
+                w * _similarity(d) for w, d in zip(weights, found, strict=True)
+            ) / sum(weights)
         similarity = sum(scores.values()) / len(scores)
         assert canvas.image is not None
         goal = None if self.goal_scorer is None else float(self.goal_scorer(canvas.image))

@@ -174,9 +174,9 @@ class IterativeRefinementEngine:
     ``refine_with_understanding`` orders the understood references by understanding level;
     those below ``MIN_LEVEL`` are left out (listed in ``skipped``); the best understood one
     supplies the composition and colour harmony (``use_understood_reference``), every kept
-    one becomes a canvas-wide colour reference, and ``generate_with_refinement`` runs the
-    passes. (The references are not weighted by level inside the quality: each kept one
-    counts once.)
+    one becomes a canvas-wide colour reference weighted by its understanding level
+    (``metadata["weight"]``: the refinement's reference similarity is the weighted mean), and
+    ``generate_with_refinement`` runs the passes.
     """
 
     def __init__(self, canvas_interface: EnhancedPakatiCanvas, reference_understanding_engine: Any):
@@ -212,7 +212,10 @@ class IterativeRefinementEngine:
         apply_guidance(self.canvas, guidance)
         for understanding in kept:
             self.canvas.add_reference_image(
-                understanding.reference_path, f"understood {understanding.reference_id}", "color"
+                understanding.reference_path,
+                f"understood {understanding.reference_id}",
+                "color",
+                metadata={"weight": understanding.understanding_level},
             )
         return self.canvas.generate_with_refinement(
             max_passes=max_iterations, target_quality=target_quality, strategy=strategy, seed=seed

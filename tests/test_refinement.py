@@ -147,3 +147,20 @@ def test_composition_delta_moves_the_box_through_the_layout_solver(shapes, tmp_p
         max_passes=1, target_quality=0.999, strategy="conservative", seed=3
     )
     assert not [c for p in conservative.passes for c in p.changes if "box" in c]
+
+
+@needs_model
+def test_reference_weights_set_the_region_similarity(shapes, references):
+    from pakati.refinement import _Refiner
+
+    canvas = EnhancedPakatiCanvas(128, 128, model=shapes)
+    canvas.steps = 4
+    canvas.create_region(box=(0, 0, 64, 128), name="a")
+    canvas.add_reference_image(references["red"], "red", aspect="color", metadata={"weight": 3})
+    canvas.add_reference_image(references["yellow"], "yellow", aspect="color")
+    canvas.apply_to_region_with_references("a", "a red circle", ["red", "yellow"])
+    canvas.generate(seed=0)
+    sims = {d.reference.description: d.delta.similarity for d in canvas.analyze_deltas(region="a")}
+    assert sims["red"] != pytest.approx(sims["yellow"])
+    record, _ = _Refiner(canvas, RefinementStrategy.ADAPTIVE, 0.9, None, 0.3, print).measure(0, [])
+    assert record.region_scores["a"] == pytest.approx((3 * sims["red"] + sims["yellow"]) / 4)

@@ -131,5 +131,6 @@ def test_iterative_refinement_uses_the_best_understood_reference(tmp_path):
     assert refiner.skipped == ["poor"]
     assert [r.name for r in canvas.regions] == ["understood-1", "understood-2"]
     assert len(canvas.references) == 1 and 1 <= len(result.passes) <= 2
+    assert canvas.references[0].metadata["weight"] == good.understanding_level
     with pytest.raises(InvalidInputError, match="learn_reference"):
         refiner.refine_with_understanding("", ["missing"])
