@@ -6,9 +6,9 @@ of work, or the system kills the process. The estimate is simple: the UNet's liv
 activations at the latent resolution, plus the VAE decoder's at the pixel resolution, plus a
 fixed overhead, each factor set from peak-memory measurements on the CPU
 (``benchmarks/memory_estimate.py``: the embedded model from 128 to 1024 px and the
-SD-shaped tiny-random model from 128 to 512 px; the estimate came within 0.9x to 1.3x of the
-measured peaks). It refuses only what is clearly too large (the estimate against the memory
-free now).
+SD-shaped tiny-random model from 128 to 512 px: the estimate is 1.06x to 1.28x the
+measured peaks, over and never under). It refuses only what is clearly too large (the
+estimate against the memory free now).
 """
 
 from __future__ import annotations
