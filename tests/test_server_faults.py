@@ -716,3 +716,30 @@ def test_os_errors_map_to_statuses() -> None:
     assert problem(OSError(errno.EROFS, "Read-only file system"))[0] == 500
     assert "read-only" in problem(OSError(errno.EROFS, "Read-only file system"))[1]
     assert http_status(MemoryError()) == 503
+
+
+# An image provider that fails: the fake OpenAI images server on 127.0.0.1 -----------------
+
+
+@pytest.mark.parametrize(("behaviour", "status"), [("500", 502), ("refuse", 400)])
+def test_a_failing_image_provider_fails_the_job_clearly(
+    behaviour, status, tmp_path, monkeypatch
+) -> None:
+    from tests.provider_fakes import FakeImageServer
+
+    secret = "sk-image-secret"
+    with FakeImageServer(behaviour) as fake:
+        monkeypatch.setenv("PAKATI_API_KEY_OPENAI", secret)
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{fake.url}/v1")
+        monkeypatch.chdir(tmp_path)  # no .env of the developer's
+        with client_for(tmp_path / "root") as client:
+            regions = [{**LAYOUT["regions"][0]}, {**LAYOUT["regions"][1], "model": "dall-e-2"}]
+            body = {"layout": {**LAYOUT, "steps": 2, "regions": regions}}
+            answer = client.post("/api/generate", json=body)
+            assert answer.status_code == 202, answer.text
+            job = wait_job(client, answer.json()["job"]["id"])
+            assert job["state"] == "failed" and job["status"] == status, job
+            assert "dall-e-2" in job["error"] or "OpenAI" in job["error"], job
+            assert "bug" not in job["error"] and secret not in json.dumps(job)
+            assert client.get("/api/state").json()["image_sha256"] is None
+        assert fake.posts()  # the request reached the provider

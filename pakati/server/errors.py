@@ -21,6 +21,11 @@ from pakati_engine.errors import (
     PakatiError,
     ResourceLimitError,
 )
+from pakati_engine.providers.types import (
+    ContentRefusedError,
+    ProviderError,
+    ProviderUnavailableError,
+)
 
 #: The provider packages whose errors are another server's failure (recognised by name).
 _PROVIDER_MODULES = ("openai", "anthropic", "httpx", "httpcore", "replicate", "huggingface_hub")
@@ -34,6 +39,10 @@ def http_status(error: BaseException) -> int:
         return 404
     if isinstance(error, ResourceLimitError):
         return 413
+    if isinstance(error, ProviderError) and not isinstance(
+        error, ContentRefusedError | ProviderUnavailableError
+    ):
+        return 502  # an image provider failed; a refusal or an unusable model is the request's
     if isinstance(error, PakatiError):
         return 400
     for kind in type(error).__mro__:
