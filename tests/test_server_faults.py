@@ -14,7 +14,6 @@ import base64
 import errno
 import io
 import json
-import pathlib
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -143,24 +142,20 @@ def disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(outputs.os, "fsync", full)
 
 
-def uploads_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Writing an upload fails as on a read-only file system."""
+def read_only_under(folder: str) -> Fault:
+    """Writing under the server's ``folder`` fails as on a read-only file system."""
 
-    def read_only(self: Path, data: bytes) -> int:
-        raise OSError(errno.EROFS, "Read-only file system", str(self))
+    def fault(monkeypatch: pytest.MonkeyPatch) -> None:
+        real = outputs.tempfile.NamedTemporaryFile
 
-    monkeypatch.setattr(pathlib.Path, "write_bytes", read_only)
+        def read_only(*args: Any, **kwargs: Any) -> Any:
+            if folder in Path(str(kwargs.get("dir", ""))).parts:
+                raise OSError(errno.EROFS, "Read-only file system", str(kwargs["dir"]))
+            return real(*args, **kwargs)
 
+        monkeypatch.setattr(outputs.tempfile, "NamedTemporaryFile", read_only)
 
-def projects_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = outputs.tempfile.NamedTemporaryFile
-
-    def read_only(*args: Any, **kwargs: Any) -> Any:
-        if "projects" in str(kwargs.get("dir", "")):
-            raise OSError(errno.EROFS, "Read-only file system", str(kwargs["dir"]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(outputs.tempfile, "NamedTemporaryFile", read_only)
+    return fault
 
 
 def little_memory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -528,7 +523,17 @@ ROWS = [
         500,
         "read-only",
         constant({"name": "new-one"}),
-        fault=projects_read_only,
+        fault=read_only_under("projects"),
+    ),
+    Row(
+        "reference-disk-full",
+        "POST",
+        REF,
+        507,
+        "disk is full",
+        constant(lambda: _png((24, 24))),
+        True,
+        fault=disk_full,
     ),
     Row(
         "reference-read-only",
@@ -538,7 +543,7 @@ ROWS = [
         "read-only",
         constant(lambda: _png((32, 32))),
         True,
-        fault=uploads_read_only,
+        fault=read_only_under("uploads"),
     ),
     Row(
         "import-read-only",
@@ -548,7 +553,7 @@ ROWS = [
         "read-only",
         pakati_png(lambda m: m),
         True,
-        fault=uploads_read_only,
+        fault=read_only_under("uploads"),
     ),
 ]
 
@@ -640,6 +645,8 @@ def test_server_fault(row: Row, server, monkeypatch) -> None:
             assert [r["name"] for r in after["layout"]["regions"]] == sent
             after["layout"] = before["layout"]
         assert after == before
+        leftovers = [p.name for p in root.rglob("*") if p.name.endswith((".tmp", ".part", ".bak"))]
+        assert leftovers == []  # no half-written file anywhere in the server's folder
     finally:
         client.put("/api/layout", json=before["layout"])  # the next row starts the same
 

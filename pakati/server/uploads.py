@@ -19,6 +19,7 @@ from PIL import Image
 
 from pakati_engine.errors import PakatiError, ResourceLimitError
 from pakati_engine.images import check_pixels, open_header
+from pakati_engine.outputs import atomic_write_bytes
 
 #: Largest upload (bytes) and largest image (pixels) the server accepts by default.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -65,9 +66,7 @@ def store(folder: Path, data: bytes, suffix: str) -> Path:
     """Keep ``data`` in ``folder`` under the hash of its content (never overwriting)."""
     path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write_bytes(path, data)  # whole or not at all: a full disk leaves nothing
     return path
 
 
