@@ -181,7 +181,10 @@ def test_a_second_writer_of_the_same_output_gets_a_lock_error(tmp_path, capsys) 
     out = tmp_path / "o.png"
     with held_elsewhere(out):  # another run is writing o.png
         assert main(["generate", str(layout), "--out", str(out)]) == 2
-    assert "another Pakati run is writing" in capsys.readouterr().err
+        assert "another Pakati run is writing" in capsys.readouterr().err
+        # Two agent runs with one --out: the second is refused, not a silent replacement.
+        assert main(["agent", "a red circle", "--out", str(out), "--provider", "offline"]) == 2
+        assert "another Pakati run is writing" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layout.json"]  # lock file gone
 
 
