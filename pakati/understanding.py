@@ -62,6 +62,7 @@ from pakati_engine.understanding import (
     understanding_level,
 )
 from pakati_engine.understanding.inversion import InversionSettings, LearnedToken, token_for
+from pakati_engine.understanding.knowledge import knowledge
 
 MASTERY = 0.85
 DEFAULT_INVERSION = InversionSettings()
@@ -106,6 +107,8 @@ class ReferenceUnderstanding:
     """Where the token's embedding is saved (diffusers textual-inversion safetensors)."""
     token_report: dict[str, Any] = field(default_factory=dict)
     pathway_reproduction: dict[str, Any] = field(default_factory=dict)
+    knowledge: dict[str, Any] = field(default_factory=dict)
+    """Palette, object boxes and composition centroid (``understanding.knowledge``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +130,7 @@ class ReferenceUnderstanding:
             "embedding": self.embedding_path,
             "token_report": self.token_report,
             "pathway_reproduction": self.pathway_reproduction,
+            "knowledge": self.knowledge,
         }
 
     @classmethod
@@ -151,6 +155,7 @@ class ReferenceUnderstanding:
             embedding_path=data.get("embedding"),
             token_report=dict(data.get("token_report", {})),
             pathway_reproduction=dict(data.get("pathway_reproduction", {})),
+            knowledge=dict(data.get("knowledge", {})),
         )
 
 
@@ -374,6 +379,9 @@ class ReferenceUnderstandingEngine:
             token=token.token if token is not None else None,
         )
         result.pathway_reproduction = self._reproduction(image, description, oracle, token)
+        result.knowledge = knowledge(image, description)
+        if token is not None:
+            result.knowledge["token_nearest_words"] = token.nearest_words(5)
         if token is not None:
             result.token_report = self._token_report(description, cases, oracle, cache, token)
         self.understood[result.reference_id] = result

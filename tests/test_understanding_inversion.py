@@ -175,6 +175,12 @@ def test_learned_understanding_is_stored_and_reloads_in_another_process(tmp_path
     assert set(report) >= {"held_out_score_pathway", "held_out_score_pathway_with_token"}
     assert len(report["nearest_world_words"]) == 2
     assert set(understanding.pathway_reproduction) >= {"pathway", "pathway_with_token"}
+    facts = understanding.knowledge
+    assert facts["palette"][0]["color"] == scene.background  # the background covers most
+    assert {p["color"] for p in facts["palette"]} >= {o.color for o in scene.objects}
+    assert facts["object_boxes"] == understanding.to_dict()["pathway"]["objects"]
+    assert all(0 <= v <= 1 for v in facts["composition_centroid"]["saliency"])
+    assert len(facts["token_nearest_words"]) == 2
     folder = store / understanding.reference_id
     assert (folder / "understanding.json").is_file()
     assert (folder / "learned_embeds.safetensors").is_file()
