@@ -79,6 +79,13 @@ def test_selection_filters_then_ranks(
     assert why in choice.reason
 
 
+def test_a_model_measured_as_useless_ranks_below_one_never_measured() -> None:
+    cards = [card("random", quality=0.0, cost_usd=0.0), card("unknown", cost_usd=0.5)]
+    registry = Registry(cards, env=OPENAI, dotenv=None, user_cards=False)
+    assert registry.select(Need()).card.id == "unknown"
+    assert registry.select(Need(preference=("random",))).card.id == "random"
+
+
 def test_selection_says_why_each_model_was_rejected() -> None:
     registry = Registry(CARDS, env={}, dotenv=None, user_cards=False)
     choice = registry.select(Need(tasks=("edit",)))

@@ -223,8 +223,10 @@ class Registry:
         def rank(card: ModelCard) -> tuple[Any, ...]:
             names = [n.lower() for n in card.names()]
             place = min((preference.index(n) for n in names if n in preference), default=99)
-            measured = card.quality is not None
-            return (place, not measured, -(card.quality or 0.0), card.cost_usd, card.latency_s)
+            # Measured and good first, then unmeasured, then measured as useless (random
+            # weights, quality 0): a model nobody measured may still draw something.
+            tier = 1 if card.quality is None else (0 if card.quality > 0 else 2)
+            return (place, tier, -(card.quality or 0.0), card.cost_usd, card.latency_s)
 
         ordered = sorted(usable, key=rank)
         best = ordered[0]
