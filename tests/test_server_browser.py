@@ -414,7 +414,9 @@ def test_paint_a_mask_region_with_the_brush(page: Any, server: str, shots: Path)
     assert alpha[34, 40] > 0  # the brush radius (6 px) reaches 4 px off the stroke
 
 
-def test_a_control_map_is_placed_at_its_region(page: Any, server: str, shots: Path) -> None:
+def test_a_control_map_is_placed_at_its_region(
+    page: Any, server: str, shots: Path, tmp_path: Path
+) -> None:
     import base64
 
     _load_layout(page, SHAPES, shots)
@@ -431,5 +433,23 @@ def test_a_control_map_is_placed_at_its_region(page: Any, server: str, shots: Pa
     drawn = np.asarray(Image.open(io.BytesIO(base64.b64decode(spec["image_png"]))).convert("L"))
     assert drawn.shape == (128, 128)  # canvas-sized, the map placed at the box (64, 0, 128, 64)
     assert drawn[32, 96] == 255 and drawn[8, 72] == 0 and drawn[96, 32] == 0
+    # Generate with it (the shipped outline ControlNet): the same pixels as `pakati
+    # generate` on the exported layout, control map included.
+    _start(page, "#generate", "generate")
+    page.screenshot(path=str(shots / "11-generated-with-control.png"))
+    with page.expect_download() as download:
+        page.click("#export")
+    exported = tmp_path / "exported.json"
+    download.value.save_as(exported)
+    assert json.loads(exported.read_text())["regions"][1]["control"]["image_png"]
+    from pakati.cli import main
+
+    out = tmp_path / "cli.png"
+    assert main(["generate", str(exported), "--out", str(out), "--no-progress"]) == 0
+    controlled = _api(server, "GET", "/api/state")["image_sha256"]
+    assert image_sha256(Image.open(out)) == controlled
     page.click("#control-clear")
     page.wait_for_function("document.querySelector('#control-name').textContent === 'no control'")
+    assert _saved_layout(page, server)["regions"][1].get("control") is None
+    _start(page, "#generate", "generate")  # without the map the picture differs
+    assert _api(server, "GET", "/api/state")["image_sha256"] != controlled
