@@ -215,7 +215,11 @@ def add_compositional_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int_at_least(1), default=1, help="local worker processes (default 1)"
     )
     parser.add_argument(
-        "--threads", type=int_at_least(1), default=1, help="torch threads per worker (default 1)"
+        "--threads",
+        type=int_at_least(1),
+        default=1,
+        help="torch threads per worker (default 1: pixels depend on the thread count, so 1 "
+        "keeps the verdicts the same whatever --workers; use --workers for the other cores)",
     )
     parser.add_argument(
         "--backend",
