@@ -110,7 +110,7 @@ def generation_layout(
 ) -> Layout:
     """The :class:`~pakati_engine.layout.Layout` that draws ``layout``: one box region per
     object (``object-1``, ...), the background as base prompt, ``settings`` (guidance_scale,
-    base_ratio, scheduler, steps) else the defaults the eval has always used."""
+    base_ratio, scheduler, steps, detail) else the defaults the eval has always used."""
     return Layout(
         width=layout.size,
         height=layout.size,
@@ -120,6 +120,7 @@ def generation_layout(
         guidance_scale=float(settings.get("guidance_scale", 3.0)),
         base_ratio=float(settings.get("base_ratio", 0.2)),
         scheduler=settings.get("scheduler"),
+        detail=True if settings.get("detail") else None,
         seed=layout.seed,
         base_prompt=layout.base_prompt,
         regions=[
@@ -275,6 +276,7 @@ def run_regional_eval(
             "min_regions": min_regions,
             "max_regions": max_regions,
             "small": small_fraction,
+            "detail": bool(chosen.get("detail")),
         }
     )
     if folder is not None:
