@@ -472,11 +472,17 @@ class ReferenceUnderstandingEngine:
         reference_id: str,
         target_prompt: str = "",
         transfer_aspects: Sequence[str] = ("color_harmony", "composition"),
+        token_weight: float = 1.0,
     ) -> UnderstoodGuidance:
         """Guidance for ``EnhancedPakatiCanvas.generate_with_understanding`` (see
-        ``pakati.transfer`` for what each aspect transfers)."""
+        ``pakati.transfer`` for what each aspect transfers); the learned token enters the
+        base prompt at ``token_weight`` (prompt weighting, ``(<ref-ID>:w)``)."""
         return make_guidance(
-            self.understanding(reference_id), target_prompt, tuple(transfer_aspects), self.size
+            self.understanding(reference_id),
+            target_prompt,
+            tuple(transfer_aspects),
+            self.size,
+            token_weight,
         )
 
     def understanding(self, reference_id: str) -> ReferenceUnderstanding:

@@ -201,6 +201,10 @@ def test_learned_understanding_is_stored_and_reloads_in_another_process(tmp_path
     ).use_understood_reference(understanding.reference_id, "", ["lighting", "composition"])
     assert understanding.token in guidance.base_prompt and guidance.embeddings
     assert "lighting" in guidance.transferred and not guidance.not_transferred
+    weighted = engine.use_understood_reference(
+        understanding.reference_id, "", ["style"], token_weight=0.6
+    )
+    assert f"({understanding.token}:0.6)" in weighted.base_prompt
     engine.learn_reference(reference, ["quadrant_reveal", "edge_in"], 1)
     assert (folder / "previous" / "understanding.json").is_file()  # the old one is kept
     (folder / "learned_embeds.safetensors").write_bytes(b"broken")
