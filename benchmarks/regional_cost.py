@@ -23,7 +23,11 @@ The last line printed is one JSON object with
   SD1.5's UNet; ``narrow``: the same layout with widths 32/64/64/64); ``over_plain_cpu``
   the same from the process's CPU time. On a shared machine, ``--threads 1`` and the CPU
   ratios measure the arithmetic steadily (within about 1%), where wall time (other jobs'
-  time slices) and multi-threaded CPU time (threads spinning while they wait) do not.
+  time slices) and multi-threaded CPU time (threads spinning while they wait) do not;
+* ``over_plain_warm`` / ``over_plain_cpu_warm`` (``--encoding cold,warm``): the same for
+  repeat renders, where no side encodes its prompts again (Pakati's prompt cache;
+  diffusers given the embeddings it made once; the baseline reusing its own). Every other
+  figure is cold: Pakati's prompt cache is cleared before each of its generations.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from pakati_engine.diffusion.pipeline import (
     RegionPrompt,
 )
 from pakati_engine.models.loading import bundle_from_components
+from pakati_engine.models.prompt_cache import clear_prompt_cache
 from pakati_engine.models.tiny_models import (
     clip_text_encoder,
     clip_tokenizer,
@@ -96,6 +101,9 @@ def strip_masks(side: int, count: int) -> list[np.ndarray]:
     return masks
 
 
+_MULTIDIFFUSION_EMBEDS: dict[tuple[str, ...], torch.Tensor] = {}
+
+
 def multidiffusion(
     parts: dict[str, Any],
     prompt: str,
@@ -104,6 +112,7 @@ def multidiffusion(
     steps: int,
     guidance_scale: float,
     seed: int,
+    warm: bool = False,
 ) -> np.ndarray:
     """A baseline: MultiDiffusion's region-based generation (Bar-Tal et al. 2023), written
     here from the paper, for the benchmark only.
@@ -116,7 +125,8 @@ def multidiffusion(
     latents, the scheduler's step is affine in the noise prediction, so averaging the
     predictions and stepping once gives the same latents. The paper's optional
     "bootstrapping" (random solid backgrounds behind each region in the first steps) only
-    adds noise to a few tensors and is left out. Returns the (H, W, 3) uint8 image.
+    adds noise to a few tensors and is left out. ``warm``: reuse the texts' embeddings from
+    an earlier call (a repeat render). Returns the (H, W, 3) uint8 image.
     """
     tokenizer, text_encoder, unet, vae = (
         parts["tokenizer"], parts["text_encoder"], parts["unet"], parts["vae"],
@@ -131,11 +141,14 @@ def multidiffusion(
     texts = [prompt, *(f"object number {i}" for i in range(len(masks)))]
     if not bool((shares[0] > 0).any()):  # no pixel needs the base prompt's path
         shares, texts = shares[1:], texts[1:]
-    ids = tokenizer(
-        ["", *texts], padding="max_length", max_length=tokenizer.model_max_length,
-        truncation=True, return_tensors="pt",
-    ).input_ids  # fmt: skip
-    embeds = text_encoder(ids)[0]  # (1 + P, L, D): the negative prompt, then the paths'
+    embeds = _MULTIDIFFUSION_EMBEDS.get(tuple(texts)) if warm else None
+    if embeds is None:
+        ids = tokenizer(
+            ["", *texts], padding="max_length", max_length=tokenizer.model_max_length,
+            truncation=True, return_tensors="pt",
+        ).input_ids  # fmt: skip
+        embeds = text_encoder(ids)[0]  # (1 + P, L, D): the negative prompt, then the paths'
+        _MULTIDIFFUSION_EMBEDS[tuple(texts)] = embeds
     paths = len(texts)
     rows = torch.cat([embeds[:1].expand(paths, -1, -1), embeds[1:]])  # (2P, L, D)
     weights = shares[:, None]  # (P, 1, h, w)
@@ -176,6 +189,13 @@ def main() -> int:
     )
     parser.add_argument("--counts", default="1,2,4,8", help="scaling: region counts")
     parser.add_argument(
+        "--encoding",
+        default="cold",
+        help="scaling: comma list of cold (every generation encodes its prompts: Pakati's "
+        "prompt cache is cleared before each) and warm (repeat renders: Pakati's cache kept, "
+        "diffusers given the prompt embeddings it made once)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -195,9 +215,16 @@ def main() -> int:
     plain.set_progress_bar_config(disable=True)
     ours = RegionalDiffusionPipeline(bundle)
 
-    def run_plain(size: int = side) -> Callable[[], object]:
+    # diffusers' way to reuse an encoding: embeddings made once, passed to every call.
+    with torch.no_grad():
+        made_once = plain.encode_prompt("a lake at dawn", torch.device("cpu"), 1, True, "")
+
+    def run_plain(size: int = side, warm: bool = False) -> Callable[[], object]:
+        prompt: dict[str, Any] = {"prompt": "a lake at dawn"}
+        if warm:
+            prompt = {"prompt_embeds": made_once[0], "negative_prompt_embeds": made_once[1]}
         return lambda: plain(
-            "a lake at dawn",
+            **prompt,
             height=size,
             width=size,
             num_inference_steps=args.steps,
@@ -205,18 +232,29 @@ def main() -> int:
             generator=torch.Generator().manual_seed(0),
         )
 
-    def run_regions(count: int, mode: str = "attention", size: int = side) -> Callable[[], object]:
+    def cold(run: Callable[[], object]) -> Callable[[], object]:
+        """``run`` encoding its prompts, as a first render does (the prompt cache cleared)."""
+
+        def first_render() -> object:
+            clear_prompt_cache(bundle)
+            return run()
+
+        return first_render
+
+    def run_regions(
+        count: int, mode: str = "attention", size: int = side, warm: bool = False
+    ) -> Callable[[], object]:
         masks = strip_masks(size, count) if count else []
         if mode == "multidiffusion":
             return lambda: multidiffusion(
-                parts, "a lake at dawn", masks, size, args.steps, 7.5, seed=0
+                parts, "a lake at dawn", masks, size, args.steps, 7.5, seed=0, warm=warm
             )
         regions = [RegionPrompt(m, f"object number {i}") for i, m in enumerate(masks)]
         request = GenerationRequest(
             size, size, "a lake at dawn", regions=regions, steps=args.steps,
             guidance_scale=7.5, seed=0, mode=mode,  # type: ignore[arg-type]
         )  # fmt: skip
-        return lambda: ours(request)
+        return (lambda: ours(request)) if warm else cold(lambda: ours(request))
 
     selected = set(args.parts.split(","))
     kept_request = GenerationRequest(side, side, "a lake at dawn", steps=args.steps, seed=0)
@@ -235,7 +273,7 @@ def main() -> int:
             regions=[RegionPrompt(mask, "a boat")], keep=KeepSpec(kept, mask, DEFAULT_FEATHER),
             kept_latents=kept_output.latents,
         )  # fmt: skip
-        return lambda: run_edit(ours, request, margin=args.margin)
+        return cold(lambda: run_edit(ours, request, margin=args.margin))
 
     configs: dict[str, Callable[[], object]] = {"ours_0": run_regions(0)}
     if "regions" in selected:
@@ -248,11 +286,20 @@ def main() -> int:
     sides = [int(value) for value in args.sides.split(",")]
     modes = args.modes.split(",")
     counts = [int(value) for value in args.counts.split(",")]
+    arms = {"cold": "", "warm": "_warm"}
+    encodings = args.encoding.split(",")
     if "scaling" in selected:
-        for size in sides:
-            configs[f"plain_{size}"] = run_plain(size)
-            for mode in modes:
-                configs.update({f"{mode}_{size}_{n}": run_regions(n, mode, size) for n in counts})
+        for encoding in encodings:
+            warm, tail = encoding == "warm", arms[encoding]
+            for size in sides:
+                configs[f"plain_{size}{tail}"] = run_plain(size, warm)
+                for mode in modes:
+                    configs.update(
+                        {
+                            f"{mode}_{size}_{n}{tail}": run_regions(n, mode, size, warm)
+                            for n in counts
+                        }
+                    )
     if not selected & {"regions", "crop", "latent"}:
         del configs["ours_0"]
     seconds: dict[str, list[float]] = {name: [] for name in configs}
@@ -285,17 +332,21 @@ def main() -> int:
     if "latent" in selected:
         result["latent_over_attention_n4"] = round(median["latent_4"] / median["4"], 3)
     if "scaling" in selected:
-        for key, times in (("over_plain", median), ("over_plain_cpu", cpu_median)):
-            result[key] = {
-                mode: {
-                    str(size): {
-                        str(n): round(times[f"{mode}_{size}_{n}"] / times[f"plain_{size}"], 3)
-                        for n in counts
+        for encoding in encodings:
+            tail = arms[encoding]
+            for key, times in (("over_plain", median), ("over_plain_cpu", cpu_median)):
+                result[f"{key}{tail}"] = {
+                    mode: {
+                        str(size): {
+                            str(n): round(
+                                times[f"{mode}_{size}_{n}{tail}"] / times[f"plain_{size}{tail}"], 3
+                            )
+                            for n in counts
+                        }
+                        for size in sides
                     }
-                    for size in sides
+                    for mode in modes
                 }
-                for mode in modes
-            }
     result |= {
         "seconds": {name: round(value, 3) for name, value in median.items()},
         "cpu_seconds": {name: round(value, 3) for name, value in cpu_median.items()},

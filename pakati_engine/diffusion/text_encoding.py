@@ -23,6 +23,7 @@ from pakati_engine.diffusion.prompt_weights import (
 )
 from pakati_engine.models.adapters import expand_embedding_tokens
 from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.prompt_cache import encode_cached
 from pakati_engine.models.protocols import Tokenizer
 
 
@@ -59,7 +60,8 @@ def encode_prompts(
     # Each distinct text is encoded once (regions often share a negative prompt, or none).
     unique = list(dict.fromkeys(texts))
     rows = torch.tensor([unique.index(text) for text in texts], device=bundle.device)
-    hidden, pooled = _encode(bundle, unique)  # (U, L, D), (U, P) | None
+    # Texts encoded before in the same state come from the cache (models.prompt_cache).
+    hidden, pooled = encode_cached(bundle, unique, lambda texts: _encode(bundle, texts))
     hidden = hidden[rows]  # (2M, L, D), a copy: rows never share memory
     length = hidden.shape[1]
     weights = [token_weights(bundle.tokenizer, text, length) for text in written]

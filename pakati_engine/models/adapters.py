@@ -20,6 +20,7 @@ import torch
 
 from pakati_engine.errors import InvalidInputError, ModelNotFoundError
 from pakati_engine.models.bundle import ModelBundle
+from pakati_engine.models.prompt_cache import clear_prompt_cache
 
 
 def _peft_available() -> bool:
@@ -72,6 +73,9 @@ def load_lora(bundle: ModelBundle, source: str | Path, name: str | None = None) 
             f"trained for this model's architecture ({bundle.kind.upper()})"
         ) from error
     loaded[name] = source
+    # diffusers makes a newly loaded adapter act: which act is unknown until chosen.
+    bundle.active_loras = None
+    clear_prompt_cache(bundle)
     return name
 
 
@@ -84,6 +88,7 @@ def activate_loras(bundle: ModelBundle, weights: Mapping[str, float]) -> None:
     if not loaded:
         return
     target = _loader_target(bundle)
+    bundle.active_loras = {name: float(weight) for name, weight in weights.items()}
     if not weights:
         target.disable_lora()
         return
@@ -124,6 +129,7 @@ def load_textual_inversion(bundle: ModelBundle, source: str | Path, token: str) 
             f"embedding {source!r} does not fit model {bundle.source!r} ({error})"
         ) from error
     loaded[token] = source
+    clear_prompt_cache(bundle)
 
 
 def expand_embedding_tokens(bundle: ModelBundle, text: str) -> str:

@@ -45,6 +45,9 @@ class ModelBundle:
     #: LoRAs and embeddings loaded into these modules (``pakati_engine.models.adapters``):
     #: ``{"loras": {adapter name: source}, "embeddings": {token: source}}``.
     adapters: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The LoRAs acting now, at their weights (set by ``adapters.activate_loras``); None
+    #: when unknown (a LoRA was loaded and none chosen since).
+    active_loras: dict[str, float] | None = field(default_factory=dict)
 
     @property
     def vae_scale_factor(self) -> int:
