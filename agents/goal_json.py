@@ -5,13 +5,17 @@ People paste specs such as ``{"background": "orange", "objects": [{"shape": "cir
 "colour": "black", "count": 3, "position": "bottom"}]}``. Keys vary (colour/color,
 position/pos/location/where, shape/type/object/name) and values are words, so each object
 becomes one sentence ("black circle x3, bottom.") and the background one more; the parser
-then reads those like any other goal. Text that is not a JSON object or list is left alone.
+then reads those like any other goal; a ``goal``/``text`` string is read as it is. Text that
+is not a JSON object or list is left alone; a JSON object or list in which nothing names an
+object or a background is refused with what to write, rather than read as words.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from pakati_engine.errors import InvalidInputError
 
 _OBJECT_LISTS = ("objects", "shapes", "items", "elements", "regions", "things")
 _BACKGROUND = ("background", "bg", "backdrop", "background_color", "background_colour")
@@ -21,10 +25,17 @@ _SIZE = ("size", "scale")
 _COUNT = ("count", "number", "n", "quantity", "amount")
 _PLACE = ("position", "pos", "location", "place", "where", "placement", "anchor")
 _RELATION = ("relation", "relative", "relative_to", "relationship")
+_GOAL = ("goal", "text", "instruction", "request")
+_EXAMPLE = (
+    '{"background": "yellow", "objects": [{"shape": "circle", "colour": "red", '
+    '"position": "top left"}]}'
+)
 
 
 def goal_from_json(text: str) -> str | None:
-    """The goal as sentences if ``text`` is a JSON object or list of objects, else None."""
+    """The goal as sentences if ``text`` is a JSON object or list of objects, else None.
+
+    Raises InvalidInputError for JSON that names no object and no background."""
     stripped = text.strip()
     if not stripped.startswith(("{", "[")):
         return None
@@ -34,6 +45,9 @@ def goal_from_json(text: str) -> str | None:
         return None
     background: Any = None
     if isinstance(spec, dict):
+        written = _first(spec, _GOAL)
+        if isinstance(written, str) and written.strip():
+            return written.strip()
         background = _first(spec, _BACKGROUND)
         items = _first(spec, _OBJECT_LISTS)
         if items is None and _first(spec, _NOUN) is not None:
@@ -47,7 +61,13 @@ def goal_from_json(text: str) -> str | None:
         background = _first(background, _COLOUR + _NOUN)
     if isinstance(background, str) and background.strip():
         sentences.append(f"Background: {background.strip()}.")
-    return " ".join(sentences) if sentences else None
+    if not sentences:
+        raise InvalidInputError(
+            "the goal is JSON, but nothing in it names an object or a background: list "
+            f'objects under "objects" with shape, colour and position, e.g. {_EXAMPLE}, '
+            "or write the goal in words"
+        )
+    return " ".join(sentences)
 
 
 def _sentence(item: Any) -> str:

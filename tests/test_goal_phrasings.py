@@ -19,6 +19,7 @@ from pakati.cli import main as cli_main
 from pakati.evals.phrasing_styles import ALL_STYLES, HELD_OUT_STYLES, STYLES, render
 from pakati.evals.phrasings import CELLS, sample_goal
 from pakati.evals.planner_eval import check, parsed_keys, run_planner_eval
+from pakati_engine.errors import InvalidInputError
 from pakati_engine.world.colors import article
 from tests.test_cli_startup import heavy, run_python
 
@@ -324,12 +325,15 @@ def test_a_relation_to_it_before_its_object_belongs_to_that_object():
     )
 
 
-def test_json_that_is_not_a_goal_is_read_as_text():
+def test_json_that_is_not_a_goal_is_read_as_text_or_refused():
     from pakati.agents.goal_json import goal_from_json
 
     assert goal_from_json("[1, 2") is None  # not valid JSON: read as words
-    assert goal_from_json('{"title": "x"}') is None  # no objects, no background
     assert goal_from_json('"a red circle"') is None  # a JSON string is just text
+    for nothing in ('{"title": "x"}', "[1, 2]", "{}", '{"objects": []}'):
+        with pytest.raises(InvalidInputError, match="names an object or a background"):
+            goal_from_json(nothing)
+    assert goal_from_json('{"goal": "a red circle on the left"}') == "a red circle on the left"
     assert goal_from_json('[{"shape": "box", "colour": "red"}, "a blue circle"]') == (
         "red box. a blue circle."
     )
