@@ -57,7 +57,8 @@ def encode_cached(bundle: ModelBundle, texts: Sequence[str], encode: Encode) -> 
         return encode(list(texts))
     with _stores_lock:
         store = _stores.setdefault(encoder, _Store())
-    keys = [(_state(bundle), text) for text in texts]
+    state = _state(bundle)
+    keys = [(state, text) for text in texts]
     with store.lock:
         entries = [store.entries.get(key) for key in keys]
     missing = [index for index, entry in enumerate(entries) if entry is None]
