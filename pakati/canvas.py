@@ -558,19 +558,22 @@ class PakatiCanvas(EditingMixin, AdaptersMixin, MemoryMixin):
         model: ModelBundle | None = None,
         device: str | None = None,
         dtype: str | None = None,
+        name: str | None = None,
     ) -> PakatiCanvas:
         """A canvas continuing from a PNG Pakati made: its layout, steps and pixels.
 
         Later edits keep these pixels and extend the recorded steps, so the edited image can
-        again be reproduced from its own metadata.
+        again be reproduced from its own metadata. ``name`` is what messages call the image
+        (by default its path).
         """
-        metadata = read_png_metadata(path)
-        layout = parse_layout(metadata["layout"], source=f"metadata of {path}")
+        source = name or str(path)
+        metadata = read_png_metadata(path, name=source)
+        layout = parse_layout(metadata["layout"], source=f"metadata of {source}")
         canvas = cls.from_layout(layout, model=model, device=device, dtype=dtype)
-        with open_header(path, f"image {str(path)!r}") as opened:
+        with open_header(path, f"image {source!r}") as opened:
             if opened.size != (layout.width, layout.height):
-                raise InvalidInputError(f"{path}: the image size does not match its metadata")
-        image = open_image(path, f"image {str(path)!r}").convert("RGB")
+                raise InvalidInputError(f"{source}: the image size does not match its metadata")
+        image = open_image(path, f"image {source!r}").convert("RGB")
         steps = metadata.get("steps") or [{"action": "generate", "layout": metadata["layout"]}]
         for index, step in enumerate(steps):
             last = index == len(steps) - 1

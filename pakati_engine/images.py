@@ -40,7 +40,14 @@ def open_header(source: str | Path | bytes, label: str) -> Image.Image:
             f"{label} is too large to read safely ({error}); use an image of at most "
             f"{MAX_PIXELS:,} pixels"
         ) from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except UnidentifiedImageError as error:
+        # Pillow's message names the file object ("<_io.BytesIO object at 0x...>"), not the
+        # user's image: say what the bytes are not instead.
+        raise InvalidInputError(
+            f"{label} is not a readable image: its bytes are in no image format Pakati reads "
+            "(PNG, JPEG, WebP, BMP, GIF, TIFF)"
+        ) from error
+    except (OSError, ValueError, SyntaxError) as error:
         raise InvalidInputError(f"{label} is not a readable image ({error})") from error
 
 

@@ -63,23 +63,25 @@ MAX_METADATA_BYTES = 64 * 1024 * 1024
 MAX_METADATA_DEPTH = 64
 
 
-def read_png_metadata(path: str | Path) -> dict[str, Any]:
+def read_png_metadata(path: str | Path, name: str | None = None) -> dict[str, Any]:
     """The ``pakati`` metadata of a PNG, with clear errors when it is not there.
 
-    Only the header and the text chunks before the pixels are read; no pixel is decoded.
+    ``name`` is what messages call the image (the server says "the uploaded PNG", not the
+    path it stored the upload at); by default its path. Only the header and the text chunks
+    before the pixels are read; no pixel is decoded.
     """
     path = Path(path)
-    label = f"image {str(path)!r}"
+    source = name or str(path)
     # Pillow refuses, as not readable, a text chunk that expands past its limit.
-    with open_header(path, label) as image:
+    with open_header(path, f"image {source!r}") as image:
         text = image.info.get(TEXT_KEY)
     if not isinstance(text, str):
         raise InvalidInputError(
-            f"{str(path)!r} carries no Pakati metadata: it was not made by Pakati, or another "
+            f"{source!r} carries no Pakati metadata: it was not made by Pakati, or another "
             "program re-saved it without its text chunks. The JSON sidecar, if you kept it, "
             "holds the same parameters."
         )
-    return parse_metadata(text, str(path))
+    return parse_metadata(text, source)
 
 
 def read_metadata_file(path: str | Path) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from pakati import InvalidInputError, PakatiCanvas
+from pakati_engine.layout import decode_mask_png
 from pakati_engine.regions.masks import attention_sizes, pool_masks, stack_masks, stacking_order
 from pakati_engine.regions.region import (
     clip_polygon_to_rect,
@@ -116,6 +119,15 @@ def test_bad_masks_get_clear_errors(tmp_path) -> None:
         make_mask_region(np.full((64, 64), 2.5), 64, 64, region_id="m")
     with pytest.raises(InvalidInputError, match="2-D"):
         make_mask_region(np.ones((64, 64, 3)), 64, 64, region_id="m")
+
+
+def test_a_mask_png_that_is_not_an_image_says_so_without_naming_a_file_object() -> None:
+    inline = base64.b64encode(b"plain text, not a picture").decode()
+    with pytest.raises(InvalidInputError) as raised:
+        decode_mask_png(inline, "sky")
+    message = str(raised.value)
+    assert message.startswith("region 'sky': mask_png is not a readable image")
+    assert "PNG, JPEG" in message and "BytesIO" not in message and "0x" not in message
 
 
 def test_later_region_is_on_top_and_z_overrides_order() -> None:

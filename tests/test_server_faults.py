@@ -637,6 +637,8 @@ def test_server_fault(row: Row, server, monkeypatch) -> None:
         assert status == row.status, (status, message)
         assert row.says.lower() in message.lower(), message
         assert "bug" not in message.lower(), message
+        # An upload is named as such, not by the path the server stored it at.
+        assert str(root / "uploads") + "/" not in message, message
         after = user_state(client, root)
         if answer.status_code == 202 and "layout" in (row.body(metadata) or {}):
             # A queued job failed: the page's edit stays as the draft to fix; nothing else

@@ -95,7 +95,7 @@ async def import_png(request: Request) -> ActionResult:
     await run_in_threadpool(_checked_metadata, path)
 
     return await run_in_threadpool(
-        run_now, server, "open png", lambda: server.workspace.open_png(path)
+        run_now, server, "open png", lambda: server.workspace.open_png(path, UPLOADED_PNG)
     )
 
 
@@ -193,12 +193,16 @@ def analyze(body: AnalyzeRequest, request: Request) -> AnalysisResult:
     )
 
 
+#: What messages call a PNG sent to ``/api/import``.
+UPLOADED_PNG = "the uploaded PNG"
+
+
 def _checked_metadata(path: Path) -> None:
     from pakati_engine.layout import parse_layout
     from pakati_engine.metadata import read_png_metadata
 
-    layout = parse_layout(read_png_metadata(path).get("layout"), source="the PNG's metadata")
-    checked_layout(layout)
+    metadata = read_png_metadata(path, name=UPLOADED_PNG)  # not the server's path
+    checked_layout(parse_layout(metadata.get("layout"), source="the PNG's metadata"))
 
 
 def _suggestion(adjustment: dict[str, Any]) -> str:

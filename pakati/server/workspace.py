@@ -201,12 +201,14 @@ class Workspace:
         self.canvas = canvas
         return self._after(f"opened project {name!r}", sync_draft=True)
 
-    def open_png(self, path: Path) -> dict[str, Any]:
-        """Continue from a PNG Pakati made (its metadata restores every region)."""
+    def open_png(self, path: Path, name: str | None = None) -> dict[str, Any]:
+        """Continue from a PNG Pakati made (its metadata restores every region); ``name``
+        is what messages call it (by default its path)."""
         from pakati_engine.metadata import read_png_metadata
 
-        layout = parse_layout(read_png_metadata(path).get("layout"), source="the PNG's metadata")
-        self.canvas = PakatiCanvas.from_image(path, model=self.bundle(layout.model))
+        metadata = read_png_metadata(path, name=name)
+        layout = parse_layout(metadata.get("layout"), source="the PNG's metadata")
+        self.canvas = PakatiCanvas.from_image(path, model=self.bundle(layout.model), name=name)
         return self._after("opened the PNG's layout and image", sync_draft=True)
 
     def adopt_image(self, path: Path, message: str) -> dict[str, Any]:
