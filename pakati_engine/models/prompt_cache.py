@@ -31,8 +31,9 @@ import torch
 
 from pakati_engine.models.bundle import ModelBundle
 
-#: Encoded texts kept per text encoder (about 0.25 MB each for SD1.5, 0.3 MB for SDXL).
-CAPACITY = 256
+#: Encoded texts kept per text encoder: about 0.25 MB each for SD1.5 and 0.3 MB for SDXL in
+#: fp16, so at most 30-40 MB; an 8-region canvas refined for a while uses a few dozen.
+CAPACITY = 128
 
 Encoded = tuple[torch.Tensor, torch.Tensor | None]  # (U, L, D), (U, P) | None
 Encode = Callable[[list[str]], Encoded]
