@@ -288,6 +288,8 @@ def main() -> int:
     counts = [int(value) for value in args.counts.split(",")]
     arms = {"cold": "", "warm": "_warm"}
     encodings = args.encoding.split(",")
+    if not set(encodings) <= set(arms):
+        parser.error(f"--encoding takes cold, warm or cold,warm, not {args.encoding!r}")
     if "scaling" in selected:
         for encoding in encodings:
             warm, tail = encoding == "warm", arms[encoding]
