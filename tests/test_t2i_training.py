@@ -7,6 +7,7 @@ import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from pakati_engine.diffusion.schedulers import make_scheduler
 from pakati_engine.models.loading import load_model
 from pakati_engine.training.build import build_noise_scheduler, scheduler_config
 from pakati_engine.training.config import TINY_MODEL, ModelConfig, TrainConfig
-from pakati_engine.training.data import make_batch
+from pakati_engine.training.data import make_batch, small_object_weights
 from pakati_engine.training.state import load_checkpoint, new_state, save_checkpoint
 from pakati_engine.training.train_t2i import COOLDOWN_FLOOR, Trainer, build_state, main, parse_args
 from pakati_engine.training.tune import main as tune_main
@@ -109,6 +110,66 @@ def test_resume_from_can_change_the_data_and_warms_a_fresh_optimizer_up(tmp_path
         build_state(parse_args(bad))
     with pytest.raises(SystemExit, match="small-fraction"):
         build_state(parse_args([*args, "--tiny", "--small-fraction", "2"]))
+    weighted = build_state(
+        parse_args([*args, "--resume-from", str(tmp_path / "full"), "--small-loss-weight", "8"])
+    )
+    assert weighted.config.small_loss_weight == 8.0
+    assert load_checkpoint(tmp_path / "full").config.small_loss_weight == 1.0
+    with pytest.raises(SystemExit, match="small-loss-weight must be positive"):
+        build_state(parse_args([*args, "--tiny", "--small-loss-weight", "0"]))
+
+
+def test_small_objects_boxes_weigh_more_and_the_data_stream_is_unchanged() -> None:
+    def draw(weight: float) -> Any:
+        return make_batch(
+            np.random.default_rng(5),
+            24,
+            128,
+            max_regions=6,
+            small_fraction=0.5,
+            small_loss_weight=weight,
+        )
+
+    plain, weighted = draw(1.0), draw(8.0)
+    assert plain.loss_weights is None
+    assert repr(plain.specs) == repr(weighted.specs) and plain.prompts == weighted.prompts
+    assert torch.equal(plain.pixels, weighted.pixels)
+    weights = weighted.loss_weights
+    assert weights is not None and weights.shape == (24, 128, 128)
+    expected = torch.ones(24, 128, 128)
+    n_small = 0
+    for b, spec in enumerate(weighted.specs):
+        for obj in spec.objects:
+            x0, y0, x1, y1 = (round(v) for v in obj.cell)
+            if obj.size <= SMALL_SIZE[1] * 128:
+                n_small += 1
+                expected[b, y0:y1, x0:x1] = 8.0
+                assert bool((weights[b, y0:y1, x0:x1] == 8.0).all())
+    assert n_small > 5
+    assert torch.equal(weights, expected)  # 1 everywhere else, normal objects included
+    assert np.array_equal(small_object_weights(weighted.specs, 128, 3.0) == 3.0, expected == 8.0)
+
+
+def test_the_weighted_loss_scales_with_the_weights_and_logs_the_plain_error(
+    tmp_path: Path,
+) -> None:
+    trainer = Trainer(new_state(TINY), tmp_path)
+    batch = make_batch(np.random.default_rng(2), 4, TINY_MODEL.image_size)
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn((4, 48, 8, 8), generator=generator)
+    t = torch.randint(0, 1000, (4,), generator=generator)
+    with torch.no_grad():
+        loss, plain = trainer.batch_loss(batch, noise, t, 0.2)
+        size = TINY_MODEL.image_size
+        doubled = replace(batch, loss_weights=torch.full((4, size, size), 2.0))
+        loss2, plain2 = trainer.batch_loss(doubled, noise, t, 0.2)
+        # Weight only the left half: the loss lies strictly between the two.
+        half = torch.ones(4, size, size)
+        half[:, :, : size // 2] = 2.0
+        loss_half, _ = trainer.batch_loss(replace(batch, loss_weights=half), noise, t, 0.2)
+    assert float(loss2) == pytest.approx(2 * float(loss), rel=1e-5)
+    assert torch.allclose(plain, plain2)  # the logged error is the plain mean
+    assert float(loss) < float(loss_half) < float(loss2)
 
 
 def test_a_few_steps_reduce_the_loss(tmp_path: Path) -> None:

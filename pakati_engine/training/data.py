@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from pakati_engine.world import generate_batch
 from pakati_engine.world.colors import article
-from pakati_engine.world.sampling import SceneSpec
+from pakati_engine.world.sampling import SMALL_SIZE, SceneSpec
 from pakati_engine.world.scene import pixel_cell
 
 
@@ -47,6 +47,8 @@ class TrainingBatch:
     """(B, H, W) uncovered share: ``1 - visible.sum(1)``."""
     specs: list[SceneSpec]
     """The scenes drawn (ground truth of every object, in region order)."""
+    loss_weights: torch.Tensor | None = None
+    """(B, H, W) per-pixel loss weights (see :func:`small_object_weights`); None: uniform."""
 
 
 def cell_masks(specs: list[SceneSpec], max_regions: int, size: int) -> NDArray[np.float32]:
@@ -57,6 +59,19 @@ def cell_masks(specs: list[SceneSpec], max_regions: int, size: int) -> NDArray[n
             x0, y0, x1, y1 = pixel_cell(obj)
             masks[b, k, y0:y1, x0:x1] = 1.0
     return masks
+
+
+def small_object_weights(specs: list[SceneSpec], size: int, weight: float) -> NDArray[np.float32]:
+    """(B, size, size) loss weights: ``weight`` inside the box of every small object (one
+    at most ``SMALL_SIZE`` of the canvas), 1 elsewhere; overlapping boxes do not add up."""
+    weights = np.ones((len(specs), size, size), dtype=np.float32)
+    limit = SMALL_SIZE[1] * size + 1e-6
+    for b, spec in enumerate(specs):
+        for obj in spec.objects:
+            if obj.size <= limit:
+                x0, y0, x1, y1 = pixel_cell(obj)
+                weights[b, y0:y1, x0:x1] = weight
+    return weights
 
 
 def make_batch(
@@ -70,11 +85,14 @@ def make_batch(
     region_dropout: float = 0.05,
     min_regions: int = 1,
     small_fraction: float = 0.0,
+    small_loss_weight: float = 1.0,
 ) -> TrainingBatch:
     """Draw a batch from ``rng`` (the only source of randomness, so batches are seeded).
 
     Plain samples have 1 to ``plain_max_objects`` objects of normal size; regional ones
     ``min_regions`` to ``max_regions``, small with probability ``small_fraction`` each.
+    ``small_loss_weight`` other than 1 gives the batch loss weights (it draws no random
+    numbers, so the data stream is the same either way).
     """
     n_plain = int(rng.binomial(batch_size, plain_fraction))
     counts = np.concatenate(
@@ -127,10 +145,14 @@ def make_batch(
 
     pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
     visible_t = torch.from_numpy(visible)  # (B, N, H, W)
+    weights = None
+    if small_loss_weight != 1.0:
+        weights = torch.from_numpy(small_object_weights(specs, size, small_loss_weight))
     return TrainingBatch(
         pixels=pixels.float() / 127.5 - 1.0,
         prompts=prompts,
         visible=visible_t,
         background=(1.0 - visible_t.sum(dim=1)).clamp(0.0, 1.0),  # (B, H, W)
         specs=specs,
+        loss_weights=weights,
     )

@@ -1,9 +1,10 @@
 """Train the embedded text-to-image model: ``python -m pakati_engine.training.train_t2i``.
 
-Recipe (see ``config.py`` for the numbers): diffusion training (v-prediction, cosine
-schedule, min-SNR weighting) of a pixel-space UNet on pixel-unshuffled shapes-world scenes
-of 1 to 4 objects (``--max-regions 6 --small-fraction F``: up to 6, a share F of them
-small). The UNet runs with the engine's own
+Recipe (see ``config.py`` for the numbers): diffusion training (x0 prediction, a shifted
+cosine schedule, clamped min-SNR weighting) of a pixel-space UNet on pixel-unshuffled
+shapes-world scenes of 1 to 4 objects (``--max-regions 6 --small-fraction F``: up to 6, a
+share F of them small; ``--small-loss-weight W``: small objects' boxes weigh W in the loss).
+The UNet runs with the engine's own
 :class:`~pakati_engine.diffusion.attention.RegionalCrossAttnProcessor` installed, routed by a
 :class:`~pakati_engine.diffusion.attention.RegionalAttentionController` built per batch from the
 scenes' layout cells, so it learns exactly what attention-mode regional prompting asks at
@@ -131,6 +132,7 @@ class Trainer:
             config.region_dropout,
             config.min_regions,
             config.small_fraction,
+            config.small_loss_weight,
         )
 
     def batch_loss(
@@ -155,8 +157,15 @@ class Trainer:
         embeds = self.encoder(batch.prompts)  # (B, (N+1)*span, D)
         with regional_attention(self.state.unet, controller):
             pred = self.state.unet(noisy, t, encoder_hidden_states=embeds).sample  # (B, C, h, w)
-        per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))  # (B,)
-        return (per_sample * self.loss_weight(t)).mean(), per_sample.detach()
+        error = (pred - target).pow(2)  # (B, C, h, w)
+        per_sample = error.mean(dim=(1, 2, 3))  # (B,)
+        if batch.loss_weights is not None:
+            # Pixel weights averaged over each latent cell (a patch of the pixel-unshuffle).
+            pixel_weights = batch.loss_weights.to(self.device)[:, None]  # (B, 1, H, W)
+            cell = pixel_weights.shape[-1] // error.shape[-1]
+            error = error * torch.nn.functional.avg_pool2d(pixel_weights, cell)
+        weighted = error.mean(dim=(1, 2, 3))  # (B,)
+        return (weighted * self.loss_weight(t)).mean(), per_sample.detach()
 
     def train_step(self) -> float:
         """One optimizer step on a fresh batch; returns the batch's mean unweighted MSE."""
@@ -377,6 +386,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of regional samples' objects drawn small, 10-20 px (default 0); "
         "on a resume, changes the run's",
     )
+    parser.add_argument(
+        "--small-loss-weight",
+        type=float,
+        help="loss weight of small objects' boxes (default 1: a plain mean); "
+        "on a resume, changes the run's",
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this step")
     parser.add_argument("--tiny", action="store_true", help="tiny model (tests, smoke runs)")
     parser.add_argument("--no-eval", action="store_true", help="skip evaluations")
@@ -460,6 +475,8 @@ def _data_changes(args: argparse.Namespace) -> dict[str, Any]:
     changes: dict[str, Any] = {k: v for k, v in names.items() if v is not None}
     if args.small_fraction is not None:
         changes["small_fraction"] = args.small_fraction
+    if args.small_loss_weight is not None:
+        changes["small_loss_weight"] = args.small_loss_weight
     return changes
 
 
@@ -471,6 +488,10 @@ def _checked(config: TrainConfig) -> TrainConfig:
         )
     if not 0.0 <= config.small_fraction <= 1.0:
         raise SystemExit(f"--small-fraction must be in [0, 1], got {config.small_fraction}")
+    if config.small_loss_weight <= 0:
+        raise SystemExit(
+            f"--small-loss-weight must be positive (1: no emphasis), got {config.small_loss_weight}"
+        )
     return config
 
 
