@@ -510,9 +510,12 @@ SHIPPED = "pakati-shapes-outline"
 BOX_A, BOX_B = (8, 24, 60, 104), (68, 24, 120, 104)
 
 
-def test_the_shipped_outline_controlnet_names_the_unet_it_was_trained_on() -> None:
+def test_the_shipped_outline_controlnet_names_the_unet_it_is_checked_with() -> None:
+    """Trained on the UNet of step 14872; measured again on each later shipped UNet, whose
+    hash its card then names (a UNet shipped without that check fails here)."""
     card = read_card(resolve_controlnet(SHIPPED))
     assert card["base_unet_sha256"] == base_unet_hash("pakati-shapes")
+    assert card["checked_on_base_unet"]["target_shape_controlled"] >= 0.9
 
 
 @pytest.mark.parametrize(
