@@ -9,7 +9,8 @@ from pakati_engine.models.catalog import EMBEDDED_MODEL, embedded_model_availabl
 from pakati_engine.training.build import build_noise_scheduler
 from pakati_engine.training.config import TINY_MODEL
 from pakati_engine.training.data import background_prompt
-from pakati_engine.training.denoise_probe import _x0, probe_batch, run_probe
+from pakati_engine.training.denoise_probe import _x0, main, probe_batch, run_probe
+from pakati_engine.world.sampling import SMALL_SIZE
 
 
 @pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])
@@ -35,6 +36,32 @@ def test_probe_batches_carry_their_ground_truth() -> None:
         for k, obj in enumerate(spec.objects):
             assert prompts[1 + k].endswith(f"{obj.color} {obj.shape}")
             assert bool(masks[k].any())
+
+
+def test_probe_batches_can_hold_the_small_object_layouts_of_the_eval() -> None:
+    small = SMALL_SIZE[1] * 128 + 1e-6
+    batch = probe_batch(8, 128, seed=2, min_regions=5, max_regions=6, small_fraction=1.0)
+    assert all(len(spec.objects) in (5, 6) for spec in batch.specs)
+    assert all(o.size <= small for spec in batch.specs for o in spec.objects)
+    plain = probe_batch(8, 128, seed=2)
+    assert all(o.size > small for spec in plain.specs for o in spec.objects)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--small", "1.5"], "--small is a share of the objects"),
+        (["--min-regions", "4", "--max-regions", "3"], "--min-regions <= --max-regions"),
+        (["--max-regions", "7"], "--max-regions <= 6"),
+    ],
+)
+def test_probe_refuses_impossible_layouts_before_loading_a_model(
+    flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", "no-such-folder", *flags])
+    assert stop.value.code == 2
+    assert says in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not installed")

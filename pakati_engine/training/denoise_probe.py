@@ -9,6 +9,11 @@ from little noise cannot yet denoise them (capacity, training). The sampled eval
 (``pakati eval regional``) mixes both; this separates them. From much noise even a perfect
 model predicts the mean over the scenes the noise allows, a blur the judge cannot call a
 shape, so the informative rows are those of little and middling noise.
+
+``--small 1`` (and ``--min-regions`` / ``--max-regions``) probes the layouts
+``pakati eval regional --small`` draws: a model that draws small objects as blobs yet reads
+them right from little noise decides them badly when sampling; one that blurs them even from
+little noise cannot represent them, and more sampling steps or guidance will not help.
 """
 
 from __future__ import annotations
@@ -31,20 +36,32 @@ from pakati_engine.models.protocols import NoiseSchedule
 from pakati_engine.training.conditioning import PromptEncoder
 from pakati_engine.training.data import TrainingBatch, make_batch
 from pakati_engine.world.judge import ExpectedRegion, judge
+from pakati_engine.world.sampling import MAX_OBJECTS
 from pakati_engine.world.scene import pixel_cell
 
 DEFAULT_TIMESTEPS = (100, 300, 500, 700, 900)
 
 
-def probe_batch(n: int, size: int, seed: int) -> TrainingBatch:
-    """``n`` regional scenes (no plain captions, nothing dropped), seeded."""
+def probe_batch(
+    n: int,
+    size: int,
+    seed: int,
+    min_regions: int = 1,
+    max_regions: int = 4,
+    small_fraction: float = 0.0,
+) -> TrainingBatch:
+    """``n`` regional scenes (no plain captions, nothing dropped), seeded; each object is
+    small (10-20 px on 128) with probability ``small_fraction``."""
     return make_batch(
         np.random.default_rng(seed),
         n,
         size,
+        max_regions=max_regions,
         plain_fraction=0.0,
         caption_dropout=0.0,
         region_dropout=0.0,
+        min_regions=min_regions,
+        small_fraction=small_fraction,
     )
 
 
@@ -124,11 +141,14 @@ def run_probe(
     timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS,
     n: int = 32,
     seed: int = 0,
+    min_regions: int = 1,
+    max_regions: int = 4,
+    small_fraction: float = 0.0,
 ) -> list[dict[str, Any]]:
     """One row per timestep: its signal-to-noise ratio and the judged accuracies."""
     bundle = model if isinstance(model, ModelBundle) else load_model(model)
     size = int(bundle.recommended.get("width", 128))
-    batch = probe_batch(n, size, seed)
+    batch = probe_batch(n, size, seed, min_regions, max_regions, small_fraction)
     rows = []
     for timestep, images in predict_clean(bundle, batch, timesteps, seed).items():
         alpha = float(bundle.scheduler.alphas_cumprod[timestep])
@@ -146,9 +166,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=32, help="scenes per timestep")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--min-regions", type=int, default=1, help="fewest objects per scene")
+    parser.add_argument(
+        "--max-regions", type=int, default=4, help=f"most objects per scene (up to {MAX_OBJECTS})"
+    )
+    parser.add_argument(
+        "--small",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of objects drawn small, 10-20 px on 128 (default 0; 1: all)",
+    )
     args = parser.parse_args(argv)
+    if not 1 <= args.min_regions <= args.max_regions <= MAX_OBJECTS:
+        parser.error(
+            f"need 1 <= --min-regions <= --max-regions <= {MAX_OBJECTS}, "
+            f"got {args.min_regions} and {args.max_regions}"
+        )
+    if not 0.0 <= args.small <= 1.0:
+        parser.error(f"--small is a share of the objects, 0 to 1, got {args.small}")
     torch.set_num_threads(args.threads)
-    for row in run_probe(str(args.model), tuple(args.timesteps), args.n, args.seed):
+    rows = run_probe(
+        str(args.model),
+        tuple(args.timesteps),
+        args.n,
+        args.seed,
+        args.min_regions,
+        args.max_regions,
+        args.small,
+    )
+    for row in rows:
         print(json.dumps(row), flush=True)
     return 0
 
