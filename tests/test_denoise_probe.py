@@ -53,6 +53,7 @@ def test_probe_batches_can_hold_the_small_object_layouts_of_the_eval() -> None:
         (["--small", "1.5"], "--small is a share of the objects"),
         (["--min-regions", "4", "--max-regions", "3"], "--min-regions <= --max-regions"),
         (["--max-regions", "7"], "--max-regions <= 6"),
+        (["--n", "0"], "--n is the number of scenes"),
     ],
 )
 def test_probe_refuses_impossible_layouts_before_loading_a_model(
@@ -71,3 +72,17 @@ def test_shipped_model_denoises_shapes_from_little_noise_better_than_from_much()
     assert little["accuracy_color"] >= 0.9
     assert little["accuracy_both"] >= 0.6
     assert little["accuracy_both"] > much["accuracy_both"]
+
+
+def test_probe_names_a_missing_model_without_a_traceback() -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", "no-such-folder"])
+    assert "denoise_probe: model 'no-such-folder' not found" in str(stop.value.code)
+
+
+@pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not installed")
+@pytest.mark.parametrize("timestep", [-3, 1000])
+def test_probe_refuses_timesteps_outside_the_schedule(timestep: int) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", EMBEDDED_MODEL, "--timesteps", str(timestep), "--n", "1"])
+    assert "outside the model's schedule: use 0 to 999" in str(stop.value.code)

@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from pakati_engine.diffusion.attention import RegionalAttentionController, regional_attention
+from pakati_engine.errors import PakatiError, UsageError
 from pakati_engine.models.bundle import ModelBundle
 from pakati_engine.models.loading import load_model
 from pakati_engine.models.protocols import NoiseSchedule
@@ -147,6 +148,12 @@ def run_probe(
 ) -> list[dict[str, Any]]:
     """One row per timestep: its signal-to-noise ratio and the judged accuracies."""
     bundle = model if isinstance(model, ModelBundle) else load_model(model)
+    count = len(bundle.scheduler.alphas_cumprod)
+    outside = [t for t in timesteps if not 0 <= t < count]
+    if outside:
+        raise UsageError(
+            f"timesteps {outside} are outside the model's schedule: use 0 to {count - 1}"
+        )
     size = int(bundle.recommended.get("width", 128))
     batch = probe_batch(n, size, seed, min_regions, max_regions, small_fraction)
     rows = []
@@ -185,16 +192,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not 0.0 <= args.small <= 1.0:
         parser.error(f"--small is a share of the objects, 0 to 1, got {args.small}")
+    if args.n < 1:
+        parser.error(f"--n is the number of scenes per timestep, at least 1, got {args.n}")
     torch.set_num_threads(args.threads)
-    rows = run_probe(
-        str(args.model),
-        tuple(args.timesteps),
-        args.n,
-        args.seed,
-        args.min_regions,
-        args.max_regions,
-        args.small,
-    )
+    try:
+        rows = run_probe(
+            str(args.model),
+            tuple(args.timesteps),
+            args.n,
+            args.seed,
+            args.min_regions,
+            args.max_regions,
+            args.small,
+        )
+    except PakatiError as error:
+        raise SystemExit(f"denoise_probe: {error}") from None
     for row in rows:
         print(json.dumps(row), flush=True)
     return 0
