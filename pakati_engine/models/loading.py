@@ -35,7 +35,10 @@ _TEXT_ENCODERS = {
 }
 _TOKENIZERS = {("transformers", "CLIPTokenizer"), ("transformers", "CLIPTokenizerFast")}
 ALLOWED_CLASSES: dict[str, set[tuple[str, str]]] = {
-    "unet": {("diffusers", "UNet2DConditionModel")},
+    "unet": {
+        ("diffusers", "UNet2DConditionModel"),
+        ("pakati_engine.models.skip_unet", "SkipUNet2DConditionModel"),
+    },
     "vae": {
         ("diffusers", "AutoencoderKL"),
         ("diffusers", "AutoencoderTiny"),

@@ -18,7 +18,7 @@ Training uses a few members more (``Trainable*``, ``Saveable``, ``TrainingNoiseS
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, Protocol, Self, overload, runtime_checkable
 
 import torch
@@ -311,7 +311,9 @@ class Saveable(Protocol):
 
 @runtime_checkable
 class TrainableUNet(UNet, Saveable, Protocol):
-    pass
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Any: ...
 
 
 @runtime_checkable

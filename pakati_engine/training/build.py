@@ -23,6 +23,7 @@ from pakati_engine.models.protocols import (
     TrainableUNet,
     TrainingNoiseSchedule,
 )
+from pakati_engine.models.skip_unet import SKIP_TIMESTEPS, SkipUNet2DConditionModel, skip_scale
 from pakati_engine.models.tokenizer_files import VOCAB_SIZE, write_clip_tokenizer
 from pakati_engine.training.config import ModelConfig
 
@@ -30,13 +31,15 @@ BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
 
 
 def build_unet(config: ModelConfig, seed: int) -> TrainableUNet:
-    """A pixel-space UNet: cross-attention from ``config.attention_from_level`` down."""
+    """A pixel-space UNet: cross-attention from ``config.attention_from_level`` down; with
+    ``config.input_skip``, the UNet with a learnt input skip (its weights from the schedule)."""
     levels = len(config.block_out_channels)
     plain = min(config.attention_from_level, levels)
     down = ("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (levels - plain)
     up = tuple(name.replace("Down", "Up") for name in reversed(down))
     torch.manual_seed(seed)
-    return UNet2DConditionModel(
+    unet_class = SkipUNet2DConditionModel if config.input_skip else UNet2DConditionModel
+    unet = unet_class(
         sample_size=config.latent_size,
         in_channels=config.latent_channels,
         out_channels=config.latent_channels,
@@ -48,6 +51,12 @@ def build_unet(config: ModelConfig, seed: int) -> TrainableUNet:
         attention_head_dim=config.attention_heads,  # diffusers: this is the number of heads
         norm_num_groups=config.norm_num_groups,
     )
+    if config.input_skip:
+        if config.train_timesteps != SKIP_TIMESTEPS:
+            raise ValueError(f"an input skip needs {SKIP_TIMESTEPS} training timesteps")
+        alphas = build_noise_scheduler(config).alphas_cumprod  # (T,)
+        unet.input_skip_scale.copy_(skip_scale(alphas, config.skip_sigma_data))
+    return unet
 
 
 def build_text_encoder(config: ModelConfig, seed: int) -> TrainableTextEncoder:

@@ -34,11 +34,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
-def model_index(diffusers_version: str) -> dict[str, Any]:
+def model_index(diffusers_version: str, input_skip: bool = False) -> dict[str, Any]:
+    unet = ["pakati_engine.models.skip_unet", "SkipUNet2DConditionModel"] if input_skip else None
     return {
         "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": diffusers_version,
-        "unet": ["diffusers", "UNet2DConditionModel"],
+        "unet": unet or ["diffusers", "UNet2DConditionModel"],
         "vae": ["pakati_engine.models.pixel_vae", "PixelUnshuffleVAE"],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
@@ -76,7 +77,7 @@ def export_model(
     build_vae(config).save_pretrained(str(partial / "vae"), safe_serialization=True)
     write_tokenizer(partial / "tokenizer", config.max_tokens)
     build_sampler(config).save_pretrained(str(partial / "scheduler"))
-    index = model_index(diffusers.__version__)
+    index = model_index(diffusers.__version__, config.input_skip)
     (partial / "model_index.json").write_text(json.dumps(index, indent=2))
     chosen = {**DEFAULT_SETTINGS, **(settings or {})}
     chosen["width"] = chosen["height"] = config.image_size

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +94,6 @@ def new_state(config: TrainConfig) -> TrainState:
     ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
     ema_unet.requires_grad_(False)
     ema_text.requires_grad_(False)
-    params = [p for _, p in _trainable(unet, text_encoder)]
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=config.learning_rate,
-        betas=(0.9, 0.99),
-        weight_decay=config.weight_decay,
-    )
     torch.manual_seed(config.seed)
     return TrainState(
         config=config,
@@ -108,9 +101,44 @@ def new_state(config: TrainConfig) -> TrainState:
         text_encoder=text_encoder,
         ema_unet=ema_unet,
         ema_text_encoder=ema_text,
-        optimizer=optimizer,
+        optimizer=_optimizer(config, unet, text_encoder),
         rng=np.random.default_rng(config.seed),
     )
+
+
+def _optimizer(
+    config: TrainConfig, unet: TrainableUNet, text_encoder: TrainableTextEncoder
+) -> torch.optim.AdamW:
+    return torch.optim.AdamW(
+        [p for _, p in _trainable(unet, text_encoder)],
+        lr=config.learning_rate,
+        betas=(0.9, 0.99),
+        weight_decay=config.weight_decay,
+    )
+
+
+def add_input_skip(state: TrainState) -> TrainState:
+    """The same run with its UNet and EMA UNet converted to the input-skip UNet.
+
+    Every trained weight is kept and the skip starts at zero, so the model computes exactly
+    what it did; the optimizer starts afresh (its parameter list changed), which the
+    trainer's warm-up covers.
+    """
+    model = replace(state.config.model, input_skip=True)
+    config = replace(state.config, model=model)
+    converted = []
+    for old in (state.unet, state.ema_unet):
+        new = build_unet(model, config.seed).to(state.device)
+        missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+        if unexpected or not all(name.startswith("input_skip") for name in missing):
+            raise RuntimeError(f"cannot convert the UNet: missing {missing}, extra {unexpected}")
+        converted.append(new)
+    unet, ema_unet = converted
+    unet.train()
+    ema_unet.eval().requires_grad_(False)
+    state.config, state.unet, state.ema_unet = config, unet, ema_unet
+    state.optimizer = _optimizer(config, unet, state.text_encoder)
+    return state
 
 
 def _embedding_checksum(text_encoder: TrainableTextEncoder) -> float:

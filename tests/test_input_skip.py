@@ -1,0 +1,134 @@
+"""The input-skip UNet: converting a trained UNet keeps its output, training moves the skip,
+and the exported folder loads and generates through the engine's loader."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+
+from pakati.canvas import PakatiCanvas
+from pakati_engine.models.loading import load_model
+from pakati_engine.models.skip_unet import SkipUNet2DConditionModel, skip_scale
+from pakati_engine.training.build import build_noise_scheduler
+from pakati_engine.training.config import TINY_MODEL, TrainConfig
+from pakati_engine.training.state import add_input_skip, load_checkpoint, new_state, save_checkpoint
+from pakati_engine.training.train_t2i import Trainer, build_state, main, parse_args
+
+TINY = replace(TrainConfig(model=TINY_MODEL), batch_size=4, warmup_steps=1, seed=5)
+
+
+def _inputs(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    latents = torch.randn((batch, TINY_MODEL.latent_channels, 8, 8), generator=generator)
+    text = torch.randn((batch, 12, TINY_MODEL.text_hidden), generator=generator)
+    return latents, text
+
+
+def test_skip_weight_is_about_one_at_low_noise_and_near_zero_at_high_noise() -> None:
+    alphas = build_noise_scheduler(replace(TINY_MODEL, input_skip=True)).alphas_cumprod
+    scale = skip_scale(alphas, 0.5)
+    assert scale.shape == (1000,)
+    assert 0.95 < float(scale[0]) <= 1.0
+    assert float(scale[-1]) < 0.01
+    assert bool((scale[1:] <= scale[:-1] + 1e-6).all())  # falls as noise rises
+
+
+def test_conversion_keeps_every_output_and_training_moves_the_skip(tmp_path: Path) -> None:
+    trainer = Trainer(new_state(TINY), tmp_path / "plain")
+    for _ in range(2):
+        trainer.train_step()
+    plain = trainer.state.unet
+    assert type(plain) is UNet2DConditionModel
+    latents, text = _inputs()
+    t = torch.tensor([3, 700])
+    with torch.no_grad():
+        before = plain(latents, t, text).sample
+        ema_before = trainer.state.ema_unet(latents, t, text).sample
+    state = add_input_skip(trainer.state)
+    assert isinstance(state.unet, SkipUNet2DConditionModel)
+    assert state.config.model.input_skip
+    with torch.no_grad():
+        assert torch.equal(state.unet(latents, t, text).sample, before)
+        assert torch.equal(state.ema_unet(latents, t, text).sample, ema_before)
+    names = [name for name, _ in state.trainable()]
+    assert "unet.input_skip.weight" in names  # the optimizer trains the skip
+
+    converted = Trainer(state, tmp_path / "skip")
+    for _ in range(3):
+        converted.train_step()
+    assert float(state.unet.input_skip.weight.detach().abs().sum()) > 0
+    with torch.no_grad():
+        assert not torch.equal(state.unet(latents, t, text).sample, before)
+    # The schedule's weights are rebuilt, not trained: a checkpoint restores the same model.
+    save_checkpoint(state, tmp_path / "ckpt", compact=True)
+    restored = load_checkpoint(tmp_path / "ckpt")
+    assert isinstance(restored.unet, SkipUNet2DConditionModel)
+    assert torch.equal(restored.unet.input_skip_scale, state.unet.input_skip_scale)
+    with torch.no_grad():
+        expected = state.unet(latents, t, text).sample
+        assert torch.allclose(restored.unet(latents, t, text).sample, expected, atol=1e-6)
+
+
+def test_the_skip_adds_its_weighted_convolution_for_each_timestep() -> None:
+    unet = new_state(replace(TINY, model=replace(TINY_MODEL, input_skip=True))).unet.eval()
+    latents, text = _inputs()
+    with torch.no_grad():
+        torch.nn.init.normal_(unet.input_skip.weight, std=0.05)
+        with_skip = unet(latents, torch.tensor([0, 999]), text).sample
+        conv = unet.input_skip(latents)
+        unet.input_skip.weight.zero_()
+        unet.input_skip.bias.zero_()
+        without = unet(latents, torch.tensor([0, 999]), text).sample
+    scale = unet.input_skip_scale[[0, 999]].reshape(2, 1, 1, 1)
+    assert torch.allclose(with_skip - without, scale * conv, atol=1e-5)
+    # A scalar timestep (as samplers pass it) applies to the whole batch.
+    with torch.no_grad():
+        scalar = unet(latents, torch.tensor(0), text, return_dict=False)[0]
+    assert torch.allclose(scalar[0], without[0], atol=1e-6)
+
+
+def test_cli_converts_on_resume_and_exports_a_folder_the_engine_loads(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--minutes", "5", "--tiny", "--no-eval", "--threads", "2"]
+    assert main([*args, "--max-steps", "2"]) == 0
+    assert main([*args, "--max-steps", "4", "--resume", "--input-skip"]) == 0
+    state = load_checkpoint(out / "ckpt")
+    assert state.step == 4 and state.config.model.input_skip
+    # Resuming the converted run again (flag given or not) keeps it converted.
+    again = build_state(parse_args([*args, "--resume", "--input-skip"]))
+    assert isinstance(again.unet, SkipUNet2DConditionModel)
+
+    folder = out / "shapes-t2i"
+    bundle = load_model(folder)
+    assert isinstance(bundle.unet, SkipUNet2DConditionModel)
+    assert bundle.unet.dtype == torch.float32
+    assert torch.allclose(
+        bundle.unet.input_skip_scale, state.ema_unet.input_skip_scale, rtol=1e-3, atol=1e-4
+    )
+    canvas = PakatiCanvas(32, 32, model=str(folder), base_prompt="a white background", steps=3)
+    canvas.create_region(box=(0, 0, 16, 32), name="left")
+    canvas.apply_to_region("left", "a red circle")
+    result = canvas.generate(seed=0)
+    pixels = np.asarray(result.image)
+    assert pixels.shape == (32, 32, 3) and np.isfinite(pixels).all()
+
+
+def test_a_model_folder_naming_another_skip_class_is_refused(tmp_path: Path) -> None:
+    from pakati_engine.models.loading import allowed_class
+
+    assert allowed_class("unet", "pakati_engine.models.skip_unet", "SkipUNet2DConditionModel")
+    assert not allowed_class("unet", "pakati_engine.models.skip_unet", "skip_scale")
+    assert not allowed_class("vae", "pakati_engine.models.skip_unet", "SkipUNet2DConditionModel")
+
+
+@pytest.mark.parametrize("sigma", [0.25, 1.0])
+def test_skip_weight_follows_least_squares(sigma: float) -> None:
+    alphas = torch.tensor([0.99, 0.5, 0.01])
+    a, s2 = alphas.sqrt(), 1 - alphas
+    expected = a * sigma**2 / (alphas * sigma**2 + s2)
+    assert torch.allclose(skip_scale(alphas, sigma), expected, atol=1e-6)
