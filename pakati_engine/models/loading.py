@@ -37,7 +37,7 @@ _TOKENIZERS = {("transformers", "CLIPTokenizer"), ("transformers", "CLIPTokenize
 ALLOWED_CLASSES: dict[str, set[tuple[str, str]]] = {
     "unet": {
         ("diffusers", "UNet2DConditionModel"),
-        ("pakati_engine.models.skip_unet", "SkipUNet2DConditionModel"),
+        ("pakati_engine.models.detail_unet", "DetailUNet2DConditionModel"),
     },
     "vae": {
         ("diffusers", "AutoencoderKL"),

@@ -15,6 +15,7 @@ import torch
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from pakati_engine.models.detail_unet import SKIP_TIMESTEPS, DetailUNet2DConditionModel, skip_scale
 from pakati_engine.models.pixel_vae import PixelUnshuffleVAE
 from pakati_engine.models.protocols import (
     SaveableScheduler,
@@ -23,7 +24,6 @@ from pakati_engine.models.protocols import (
     TrainableUNet,
     TrainingNoiseSchedule,
 )
-from pakati_engine.models.skip_unet import SKIP_TIMESTEPS, SkipUNet2DConditionModel, skip_scale
 from pakati_engine.models.tokenizer_files import VOCAB_SIZE, write_clip_tokenizer
 from pakati_engine.training.config import ModelConfig
 
@@ -32,13 +32,13 @@ BOS_ID, EOS_ID = VOCAB_SIZE - 2, VOCAB_SIZE - 1
 
 def build_unet(config: ModelConfig, seed: int) -> TrainableUNet:
     """A pixel-space UNet: cross-attention from ``config.attention_from_level`` down; with
-    ``config.input_skip``, the UNet with a learnt input skip (its weights from the schedule)."""
+    ``config.detail_head``, the detail-head UNet (its x0-from-x_t factors from the schedule)."""
     levels = len(config.block_out_channels)
     plain = min(config.attention_from_level, levels)
     down = ("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (levels - plain)
     up = tuple(name.replace("Down", "Up") for name in reversed(down))
     torch.manual_seed(seed)
-    unet_class = SkipUNet2DConditionModel if config.input_skip else UNet2DConditionModel
+    unet_class = DetailUNet2DConditionModel if config.detail_head else UNet2DConditionModel
     unet = unet_class(
         sample_size=config.latent_size,
         in_channels=config.latent_channels,
@@ -51,9 +51,9 @@ def build_unet(config: ModelConfig, seed: int) -> TrainableUNet:
         attention_head_dim=config.attention_heads,  # diffusers: this is the number of heads
         norm_num_groups=config.norm_num_groups,
     )
-    if config.input_skip:
+    if config.detail_head:
         if config.train_timesteps != SKIP_TIMESTEPS:
-            raise ValueError(f"an input skip needs {SKIP_TIMESTEPS} training timesteps")
+            raise ValueError(f"a detail head needs {SKIP_TIMESTEPS} training timesteps")
         alphas = build_noise_scheduler(config).alphas_cumprod  # (T,)
         unet.input_skip_scale.copy_(skip_scale(alphas, config.skip_sigma_data))
     return unet

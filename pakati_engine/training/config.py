@@ -45,14 +45,14 @@ class ModelConfig:
     steps, from an all-noise guess, and came out as blobs. Shifted by 8, placement is decided
     over t ~ 550-830 and outline over t ~ 150-550. 1: the plain schedule."""
     train_timesteps: int = 1000
-    input_skip: bool = False
-    """Add a learnt skip from the UNet's input to its output, weighted per timestep
-    (:class:`~pakati_engine.models.skip_unet.SkipUNet2DConditionModel`): detail already in
-    a little-noised image need not pass the UNet's first level, which is too narrow for the
-    outline of a 10-14 px object. Turned on for a run resumed with ``--input-skip`` (the
-    skip starts at zero, so the model computes what it did before)."""
+    detail_head: bool = False
+    """Add a detail head that sees the noisy input next to the UNet's last features
+    (:class:`~pakati_engine.models.detail_unet.DetailUNet2DConditionModel`): outline detail
+    need not pass the UNet's first level, which is too narrow for a 10-14 px object. Turned
+    on for a run resumed with ``--detail-head`` (the head's output starts at zero, so the
+    model computes what it did before)."""
     skip_sigma_data: float = 0.5
-    """Standard deviation of the data assumed by the skip's per-timestep weight."""
+    """Standard deviation of the data assumed by the head's x0-from-x_t estimate."""
 
     @property
     def latent_channels(self) -> int:
@@ -69,7 +69,7 @@ class ModelConfig:
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         # Checkpoints from before these fields: attention at the coarser level only, and
         # the plain (unshifted) noise schedule.
-        values = {"attention_from_level": 1, "snr_shift": 1.0, **values}  # input_skip: off
+        values = {"attention_from_level": 1, "snr_shift": 1.0, **values}  # detail_head: off
         values["block_out_channels"] = tuple(values["block_out_channels"])
         return cls(**values)
 

@@ -34,8 +34,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
-def model_index(diffusers_version: str, input_skip: bool = False) -> dict[str, Any]:
-    unet = ["pakati_engine.models.skip_unet", "SkipUNet2DConditionModel"] if input_skip else None
+def model_index(diffusers_version: str, detail_head: bool = False) -> dict[str, Any]:
+    unet = (
+        ["pakati_engine.models.detail_unet", "DetailUNet2DConditionModel"] if detail_head else None
+    )
     return {
         "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": diffusers_version,
@@ -77,7 +79,7 @@ def export_model(
     build_vae(config).save_pretrained(str(partial / "vae"), safe_serialization=True)
     write_tokenizer(partial / "tokenizer", config.max_tokens)
     build_sampler(config).save_pretrained(str(partial / "scheduler"))
-    index = model_index(diffusers.__version__, config.input_skip)
+    index = model_index(diffusers.__version__, config.detail_head)
     (partial / "model_index.json").write_text(json.dumps(index, indent=2))
     chosen = {**DEFAULT_SETTINGS, **(settings or {})}
     chosen["width"] = chosen["height"] = config.image_size

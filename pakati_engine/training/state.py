@@ -117,20 +117,22 @@ def _optimizer(
     )
 
 
-def add_input_skip(state: TrainState) -> TrainState:
-    """The same run with its UNet and EMA UNet converted to the input-skip UNet.
+def add_detail_head(state: TrainState) -> TrainState:
+    """The same run with its UNet and EMA UNet converted to the detail-head UNet.
 
-    Every trained weight is kept and the skip starts at zero, so the model computes exactly
+    Every trained weight is kept and the head's output starts at zero, so the model computes exactly
     what it did; the optimizer starts afresh (its parameter list changed), which the
     trainer's warm-up covers.
     """
-    model = replace(state.config.model, input_skip=True)
+    model = replace(state.config.model, detail_head=True)
     config = replace(state.config, model=model)
     converted = []
     for old in (state.unet, state.ema_unet):
         new = build_unet(model, config.seed).to(state.device)
         missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
-        if unexpected or not all(name.startswith("input_skip") for name in missing):
+        if unexpected or not all(
+            name.startswith(("detail_head", "input_skip")) for name in missing
+        ):
             raise RuntimeError(f"cannot convert the UNet: missing {missing}, extra {unexpected}")
         converted.append(new)
     unet, ema_unet = converted

@@ -44,7 +44,7 @@ from pakati_engine.training.data import TrainingBatch, make_batch
 from pakati_engine.training.export import export_model
 from pakati_engine.training.state import (
     TrainState,
-    add_input_skip,
+    add_detail_head,
     has_checkpoint,
     load_checkpoint,
     new_state,
@@ -372,10 +372,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="noise-schedule shift (default 8; 1: plain cosine); on --resume, switches it",
     )
     parser.add_argument(
-        "--input-skip",
+        "--detail-head",
         action="store_true",
-        help="UNet with a learnt skip from input to output (detail of small objects); "
-        "on --resume, converts the run's UNet (the skip starts at zero)",
+        help="UNet with a detail head that sees the noisy input (small objects' outlines); "
+        "on --resume, converts the run's UNet (the head's output starts at zero)",
     )
     parser.add_argument(
         "--min-regions",
@@ -438,9 +438,9 @@ def build_state(args: argparse.Namespace) -> TrainState:
         # or the timestep embedding re-learns.
         changes = _model_changes(args)
         switched = {k: v for k, v in changes.items() if getattr(state.config.model, k) != v}
-        if switched.pop("input_skip", False):
-            state = add_input_skip(state)
-            print("added the input skip (starts at zero)", flush=True)
+        if switched.pop("detail_head", False):
+            state = add_detail_head(state)
+            print("added the detail head (its output starts at zero)", flush=True)
         if switched:
             model = replace(state.config.model, **switched)
             state.config = replace(state.config, model=model)
@@ -512,8 +512,8 @@ def _model_changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["prediction_type"] = args.prediction_type
     if args.snr_shift is not None:
         changes["snr_shift"] = args.snr_shift
-    if args.input_skip:
-        changes["input_skip"] = True
+    if args.detail_head:
+        changes["detail_head"] = True
     return changes
 
 

@@ -1,4 +1,4 @@
-"""The input-skip UNet: converting a trained UNet keeps its output, training moves the skip,
+"""The detail-head UNet: converting a trained UNet keeps its output, training moves the skip,
 and the exported folder loads and generates through the engine's loader."""
 
 from __future__ import annotations
@@ -12,11 +12,16 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from pakati.canvas import PakatiCanvas
+from pakati_engine.models.detail_unet import DetailUNet2DConditionModel, skip_scale
 from pakati_engine.models.loading import load_model
-from pakati_engine.models.skip_unet import SkipUNet2DConditionModel, skip_scale
 from pakati_engine.training.build import build_noise_scheduler
 from pakati_engine.training.config import TINY_MODEL, TrainConfig
-from pakati_engine.training.state import add_input_skip, load_checkpoint, new_state, save_checkpoint
+from pakati_engine.training.state import (
+    add_detail_head,
+    load_checkpoint,
+    new_state,
+    save_checkpoint,
+)
 from pakati_engine.training.train_t2i import Trainer, build_state, main, parse_args
 
 TINY = replace(TrainConfig(model=TINY_MODEL), batch_size=4, warmup_steps=1, seed=5)
@@ -30,7 +35,7 @@ def _inputs(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_skip_weight_is_about_one_at_low_noise_and_near_zero_at_high_noise() -> None:
-    alphas = build_noise_scheduler(replace(TINY_MODEL, input_skip=True)).alphas_cumprod
+    alphas = build_noise_scheduler(replace(TINY_MODEL, detail_head=True)).alphas_cumprod
     scale = skip_scale(alphas, 0.5)
     assert scale.shape == (1000,)
     assert 0.95 < float(scale[0]) <= 1.0
@@ -49,63 +54,69 @@ def test_conversion_keeps_every_output_and_training_moves_the_skip(tmp_path: Pat
     with torch.no_grad():
         before = plain(latents, t, text).sample
         ema_before = trainer.state.ema_unet(latents, t, text).sample
-    state = add_input_skip(trainer.state)
-    assert isinstance(state.unet, SkipUNet2DConditionModel)
-    assert state.config.model.input_skip
+    state = add_detail_head(trainer.state)
+    assert isinstance(state.unet, DetailUNet2DConditionModel)
+    assert state.config.model.detail_head
     with torch.no_grad():
         assert torch.equal(state.unet(latents, t, text).sample, before)
         assert torch.equal(state.ema_unet(latents, t, text).sample, ema_before)
     names = [name for name, _ in state.trainable()]
-    assert "unet.input_skip.weight" in names  # the optimizer trains the skip
+    assert "unet.detail_head.2.weight" in names  # the optimizer trains the head
 
     converted = Trainer(state, tmp_path / "skip")
     for _ in range(3):
         converted.train_step()
-    assert float(state.unet.input_skip.weight.detach().abs().sum()) > 0
+    assert float(state.unet.detail_head[2].weight.detach().abs().sum()) > 0
     with torch.no_grad():
         assert not torch.equal(state.unet(latents, t, text).sample, before)
     # The schedule's weights are rebuilt, not trained: a checkpoint restores the same model.
     save_checkpoint(state, tmp_path / "ckpt", compact=True)
     restored = load_checkpoint(tmp_path / "ckpt")
-    assert isinstance(restored.unet, SkipUNet2DConditionModel)
+    assert isinstance(restored.unet, DetailUNet2DConditionModel)
     assert torch.equal(restored.unet.input_skip_scale, state.unet.input_skip_scale)
     with torch.no_grad():
         expected = state.unet(latents, t, text).sample
         assert torch.allclose(restored.unet(latents, t, text).sample, expected, atol=1e-6)
 
 
-def test_the_skip_adds_its_weighted_convolution_for_each_timestep() -> None:
-    unet = new_state(replace(TINY, model=replace(TINY_MODEL, input_skip=True))).unet.eval()
+def test_the_head_sees_the_noisy_input_scaled_per_timestep_and_the_unet_features() -> None:
+    unet = new_state(replace(TINY, model=replace(TINY_MODEL, detail_head=True))).unet.eval()
     latents, text = _inputs()
+    seen: list[torch.Tensor] = []
+    unet.detail_head.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
     with torch.no_grad():
-        torch.nn.init.normal_(unet.input_skip.weight, std=0.05)
-        with_skip = unet(latents, torch.tensor([0, 999]), text).sample
-        conv = unet.input_skip(latents)
-        unet.input_skip.weight.zero_()
-        unet.input_skip.bias.zero_()
-        without = unet(latents, torch.tensor([0, 999]), text).sample
+        torch.nn.init.normal_(unet.detail_head[2].weight, std=0.05)
+        with_head = unet(latents, torch.tensor([0, 999]), text).sample
+        head = unet.detail_head(seen[-1])
+        plain = UNet2DConditionModel.from_config(unet.config)
+        plain.load_state_dict(unet.state_dict(), strict=False)
+        without = plain.eval()(latents, torch.tensor([0, 999]), text).sample
+    assert torch.allclose(with_head - without, head, atol=1e-5)
     scale = unet.input_skip_scale[[0, 999]].reshape(2, 1, 1, 1)
-    assert torch.allclose(with_skip - without, scale * conv, atol=1e-5)
+    channels = TINY_MODEL.latent_channels
+    assert torch.allclose(seen[-1][:, :channels], scale * latents)
+    assert seen[-1].shape[1] == channels + TINY_MODEL.block_out_channels[0]
     # A scalar timestep (as samplers pass it) applies to the whole batch.
     with torch.no_grad():
         scalar = unet(latents, torch.tensor(0), text, return_dict=False)[0]
-    assert torch.allclose(scalar[0], without[0], atol=1e-6)
+    assert torch.allclose(scalar[0], with_head[0], atol=1e-5)
+    assert not unet._features  # nothing kept between calls
 
 
 def test_cli_converts_on_resume_and_exports_a_folder_the_engine_loads(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--out", str(out), "--minutes", "5", "--tiny", "--no-eval", "--threads", "2"]
     assert main([*args, "--max-steps", "2"]) == 0
-    assert main([*args, "--max-steps", "4", "--resume", "--input-skip"]) == 0
+    assert main([*args, "--max-steps", "4", "--resume", "--detail-head"]) == 0
     state = load_checkpoint(out / "ckpt")
-    assert state.step == 4 and state.config.model.input_skip
+    assert state.step == 4 and state.config.model.detail_head
     # Resuming the converted run again (flag given or not) keeps it converted.
-    again = build_state(parse_args([*args, "--resume", "--input-skip"]))
-    assert isinstance(again.unet, SkipUNet2DConditionModel)
+    again = build_state(parse_args([*args, "--resume", "--detail-head"]))
+    assert isinstance(again.unet, DetailUNet2DConditionModel)
 
     folder = out / "shapes-t2i"
     bundle = load_model(folder)
-    assert isinstance(bundle.unet, SkipUNet2DConditionModel)
+    assert isinstance(bundle.unet, DetailUNet2DConditionModel)
     assert bundle.unet.dtype == torch.float32
     assert torch.allclose(
         bundle.unet.input_skip_scale, state.ema_unet.input_skip_scale, rtol=1e-3, atol=1e-4
@@ -121,9 +132,11 @@ def test_cli_converts_on_resume_and_exports_a_folder_the_engine_loads(tmp_path: 
 def test_a_model_folder_naming_another_skip_class_is_refused(tmp_path: Path) -> None:
     from pakati_engine.models.loading import allowed_class
 
-    assert allowed_class("unet", "pakati_engine.models.skip_unet", "SkipUNet2DConditionModel")
-    assert not allowed_class("unet", "pakati_engine.models.skip_unet", "skip_scale")
-    assert not allowed_class("vae", "pakati_engine.models.skip_unet", "SkipUNet2DConditionModel")
+    assert allowed_class("unet", "pakati_engine.models.detail_unet", "DetailUNet2DConditionModel")
+    assert not allowed_class("unet", "pakati_engine.models.detail_unet", "skip_scale")
+    assert not allowed_class(
+        "vae", "pakati_engine.models.detail_unet", "DetailUNet2DConditionModel"
+    )
 
 
 @pytest.mark.parametrize("sigma", [0.25, 1.0])
