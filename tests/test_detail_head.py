@@ -145,3 +145,44 @@ def test_skip_weight_follows_least_squares(sigma: float) -> None:
     a, s2 = alphas.sqrt(), 1 - alphas
     expected = a * sigma**2 / (alphas * sigma**2 + s2)
     assert torch.allclose(skip_scale(alphas, sigma), expected, atol=1e-6)
+
+
+def test_head_only_training_moves_the_head_and_nothing_else(tmp_path: Path) -> None:
+    trainer = Trainer(new_state(TINY), tmp_path / "plain")
+    trainer.train_step()
+    save_checkpoint(trainer.state, tmp_path / "base", compact=True)
+    args = ["--out", str(tmp_path / "head"), "--minutes", "1", "--resume-from"]
+    flags = ["--detail-head", "--head-only", "--low-noise-fraction", "1", "--lr", "1e-2"]
+    state = build_state(parse_args([*args, str(tmp_path / "base"), *flags]))
+    assert state.config.head_only and state.config.low_noise_fraction == 1.0
+    before = {name: p.detach().clone() for name, p in state.trainable()}
+    head = Trainer(state, tmp_path / "head")
+    assert all(int(t) < state.config.low_noise_below for t in head.sample_timesteps())
+    for _ in range(3):
+        head.train_step()
+    for name, param in state.trainable():
+        moved = not torch.equal(param, before[name])
+        assert moved == name.startswith("unet.detail_head."), name
+    # A checkpoint keeps head-only training; resuming without the flag trains everything.
+    save_checkpoint(state, tmp_path / "head" / "ckpt")
+    resumed = build_state(parse_args([*args, str(tmp_path / "head" / "ckpt"), "--head-only"]))
+    assert resumed.config.head_only and resumed.config.model.detail_head
+    everything = build_state(parse_args([*args, str(tmp_path / "head" / "ckpt")]))
+    assert not everything.config.head_only
+    assert len(everything.optimized()) == len(everything.trainable())
+
+
+def test_uniform_timesteps_by_default_and_bad_options_are_clear_errors(tmp_path: Path) -> None:
+    trainer = Trainer(new_state(replace(TINY, batch_size=256)), tmp_path)
+    t = trainer.sample_timesteps()
+    assert int(t.max()) > 500 and int(t.min()) < 500
+    args = ["--out", str(tmp_path / "x"), "--minutes", "1", "--tiny"]
+    with pytest.raises(SystemExit, match="add --detail-head"):
+        build_state(parse_args([*args, "--head-only"]))
+    with pytest.raises(SystemExit, match="low-noise-fraction must be in"):
+        build_state(parse_args([*args, "--low-noise-fraction", "2"]))
+    with pytest.raises(SystemExit, match="low-noise-below must be in"):
+        build_state(parse_args([*args, "--low-noise-below", "0"]))
+    save_checkpoint(new_state(TINY), tmp_path / "plain")
+    with pytest.raises(SystemExit, match="add --detail-head"):
+        build_state(parse_args([*args, "--resume-from", str(tmp_path / "plain"), "--head-only"]))

@@ -47,8 +47,12 @@ class TrainState:
     history: dict[str, Any] = field(default_factory=dict)
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
-        """Named trainable parameters in a fixed order (the optimizer's order)."""
+        """Named trainable parameters in a fixed order (what checkpoints and the EMA hold)."""
         return _trainable(self.unet, self.text_encoder)
+
+    def optimized(self) -> list[torch.nn.Parameter]:
+        """The parameters the optimizer moves (with ``head_only``: the detail head's)."""
+        return _optimized(self.config, self.unet, self.text_encoder)
 
     @property
     def device(self) -> torch.device:
@@ -84,6 +88,23 @@ def _trainable(
     return named
 
 
+def _optimized(
+    config: TrainConfig, unet: TrainableUNet, text_encoder: TrainableTextEncoder
+) -> list[torch.nn.Parameter]:
+    named = _trainable(unet, text_encoder)
+    if not config.head_only:
+        return [p for _, p in named]
+    if not config.model.detail_head:
+        raise ValueError("head_only needs a model with a detail head")
+    return [p for name, p in named if name.startswith("unet.detail_head.")]
+
+
+def _freeze_all_but_optimized(state: TrainState) -> None:
+    optimized = {id(p) for p in state.optimized()}
+    for _, param in state.trainable():
+        param.requires_grad_(id(param) in optimized)
+
+
 def new_state(config: TrainConfig) -> TrainState:
     """A fresh run: seeded models, EMA copies, optimizer, data RNG."""
     unet = build_unet(config.model, config.seed)
@@ -95,7 +116,7 @@ def new_state(config: TrainConfig) -> TrainState:
     ema_unet.requires_grad_(False)
     ema_text.requires_grad_(False)
     torch.manual_seed(config.seed)
-    return TrainState(
+    state = TrainState(
         config=config,
         unet=unet,
         text_encoder=text_encoder,
@@ -104,13 +125,23 @@ def new_state(config: TrainConfig) -> TrainState:
         optimizer=_optimizer(config, unet, text_encoder),
         rng=np.random.default_rng(config.seed),
     )
+    _freeze_all_but_optimized(state)
+    return state
+
+
+def set_head_only(state: TrainState, head_only: bool) -> TrainState:
+    """Train only the detail head from now on (or everything again): a new optimizer."""
+    state.config = replace(state.config, head_only=head_only)
+    state.optimizer = _optimizer(state.config, state.unet, state.text_encoder)
+    _freeze_all_but_optimized(state)
+    return state
 
 
 def _optimizer(
     config: TrainConfig, unet: TrainableUNet, text_encoder: TrainableTextEncoder
 ) -> torch.optim.AdamW:
     return torch.optim.AdamW(
-        [p for _, p in _trainable(unet, text_encoder)],
+        _optimized(config, unet, text_encoder),
         lr=config.learning_rate,
         betas=(0.9, 0.99),
         weight_decay=config.weight_decay,
@@ -140,6 +171,7 @@ def add_detail_head(state: TrainState) -> TrainState:
     ema_unet.eval().requires_grad_(False)
     state.config, state.unet, state.ema_unet = config, unet, ema_unet
     state.optimizer = _optimizer(config, unet, state.text_encoder)
+    _freeze_all_but_optimized(state)
     return state
 
 

@@ -49,6 +49,7 @@ from pakati_engine.training.state import (
     load_checkpoint,
     new_state,
     save_checkpoint,
+    set_head_only,
 )
 from pakati_engine.world.regional_benchmark import run_regional_eval
 from pakati_engine.world.sampling import MAX_OBJECTS
@@ -174,7 +175,7 @@ class Trainer:
         batch = self.next_batch()
         shape = (config.batch_size, config.model.latent_channels, *(2 * [config.model.latent_size]))
         noise = torch.randn(shape, device=self.device)  # (B, C, h, w)
-        t = torch.randint(0, config.model.train_timesteps, (config.batch_size,), device=self.device)
+        t = self.sample_timesteps()
         low, high = config.base_ratio_range
         loss, per_sample = self.batch_loss(batch, noise, t, float(state.rng.uniform(low, high)))
 
@@ -182,13 +183,23 @@ class Trainer:
             group["lr"] = self.learning_rate()
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for _, p in state.trainable()]
-        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(state.optimized(), config.grad_clip)
         state.optimizer.step()
         state.step += 1
         state.samples += config.batch_size
         state.update_ema()
         return float(per_sample.mean())
+
+    def sample_timesteps(self) -> torch.Tensor:
+        """(B,) timesteps: uniform, but ``low_noise_fraction`` of them below ``low_noise_below``."""
+        config = self.state.config
+        size = (config.batch_size,)
+        t = torch.randint(0, config.model.train_timesteps, size, device=self.device)
+        if config.low_noise_fraction > 0:
+            low = torch.randint(0, config.low_noise_below, size, device=self.device)
+            pick = torch.rand(size, device=self.device) < config.low_noise_fraction
+            t = torch.where(pick, low, t)
+        return t
 
     def loss_weight(self, t: torch.Tensor) -> torch.Tensor:
         """Per-sample loss weights: x0-loss weight ``clamp(snr, floor, gamma)``, converted to
@@ -378,6 +389,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "on --resume, converts the run's UNet (the head's output starts at zero)",
     )
     parser.add_argument(
+        "--head-only",
+        action="store_true",
+        help="train only the detail head (the UNet and text encoder stay as they are); "
+        "a resume without it trains everything again",
+    )
+    parser.add_argument(
+        "--low-noise-fraction",
+        type=float,
+        help="share of samples with a timestep below --low-noise-below (default 0: uniform)",
+    )
+    parser.add_argument(
+        "--low-noise-below", type=int, help="upper end of the low-noise timesteps (default 250)"
+    )
+    parser.add_argument(
         "--min-regions",
         type=int,
         help="fewest objects of a regional sample (default 1); on a resume, changes the run's",
@@ -441,6 +466,11 @@ def build_state(args: argparse.Namespace) -> TrainState:
         if switched.pop("detail_head", False):
             state = add_detail_head(state)
             print("added the detail head (its output starts at zero)", flush=True)
+        if args.head_only != state.config.head_only:
+            if args.head_only and not state.config.model.detail_head:
+                raise SystemExit("--head-only trains the detail head: add --detail-head")
+            state = set_head_only(state, args.head_only)
+            print(f"head only: {args.head_only}", flush=True)
         if switched:
             model = replace(state.config.model, **switched)
             state.config = replace(state.config, model=model)
@@ -466,7 +496,8 @@ def build_state(args: argparse.Namespace) -> TrainState:
         overrides["eval_every_minutes"] = args.eval_every
     if args.eval_layouts is not None:
         overrides["eval_layouts"] = args.eval_layouts
-    return new_state(_checked(replace(config, **overrides, **_data_changes(args))))
+    config = replace(config, **overrides, **_data_changes(args), head_only=args.head_only)
+    return new_state(_checked(config))
 
 
 def _tuning_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -487,6 +518,10 @@ def _data_changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["small_fraction"] = args.small_fraction
     if args.small_loss_weight is not None:
         changes["small_loss_weight"] = args.small_loss_weight
+    if args.low_noise_fraction is not None:
+        changes["low_noise_fraction"] = args.low_noise_fraction
+    if args.low_noise_below is not None:
+        changes["low_noise_below"] = args.low_noise_below
     return changes
 
 
@@ -498,6 +533,15 @@ def _checked(config: TrainConfig) -> TrainConfig:
         )
     if not 0.0 <= config.small_fraction <= 1.0:
         raise SystemExit(f"--small-fraction must be in [0, 1], got {config.small_fraction}")
+    if not 0.0 <= config.low_noise_fraction <= 1.0:
+        raise SystemExit(f"--low-noise-fraction must be in [0, 1], got {config.low_noise_fraction}")
+    if not 1 <= config.low_noise_below <= config.model.train_timesteps:
+        raise SystemExit(
+            f"--low-noise-below must be in [1, {config.model.train_timesteps}], "
+            f"got {config.low_noise_below}"
+        )
+    if config.head_only and not config.model.detail_head:
+        raise SystemExit("--head-only trains the detail head: add --detail-head")
     if config.small_loss_weight <= 0:
         raise SystemExit(
             f"--small-loss-weight must be positive (1: no emphasis), got {config.small_loss_weight}"
@@ -532,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export_only:
         print(f"exported step {state.step} to {trainer.export(args.export_dir)}")
         return 0
-    params = sum(p.numel() for _, p in state.trainable())
+    params = sum(p.numel() for p in state.optimized())
     print(
         f"training {params / 1e6:.2f}M parameters at step {state.step}, "
         f"batch {state.config.batch_size}, for {args.minutes} min",
