@@ -35,8 +35,15 @@ def enable_attention_slicing(bundle: ModelBundle, slice_size: str | int = "auto"
 
 
 def disable_attention_slicing(bundle: ModelBundle) -> None:
-    """Back to the UNet's default attention processors."""
-    bundle.unet.set_default_attn_processor()  # type: ignore[attr-defined]
+    """Back to the attention processor a freshly loaded UNet has: PyTorch's fused attention.
+
+    Not ``set_default_attn_processor``, which installs the unfused ``AttnProcessor``: with
+    the torch installed now (2.14) its CPU results differ in the last bits from the fused
+    kernel's, so turning slicing off did not give back the pixels drawn before it was on.
+    """
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    bundle.unet.set_attn_processor(AttnProcessor2_0())  # type: ignore[attr-defined]
 
 
 def enable_vae_tiling(bundle: ModelBundle) -> None:
