@@ -69,7 +69,7 @@ class ModelConfig:
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         # Checkpoints from before these fields: attention at the coarser level only, and
         # the plain (unshifted) noise schedule.
-        values = {"attention_from_level": 1, "snr_shift": 1.0, **values}  # detail_head: off
+        values = {"attention_from_level": 1, "snr_shift": 1.0, **values}
         values["block_out_channels"] = tuple(values["block_out_channels"])
         return cls(**values)
 

@@ -35,13 +35,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 
 def model_index(diffusers_version: str, detail_head: bool = False) -> dict[str, Any]:
-    unet = (
-        ["pakati_engine.models.detail_unet", "DetailUNet2DConditionModel"] if detail_head else None
-    )
+    unet = ["diffusers", "UNet2DConditionModel"]
+    if detail_head:
+        unet = ["pakati_engine.models.detail_unet", "DetailUNet2DConditionModel"]
     return {
         "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": diffusers_version,
-        "unet": unet or ["diffusers", "UNet2DConditionModel"],
+        "unet": unet,
         "vae": ["pakati_engine.models.pixel_vae", "PixelUnshuffleVAE"],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],

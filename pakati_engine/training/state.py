@@ -132,9 +132,14 @@ def new_state(config: TrainConfig) -> TrainState:
 def set_head_only(state: TrainState, head_only: bool) -> TrainState:
     """Train only the detail head from now on (or everything again): a new optimizer."""
     state.config = replace(state.config, head_only=head_only)
+    _reset_optimizer(state)
+    return state
+
+
+def _reset_optimizer(state: TrainState) -> None:
+    """A fresh optimizer over what ``state.config`` trains, the rest frozen."""
     state.optimizer = _optimizer(state.config, state.unet, state.text_encoder)
     _freeze_all_but_optimized(state)
-    return state
 
 
 def _optimizer(
@@ -151,8 +156,8 @@ def _optimizer(
 def add_detail_head(state: TrainState) -> TrainState:
     """The same run with its UNet and EMA UNet converted to the detail-head UNet.
 
-    Every trained weight is kept and the head's output starts at zero, so the model computes exactly
-    what it did; the optimizer starts afresh (its parameter list changed), which the
+    Every trained weight is kept and the head's output starts at zero, so the model computes
+    exactly what it did; the optimizer starts afresh (its parameter list changed), which the
     trainer's warm-up covers.
     """
     model = replace(state.config.model, detail_head=True)
@@ -170,8 +175,7 @@ def add_detail_head(state: TrainState) -> TrainState:
     unet.train()
     ema_unet.eval().requires_grad_(False)
     state.config, state.unet, state.ema_unet = config, unet, ema_unet
-    state.optimizer = _optimizer(config, unet, state.text_encoder)
-    _freeze_all_but_optimized(state)
+    _reset_optimizer(state)
     return state
 
 

@@ -467,8 +467,7 @@ def build_state(args: argparse.Namespace) -> TrainState:
             state = add_detail_head(state)
             print("added the detail head (its output starts at zero)", flush=True)
         if args.head_only != state.config.head_only:
-            if args.head_only and not state.config.model.detail_head:
-                raise SystemExit("--head-only trains the detail head: add --detail-head")
+            _checked(replace(state.config, head_only=args.head_only))
             state = set_head_only(state, args.head_only)
             print(f"head only: {args.head_only}", flush=True)
         if switched:
