@@ -154,7 +154,8 @@ def test_head_only_training_moves_the_head_and_nothing_else(tmp_path: Path) -> N
     args = ["--out", str(tmp_path / "head"), "--minutes", "1", "--resume-from"]
     flags = ["--detail-head", "--head-only", "--low-noise-fraction", "1", "--lr", "1e-2"]
     state = build_state(parse_args([*args, str(tmp_path / "base"), *flags]))
-    assert state.config.head_only and state.config.low_noise_fraction == 1.0
+    assert state.config.train_only == ("detail_head",)
+    assert state.config.low_noise_fraction == 1.0
     before = {name: p.detach().clone() for name, p in state.trainable()}
     head = Trainer(state, tmp_path / "head")
     assert all(int(t) < state.config.low_noise_below for t in head.sample_timesteps())
@@ -166,10 +167,44 @@ def test_head_only_training_moves_the_head_and_nothing_else(tmp_path: Path) -> N
     # A checkpoint keeps head-only training; resuming without the flag trains everything.
     save_checkpoint(state, tmp_path / "head" / "ckpt")
     resumed = build_state(parse_args([*args, str(tmp_path / "head" / "ckpt"), "--head-only"]))
-    assert resumed.config.head_only and resumed.config.model.detail_head
+    assert resumed.config.train_only == ("detail_head",) and resumed.config.model.detail_head
     everything = build_state(parse_args([*args, str(tmp_path / "head" / "ckpt")]))
-    assert not everything.config.head_only
+    assert everything.config.train_only == ()
     assert len(everything.optimized()) == len(everything.trainable())
+
+
+def test_train_only_moves_the_named_modules_and_nothing_else(tmp_path: Path) -> None:
+    save_checkpoint(new_state(TINY), tmp_path / "base", compact=True)
+    args = ["--out", str(tmp_path / "part"), "--minutes", "1", "--resume-from"]
+    flags = ["--detail-head", "--head-only", "--train-only", "up_blocks.1", "conv_out"]
+    state = build_state(parse_args([*args, str(tmp_path / "base"), *flags, "--lr", "1e-2"]))
+    trained = ("detail_head", "up_blocks.1", "conv_out")
+    assert state.config.train_only == trained
+    before = {name: p.detach().clone() for name, p in state.trainable()}
+    part = Trainer(state, tmp_path / "part")
+    for _ in range(3):
+        part.train_step()
+    for name, param in state.trainable():
+        moved = not torch.equal(param, before[name])
+        assert moved == any(name.startswith(f"unet.{m}.") for m in trained), name
+    # The choice is kept by the checkpoint, as head-only training is.
+    save_checkpoint(state, tmp_path / "part" / "ckpt")
+    resumed = build_state(parse_args([*args, str(tmp_path / "part" / "ckpt"), *flags[1:]]))
+    assert resumed.config.train_only == trained
+    with pytest.raises(SystemExit, match=r"no UNet module up_blocks\.7 to train; the UNet's"):
+        build_state(parse_args([*args, str(tmp_path / "base"), "--train-only", "up_blocks.7"]))
+    new = ["--out", str(tmp_path / "new"), "--minutes", "1", "--tiny", "--train-only", "nope"]
+    with pytest.raises(SystemExit, match="no UNet module nope to train"):
+        build_state(parse_args(new))
+
+
+def test_checkpoints_that_say_head_only_train_the_head() -> None:
+    values = TINY.to_dict()
+    del values["train_only"]
+    values["head_only"] = True
+    assert TrainConfig.from_dict(values).train_only == ("detail_head",)
+    values["head_only"] = False
+    assert TrainConfig.from_dict(values).train_only == ()
 
 
 def test_uniform_timesteps_by_default_and_bad_options_are_clear_errors(tmp_path: Path) -> None:

@@ -129,9 +129,11 @@ class TrainConfig:
     loss, so the model learnt the colour and place of small objects but drew them as
     ambiguous blobs; weighting their boxes makes their outline a sizeable share of the
     loss. 1: the plain mean (every run before the small-object fine-tune)."""
-    head_only: bool = False
-    """Train only the detail head (``ModelConfig.detail_head``): the UNet and text encoder
-    stay as they are, so what the model draws at high noise (placement, colour) is kept."""
+    train_only: tuple[str, ...] = ()
+    """UNet modules that are trained (top-level names or dotted prefixes: ``detail_head``,
+    ``up_blocks.1``, ``conv_out``); the rest of the UNet and the text encoder stay as they
+    are, so what the model draws at high noise (placement, colour) is kept. Empty: all is
+    trained. ``--head-only`` is ``("detail_head",)``."""
     low_noise_fraction: float = 0.0
     """Share of samples whose timestep is drawn below ``low_noise_below`` instead of over
     the whole schedule. With the shifted schedule only t < ~60 has a signal-to-noise ratio
@@ -153,4 +155,8 @@ class TrainConfig:
         values = dict(values)
         values["model"] = ModelConfig.from_dict(values["model"])
         values["base_ratio_range"] = tuple(values["base_ratio_range"])
+        # Checkpoints written before train_only say head_only (True: the detail head alone).
+        if values.pop("head_only", False):
+            values.setdefault("train_only", ("detail_head",))
+        values["train_only"] = tuple(values.get("train_only", ()))
         return cls(**values)

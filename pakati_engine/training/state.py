@@ -51,7 +51,7 @@ class TrainState:
         return _trainable(self.unet, self.text_encoder)
 
     def optimized(self) -> list[torch.nn.Parameter]:
-        """The parameters the optimizer moves (with ``head_only``: the detail head's)."""
+        """The parameters the optimizer moves (with ``train_only``: those modules')."""
         return _optimized(self.config, self.unet, self.text_encoder)
 
     @property
@@ -92,11 +92,26 @@ def _optimized(
     config: TrainConfig, unet: TrainableUNet, text_encoder: TrainableTextEncoder
 ) -> list[torch.nn.Parameter]:
     named = _trainable(unet, text_encoder)
-    if not config.head_only:
+    if not config.train_only:
         return [p for _, p in named]
-    if not config.model.detail_head:
-        raise ValueError("head_only needs a model with a detail head")
-    return [p for name, p in named if name.startswith("unet.detail_head.")]
+    unknown = [m for m in config.train_only if not _in_module(named, m)]
+    if unknown:
+        children = ", ".join(dict.fromkeys(n.split(".")[1] for n, _ in named if _in(n, "")))
+        raise ValueError(
+            f"no UNet module {', '.join(unknown)} to train; the UNet's modules: {children} "
+            "(or a dotted part of one, e.g. up_blocks.1)"
+        )
+    return [p for name, p in named if any(_in(name, m) for m in config.train_only)]
+
+
+def _in(name: str, module: str) -> bool:
+    """Whether the parameter ``name`` (``unet.``...) belongs to the UNet module ``module``
+    (``""``: to the UNet)."""
+    return name.startswith(f"unet.{module}." if module else "unet.")
+
+
+def _in_module(named: list[tuple[str, torch.nn.Parameter]], module: str) -> bool:
+    return any(_in(name, module) for name, _ in named)
 
 
 def _freeze_all_but_optimized(state: TrainState) -> None:
@@ -129,9 +144,9 @@ def new_state(config: TrainConfig) -> TrainState:
     return state
 
 
-def set_head_only(state: TrainState, head_only: bool) -> TrainState:
-    """Train only the detail head from now on (or everything again): a new optimizer."""
-    state.config = replace(state.config, head_only=head_only)
+def set_train_only(state: TrainState, modules: tuple[str, ...]) -> TrainState:
+    """Train only these UNet modules from now on (``()``: everything): a new optimizer."""
+    state.config = replace(state.config, train_only=modules)
     _reset_optimizer(state)
     return state
 

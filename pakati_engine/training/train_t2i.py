@@ -49,7 +49,7 @@ from pakati_engine.training.state import (
     load_checkpoint,
     new_state,
     save_checkpoint,
-    set_head_only,
+    set_train_only,
 )
 from pakati_engine.world.regional_benchmark import run_regional_eval
 from pakati_engine.world.sampling import MAX_OBJECTS
@@ -392,7 +392,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--head-only",
         action="store_true",
         help="train only the detail head (the UNet and text encoder stay as they are); "
-        "a resume without it trains everything again",
+        "a resume without it or --train-only trains everything again",
+    )
+    parser.add_argument(
+        "--train-only",
+        nargs="+",
+        metavar="MODULE",
+        help="train only these UNet modules, e.g. detail_head up_blocks.1 conv_norm_out "
+        "conv_out (the rest stays as it is); with --head-only, the detail head as well",
     )
     parser.add_argument(
         "--low-noise-fraction",
@@ -466,10 +473,11 @@ def build_state(args: argparse.Namespace) -> TrainState:
         if switched.pop("detail_head", False):
             state = add_detail_head(state)
             print("added the detail head (its output starts at zero)", flush=True)
-        if args.head_only != state.config.head_only:
-            _checked(replace(state.config, head_only=args.head_only))
-            state = set_head_only(state, args.head_only)
-            print(f"head only: {args.head_only}", flush=True)
+        modules = _train_only(args)
+        if modules != state.config.train_only:
+            _checked(replace(state.config, train_only=modules))
+            state = _set_train_only(state, modules)
+            print(f"training only: {', '.join(modules) or 'nothing (all is trained)'}", flush=True)
         if switched:
             model = replace(state.config.model, **switched)
             state.config = replace(state.config, model=model)
@@ -495,8 +503,24 @@ def build_state(args: argparse.Namespace) -> TrainState:
         overrides["eval_every_minutes"] = args.eval_every
     if args.eval_layouts is not None:
         overrides["eval_layouts"] = args.eval_layouts
-    config = replace(config, **overrides, **_data_changes(args), head_only=args.head_only)
-    return new_state(_checked(config))
+    config = replace(config, **overrides, **_data_changes(args), train_only=_train_only(args))
+    try:
+        return new_state(_checked(config))
+    except ValueError as error:  # a --train-only module the UNet does not have
+        raise SystemExit(str(error)) from None
+
+
+def _train_only(args: argparse.Namespace) -> tuple[str, ...]:
+    """The UNet modules --head-only and --train-only name, in order, once each."""
+    named = (["detail_head"] if args.head_only else []) + list(args.train_only or [])
+    return tuple(dict.fromkeys(name.strip(".") for name in named))
+
+
+def _set_train_only(state: TrainState, modules: tuple[str, ...]) -> TrainState:
+    try:
+        return set_train_only(state, modules)
+    except ValueError as error:  # a --train-only module the UNet does not have
+        raise SystemExit(str(error)) from None
 
 
 def _tuning_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -539,7 +563,7 @@ def _checked(config: TrainConfig) -> TrainConfig:
             f"--low-noise-below must be in [1, {config.model.train_timesteps}], "
             f"got {config.low_noise_below}"
         )
-    if config.head_only and not config.model.detail_head:
+    if "detail_head" in config.train_only and not config.model.detail_head:
         raise SystemExit("--head-only trains the detail head: add --detail-head")
     if config.small_loss_weight <= 0:
         raise SystemExit(
