@@ -564,7 +564,9 @@ def _checked(config: TrainConfig) -> TrainConfig:
             f"got {config.low_noise_below}"
         )
     if "detail_head" in config.train_only and not config.model.detail_head:
-        raise SystemExit("--head-only trains the detail head: add --detail-head")
+        raise SystemExit(
+            "--head-only (or --train-only detail_head) trains the detail head: add --detail-head"
+        )
     if config.small_loss_weight <= 0:
         raise SystemExit(
             f"--small-loss-weight must be positive (1: no emphasis), got {config.small_loss_weight}"
