@@ -196,6 +196,8 @@ def test_train_only_moves_the_named_modules_and_nothing_else(tmp_path: Path) -> 
     new = ["--out", str(tmp_path / "new"), "--minutes", "1", "--tiny", "--train-only", "nope"]
     with pytest.raises(SystemExit, match="no UNet module nope to train"):
         build_state(parse_args(new))
+    with pytest.raises(SystemExit, match="--train-only: name UNet modules"):
+        build_state(parse_args([*new[:-1], "."]))
 
 
 def test_checkpoints_that_say_head_only_train_the_head() -> None:

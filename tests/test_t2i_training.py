@@ -189,6 +189,24 @@ def test_a_few_steps_reduce_the_loss(tmp_path: Path) -> None:
     assert held_out() < 0.85 * before
 
 
+@pytest.mark.parametrize(
+    ("data", "extra"),
+    [({}, set()), ({"max_regions": 6, "small_fraction": 0.5}, {"eval_extended", "eval_small"})],
+)
+def test_in_run_evaluations_log_their_figures(
+    tmp_path: Path, data: dict[str, Any], extra: set[str]
+) -> None:
+    """A run without small objects once failed here: the eval's own ``small`` share was
+    taken for the small-object layouts' figures."""
+    config = replace(TINY, eval_layouts=1, eval_steps=2, **data)
+    trainer = Trainer(new_state(config), tmp_path)
+    trainer._evaluate_and_log()
+    rows = [json.loads(line) for line in trainer.log_path.read_text().splitlines()]
+    assert len(rows) == 1 and "eval_error" not in rows[0]
+    assert 0.0 <= rows[0]["eval"]["accuracy_both"] <= 1.0
+    assert {k for k in rows[0] if k.startswith("eval_")} == extra
+
+
 def test_resume_continues_exactly(tmp_path: Path) -> None:
     straight = Trainer(new_state(TINY), tmp_path / "a")
     for _ in range(4):

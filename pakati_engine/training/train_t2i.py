@@ -225,7 +225,8 @@ class Trainer:
 
         2-4 normal-sized objects always (the figures the shipped runs logged); a run that
         trains on more objects or small ones also judges as many 5-6-object layouts and as
-        many small-object layouts (``result["extended"]``, ``result["small"]``).
+        many small-object layouts (``result["more"]["extended"]``, ``["small"]``: not at the
+        top level, where the eval's own summary already has a ``small`` share).
         """
         config = self.state.config
         started = time.perf_counter()
@@ -246,10 +247,12 @@ class Trainer:
             )
 
         result = judged()
+        more: dict[str, Any] = {}
         if config.max_regions > 4:
-            result["extended"] = judged(5, config.max_regions)
+            more["extended"] = judged(5, config.max_regions)
         if config.small_fraction > 0:
-            result["small"] = judged(small=1.0)
+            more["small"] = judged(small=1.0)
+        result["more"] = more
         result["eval_seconds"] = round(time.perf_counter() - started, 1)
         return result
 
@@ -344,9 +347,8 @@ class Trainer:
         self.state.history["last"] = {"eval": summary}
         row: dict[str, Any] = {"step": self.state.step, "elapsed_s": round(self.state.elapsed_s, 1)}
         row["eval"] = summary
-        for name in ("extended", "small"):
-            if name in result:
-                row[f"eval_{name}"] = {k: result[name][k] for k in keys}
+        for name, judged in result["more"].items():
+            row[f"eval_{name}"] = {k: judged[k] for k in keys}
         self.log(row)
         print(json.dumps(row), flush=True)
 
@@ -513,7 +515,10 @@ def build_state(args: argparse.Namespace) -> TrainState:
 def _train_only(args: argparse.Namespace) -> tuple[str, ...]:
     """The UNet modules --head-only and --train-only name, in order, once each."""
     named = (["detail_head"] if args.head_only else []) + list(args.train_only or [])
-    return tuple(dict.fromkeys(name.strip(".") for name in named))
+    modules = tuple(dict.fromkeys(name.strip(".") for name in named))
+    if "" in modules:  # it would match every UNet parameter
+        raise SystemExit("--train-only: name UNet modules, e.g. detail_head up_blocks.1")
+    return modules
 
 
 def _set_train_only(state: TrainState, modules: tuple[str, ...]) -> TrainState:
