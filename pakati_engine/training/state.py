@@ -30,6 +30,10 @@ from pakati_engine.training.config import TrainConfig
 TENSORS, STATE = "tensors.safetensors", "state.json"
 
 
+class UnknownModuleError(ValueError):
+    """``TrainConfig.train_only`` names a module the UNet does not have."""
+
+
 @dataclass
 class TrainState:
     """Everything a resumed run needs."""
@@ -94,10 +98,10 @@ def _optimized(
     named = _trainable(unet, text_encoder)
     if not config.train_only:
         return [p for _, p in named]
-    unknown = [m for m in config.train_only if not _in_module(named, m)]
+    unknown = [m for m in config.train_only if not any(_in(n, m) for n, _ in named)]
     if unknown:
         children = ", ".join(dict.fromkeys(n.split(".")[1] for n, _ in named if _in(n, "")))
-        raise ValueError(
+        raise UnknownModuleError(
             f"no UNet module {', '.join(unknown)} to train; the UNet's modules: {children} "
             "(or a dotted part of one, e.g. up_blocks.1)"
         )
@@ -108,10 +112,6 @@ def _in(name: str, module: str) -> bool:
     """Whether the parameter ``name`` (``unet.``...) belongs to the UNet module ``module``
     (``""``: to the UNet)."""
     return name.startswith(f"unet.{module}." if module else "unet.")
-
-
-def _in_module(named: list[tuple[str, torch.nn.Parameter]], module: str) -> bool:
-    return any(_in(name, module) for name, _ in named)
 
 
 def _freeze_all_but_optimized(state: TrainState) -> None:

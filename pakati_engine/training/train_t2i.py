@@ -22,6 +22,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from pakati_engine.training.data import TrainingBatch, make_batch
 from pakati_engine.training.export import export_model
 from pakati_engine.training.state import (
     TrainState,
+    UnknownModuleError,
     add_detail_head,
     has_checkpoint,
     load_checkpoint,
@@ -478,7 +481,8 @@ def build_state(args: argparse.Namespace) -> TrainState:
         modules = _train_only(args)
         if modules != state.config.train_only:
             _checked(replace(state.config, train_only=modules))
-            state = _set_train_only(state, modules)
+            with _module_errors():
+                state = set_train_only(state, modules)
             print(f"training only: {', '.join(modules) or 'nothing (all is trained)'}", flush=True)
         if switched:
             model = replace(state.config.model, **switched)
@@ -506,10 +510,8 @@ def build_state(args: argparse.Namespace) -> TrainState:
     if args.eval_layouts is not None:
         overrides["eval_layouts"] = args.eval_layouts
     config = replace(config, **overrides, **_data_changes(args), train_only=_train_only(args))
-    try:
+    with _module_errors():
         return new_state(_checked(config))
-    except ValueError as error:  # a --train-only module the UNet does not have
-        raise SystemExit(str(error)) from None
 
 
 def _train_only(args: argparse.Namespace) -> tuple[str, ...]:
@@ -521,10 +523,12 @@ def _train_only(args: argparse.Namespace) -> tuple[str, ...]:
     return modules
 
 
-def _set_train_only(state: TrainState, modules: tuple[str, ...]) -> TrainState:
+@contextmanager
+def _module_errors() -> Iterator[None]:
+    """A --train-only module the UNet does not have ends the command with its message."""
     try:
-        return set_train_only(state, modules)
-    except ValueError as error:  # a --train-only module the UNet does not have
+        yield
+    except UnknownModuleError as error:
         raise SystemExit(str(error)) from None
 
 
