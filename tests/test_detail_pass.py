@@ -98,7 +98,7 @@ def test_pakati_generate_detail_writes_a_layout_that_keeps_it(sd_folder, tmp_pat
 def test_on_small_objects_the_embedded_model_draws_more_right_shapes_with_it() -> None:
     """Measured on 6 small-object layouts (20 objects, seed 0): both 0.70 without and 0.85
     with on step 14872, 0.85 without and 1.0 with on step 19442, 0.90 without and 1.0 with
-    on step 22216 (detail head) and on the shipped step 25182; n=100 in README. The margin
+    on step 22216 (detail head), step 25182 and the shipped step 30083; n=100 in README. The margin
     allows a region or so of noise: the better the model draws small objects alone, the
     fewer layouts are left to show the pass's gain, so a later model may need more of them
     here (on 12 layouts, 40 regions, step 25182: 0.95 without, 1.0 with)."""

@@ -267,9 +267,9 @@ def test_shipped_model_draws_the_asked_objects() -> None:
 
 @pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not shipped")
 def test_shipped_model_draws_five_and_six_objects_and_small_ones() -> None:
-    """The shipped weights (step 25182, with the detail head) on 4 five-to-six-object layouts
+    """The shipped weights (step 30083, with the detail head) on 4 five-to-six-object layouts
     (23 regions): present 1.0, both 0.96; on 8 small-object layouts (28 regions): present
-    1.0, colour 0.96, both 0.93 (the same at step 22216; step 19442, without the head:
+    1.0, colour 1.0, both 0.93 (colour 0.96 at steps 22216 and 25182; step 19442, without the head:
     0.86). Step 14872, before small objects' boxes weighed more in the loss, drew them as
     blobs (both 0.68 here); step 13107 drew most not at all (present 0.25 on the eval's
     100)."""
