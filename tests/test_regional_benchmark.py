@@ -267,12 +267,12 @@ def test_shipped_model_draws_the_asked_objects() -> None:
 
 @pytest.mark.skipif(not embedded_model_available(), reason="the embedded model is not shipped")
 def test_shipped_model_draws_five_and_six_objects_and_small_ones() -> None:
-    """The shipped weights (step 30083, with the detail head) on 4 five-to-six-object layouts
+    """The shipped weights (step 34555, with the detail head) on 4 five-to-six-object layouts
     (23 regions): present 1.0, both 0.96; on 8 small-object layouts (28 regions): present
-    1.0, colour 1.0, both 0.93 (colour 0.96 at steps 22216 and 25182; step 19442, without the head:
-    0.86). Step 14872, before small objects' boxes weighed more in the loss, drew them as
-    blobs (both 0.68 here); step 13107 drew most not at all (present 0.25 on the eval's
-    100)."""
+    1.0, colour 1.0, both 0.96 (0.93 at step 30083; colour 0.96 at steps 22216 and 25182;
+    step 19442, without the head: 0.86). Step 14872, before small objects' boxes weighed
+    more in the loss, drew them as blobs (both 0.68 here); step 13107 drew most not at all
+    (present 0.25 on the eval's 100)."""
     many = run_regional_eval(n=4, seed=0, min_regions=5, max_regions=6)
     assert many["n_regions"] >= 20
     assert many["accuracy_present"] >= 0.9 and many["accuracy_both"] >= 0.85
